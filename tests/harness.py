@@ -1,0 +1,175 @@
+"""Real processes for the tests: services on free loopback ports, Redis and PostgreSQL.
+
+Every service under test runs as a subprocess on 127.0.0.1 exactly as a user would start it
+(runserver, gunicorn, python watercooler.py); the fixtures in conftest.py wrap these helpers.
+With CI=true a missing program fails the test; elsewhere it skips with the reason.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
+
+
+def require_program(name, *fallback_globs):
+    """Path of a program; in CI a missing one fails the test, elsewhere it skips it."""
+    found = shutil.which(name) or shutil.which(name, path=str(BIN))
+    for pattern in fallback_globs:
+        found = found or next(iter(sorted(glob.glob(pattern), reverse=True)), None)
+    if found:
+        return found
+    message = f"{name} is not installed (.ci/run installs it with apt-get)"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """A server subprocess on 127.0.0.1:port, started in cwd, stopped on exit.
+
+    ``command`` may contain ``{port}``; output goes to a log file shown when start-up fails.
+    """
+
+    def __init__(self, command, cwd, env=None, port=None, ready_path="/", timeout=30):
+        self.port = port or free_port()
+        self.command = [str(part).format(port=self.port) for part in command]
+        self.cwd = Path(cwd)
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+        self.ready_path = ready_path
+        self.timeout = timeout
+        self.proc = None
+        self.log_path = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def start(self):
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.command} exited with {self.proc.returncode}:\n{self.output()}"
+                )
+            if self._answers():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.command} did not answer in {self.timeout}s:\n{self.output()}")
+
+    def _answers(self):
+        if self.ready_path is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+        try:
+            requests.get(self.url + self.ready_path, timeout=2, allow_redirects=False)
+            return True
+        except requests.RequestException:
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signal the process group, wait, then kill; returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc and self.proc.returncode
+        os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def gunicorn(module, cwd, env=None, workers=1, extra=()):
+    """A gunicorn Service serving ``module:application``."""
+    command = [BIN / "gunicorn", "--bind", "127.0.0.1:{port}", "--workers", workers, *extra]
+    return Service([*command, f"{module}:application"], cwd, env)
+
+
+def runserver(script, cwd, env=None):
+    """A Service running ``python script runserver`` without the autoreloader."""
+    command = [sys.executable, script, "runserver", "--noreload", "127.0.0.1:{port}"]
+    return Service(command, cwd, env)
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb in a temporary folder) on a free port.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the postgres user.
+    """
+
+    def __init__(self):
+        self.initdb = require_program("initdb", "/usr/lib/postgresql/*/bin/initdb")
+        self.pg_ctl = str(Path(self.initdb).with_name("pg_ctl"))
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="pytest-pg-"))
+        self.data = self.dir / "data"
+        self.as_user = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def url(self):
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command):
+        subprocess.run([*self.as_user, *command], check=True, capture_output=True, text=True)
+
+    def start(self):
+        self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            self.pg_ctl, "-D", self.data, "-l", self.dir / "log", "-o", options, "-w", "start"
+        )
+        return self
+
+    def stop(self):
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", self.data, "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)

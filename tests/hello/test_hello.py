@@ -1,0 +1,44 @@
+"""hello.py served for real: runserver and gunicorn, configured from the environment."""
+
+import pytest
+import requests
+from harness import ROOT, gunicorn, runserver
+
+HELLO = ROOT / "hello"
+PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "hello.example.com"}
+
+
+@pytest.mark.parametrize("server", [runserver, gunicorn], ids=["runserver", "gunicorn"])
+def test_says_hello_world(start, server):
+    service = start(server("hello.py" if server is runserver else "hello", HELLO))
+    response = requests.get(service.url + "/")
+    assert response.status_code == 200
+    assert response.text == "Hello World"
+
+
+def test_unknown_path_is_404(start):
+    service = start(gunicorn("hello", HELLO))
+    assert requests.get(service.url + "/nope").status_code == 404
+
+
+def test_allowed_host_is_served_with_debug_off(start):
+    service = start(gunicorn("hello", HELLO, PRODUCTION))
+    response = requests.get(service.url + "/", headers={"Host": "hello.example.com"})
+    assert response.status_code == 200
+    assert response.text == "Hello World"
+
+
+def test_unknown_host_is_400_without_traceback(start):
+    service = start(gunicorn("hello", HELLO, PRODUCTION))
+    response = requests.get(service.url + "/", headers={"Host": "evil.example.com"})
+    assert response.status_code == 400
+    assert "Traceback" not in response.text
+    assert "DisallowedHost" not in response.text
+    assert "Traceback" not in service.output()
+
+
+def test_debug_on_explains_the_unknown_host(start):
+    service = start(gunicorn("hello", HELLO, {"DEBUG": "on", "ALLOWED_HOSTS": "localhost"}))
+    response = requests.get(service.url + "/", headers={"Host": "evil.example.com"})
+    assert response.status_code == 400
+    assert "ALLOWED_HOSTS" in response.text

@@ -1,0 +1,120 @@
+"""startproject --template=project_template: the generated one-file project, run for real."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+
+import pytest
+import requests
+from harness import BIN, ROOT, gunicorn, runserver
+
+TEMPLATE = ROOT / "project_template"
+HTTPS_ONLY_WARNINGS = {"security.W004", "security.W008", "security.W012", "security.W016"}
+VERBATIM = ["README.md", "templates/base.html", "templates/index.html", "static/site.css"]
+
+
+def startproject(name, where):
+    subprocess.run(
+        [BIN / "django-admin", "startproject", name, f"--template={TEMPLATE}"],
+        cwd=where,
+        check=True,
+        capture_output=True,
+    )
+    return where / name
+
+
+def baked_key(project):
+    source = (project / f"{project.name}.py").read_text()
+    return re.search(r'os\.environ\.get\("SECRET_KEY", "([^"]+)"\)', source).group(1)
+
+
+def deploy_check(project, **env):
+    environment = {**os.environ, "DEBUG": "off", "SECRET_KEY": secrets.token_urlsafe(50), **env}
+    return subprocess.run(
+        [sys.executable, f"{project.name}.py", "check", "--deploy"],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    return startproject("foo", tmp_path_factory.mktemp("generated"))
+
+
+def test_creates_one_module_named_after_the_project(project):
+    assert (project / "foo.py").is_file()
+    assert not (project / "project_name.py-tpl").exists()
+    assert not list(project.rglob("*-tpl"))
+
+
+def test_renders_no_leftover_template_syntax(project):
+    source = (project / "foo.py").read_text()
+    assert not re.search(r"\{\{|\}\}|\{%|%\}", source)
+    assert '"project_name": "foo"' in source
+    compile(source, "foo.py", "exec")
+
+
+def test_files_that_are_not_python_come_out_intact(project):
+    for name in VERBATIM:
+        assert (project / name).read_bytes() == (TEMPLATE / name).read_bytes(), name
+    assert (project / ".gitignore").is_file()
+
+
+def test_two_projects_get_different_secret_keys(project, tmp_path):
+    other = startproject("bar", tmp_path)
+    assert baked_key(project) != baked_key(other)
+    assert len(baked_key(other)) >= 50
+
+
+@pytest.mark.parametrize("server", [runserver, gunicorn], ids=["runserver", "gunicorn"])
+def test_generated_project_serves_its_page_and_static_files(start, project, server):
+    service = start(server("foo.py" if server is runserver else "foo", project))
+    page = requests.get(service.url + "/")
+    assert page.status_code == 200
+    assert "Hello World" in page.text
+    assert "foo is running" in page.text
+    css = requests.get(service.url + "/static/site.css")
+    assert css.status_code == 200
+    assert css.text == (TEMPLATE / "static/site.css").read_text()
+
+
+def test_static_files_are_served_by_gunicorn_with_debug_off(start, project):
+    env = {"DEBUG": "off", "SECRET_KEY": secrets.token_urlsafe(50)}
+    service = start(gunicorn("foo", project, env))
+    assert requests.get(service.url + "/static/site.css").status_code == 200
+    missing = requests.get(service.url + "/nope")
+    assert missing.status_code == 404
+    assert "Traceback" not in missing.text
+
+
+def test_deploy_check_warns_only_about_what_https_fixes(project):
+    result = deploy_check(project)
+    warnings = set(re.findall(r"\((security\.W\d+)\)", result.stderr + result.stdout))
+    assert result.returncode == 0, result.stderr
+    assert warnings, "without HTTPS=on the HTTPS-only warnings are expected"
+    assert warnings <= HTTPS_ONLY_WARNINGS
+
+
+def test_deploy_check_passes_with_https_on(project):
+    result = deploy_check(project, HTTPS="on")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+    assert result.stderr == ""
+
+
+def test_baked_in_key_is_flagged_by_the_deploy_check(project):
+    result = deploy_check(project, SECRET_KEY="", HTTPS="on")
+    assert "security.W009" in result.stderr + result.stdout
+
+
+def test_https_on_redirects_plain_http(start, project):
+    env = {"DEBUG": "off", "SECRET_KEY": secrets.token_urlsafe(50), "HTTPS": "on"}
+    service = start(gunicorn("foo", project, env))
+    response = requests.get(service.url + "/", allow_redirects=False)
+    assert response.status_code == 301
+    assert response.headers["Location"].startswith("https://")
