@@ -51,7 +51,7 @@ def main(argv):
         ok = ok and code == 0
         print(f"{suite:>18}: {passed} passed, {failed} failed, {skipped} skipped  {verdict}")
     passed, failed, skipped = (sum(r[i] for r in results.values()) for i in range(3))
-    print(f"\nall suites: {passed} passed, {failed} failed, {skipped} skipped")
+    print(f"\ntotal: {passed} passed, {failed} failed, {skipped} skipped")
     return 0 if ok else 1
 
 
