@@ -81,10 +81,9 @@ from django import forms  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.validators import RegexValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpResponse, HttpResponseBadRequest  # noqa: E402
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path, re_path, reverse  # noqa: E402
-from django.utils.cache import patch_cache_control  # noqa: E402
 from django.views.decorators.http import etag, require_safe  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
@@ -93,6 +92,8 @@ log = logging.getLogger("placeholder")
 MAX_SIZE = 2000  # the book's limit on width and height
 MAX_PIXELS_PER_SIDE = 4000  # after the retina factor: bounds the memory of one render
 MAX_TEXT = 100
+VALIDATED_URLS = 1024  # memoized validations; URLs are at most ~4 KB (gunicorn's limit)
+IMMUTABLE = f"public, max-age={365 * 24 * 60 * 60}, immutable"
 RENDER_VERSION = "1"  # part of every ETag and cache key: bump it when rendering changes
 FORMATS = {
     "png": "image/png",
@@ -170,32 +171,47 @@ class ImageForm(forms.Form):
         return data
 
 
-def image_spec(request, width, height, retina=None, extension=None):
-    """The canonical parameters of this request's image, or None when they are invalid.
+@functools.lru_cache(maxsize=VALIDATED_URLS)
+def check(width, height, retina, extension, query):
+    """Validate one image URL with ImageForm: (spec, etag, None) or (None, None, reason).
 
-    The form is validated once per request: the ETag function and the view both ask.
+    The answer is a pure function of the URL, so it is memoized: a repeated URL skips the
+    form, which is most of the work of serving a cached image. The ETag is a digest of the
+    canonical parameters, known before (and without) rendering.
     """
-    if not hasattr(request, "image_form"):
-        query = request.GET
-        request.image_form = ImageForm(
-            {
-                "width": width,
-                "height": height,
-                "retina": retina,
-                "extension": extension or "",
-                **{name: query[name] for name in ("format", "bg", "fg", "text") if name in query},
-            }
-        )
-    form = request.image_form
-    return form.cleaned_data["spec"] if form.is_valid() else None
+    params = QueryDict(query)
+    form = ImageForm(
+        {
+            "width": width,
+            "height": height,
+            "retina": retina,
+            "extension": extension or "",
+            **{name: params[name] for name in ("format", "bg", "fg", "text") if name in params},
+        }
+    )
+    if not form.is_valid():
+        return None, None, invalid_reason(form)
+    spec = form.cleaned_data["spec"]
+    digest = hashlib.blake2b(repr((RENDER_VERSION, spec)).encode(), digest_size=16)
+    return spec, digest.hexdigest(), None
+
+
+def invalid_reason(form):
+    """The form's errors as one short line: 'width: Ensure this value is ...'."""
+    return "; ".join(
+        (f"{field}: " if field != "__all__" else "") + " ".join(errors)
+        for field, errors in form.errors.items()
+    )
+
+
+def check_request(request, width, height, retina=None, extension=None):
+    """check() for this request's URL (the book's route passes ints, the other strings)."""
+    query = request.META.get("QUERY_STRING", "")
+    return check(str(width), str(height), retina, extension, query)
 
 
 def image_etag(request, **url):
-    """Digest of the canonical parameters: known before (and without) rendering."""
-    spec = image_spec(request, **url)
-    if spec is None:
-        return None
-    return hashlib.blake2b(repr((RENDER_VERSION, spec)).encode(), digest_size=16).hexdigest()
+    return check_request(request, **url)[1]
 
 
 @functools.lru_cache(maxsize=64)
@@ -327,7 +343,7 @@ def immutable(view):
     def wrapper(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         if response.status_code in (200, 304):
-            patch_cache_control(response, public=True, max_age=365 * 24 * 60 * 60, immutable=True)
+            response["Cache-Control"] = IMMUTABLE
         return response
 
     return wrapper
@@ -337,24 +353,15 @@ def immutable(view):
 @immutable
 @etag(image_etag)
 def placeholder(request, **url):
-    spec = image_spec(request, **url)
+    spec, key, reason = check_request(request, **url)
     if spec is None:
         return HttpResponseBadRequest(
-            "Invalid Image Request: " + invalid_reason(request.image_form),
-            content_type="text/plain; charset=utf-8",
+            "Invalid Image Request: " + reason, content_type="text/plain; charset=utf-8"
         )
-    content, cache_status = cached_render("image:" + image_etag(request, **url), spec)
+    content, cache_status = cached_render("image:" + key, spec)
     response = HttpResponse(content, content_type=FORMATS[spec[3]])
     response["X-Cache"] = cache_status
     return response
-
-
-def invalid_reason(form):
-    """The form's errors as one short line: 'width: Ensure this value is ...'."""
-    return "; ".join(
-        (f"{field}: " if field != "__all__" else "") + " ".join(errors)
-        for field, errors in form.errors.items()
-    )
 
 
 HOME_OPTIONS = [  # (what it shows, width, height, path suffix after the size, query)
