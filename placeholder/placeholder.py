@@ -18,6 +18,7 @@ import functools
 import hashlib
 import io
 import logging
+import math
 import os
 import sys
 from html import escape
@@ -232,17 +233,27 @@ def fit_text(text, width, height):
     size = int(REFERENCE_SIZE * scale)
     if size < MIN_FONT_SIZE:
         return None
-    return font(size), MEASURE.textbbox((0, 0), text, font=font(size))
+    return font(size), MEASURE.textbbox((0, 0), text, font=font(size), align="center")
 
 
 def text_mask(text, width, height):
-    """An 'L' image: 0 is background, 255 is text, values between are anti-aliased edges."""
+    """An 'L' image: 0 is background, 255 is text, values between are anti-aliased edges.
+
+    The text is drawn on a small canvas first, so that its actual ink (not the font's
+    metrics) is centred to the pixel.
+    """
     mask = Image.new("L", (width, height), 0)
     fitted = fit_text(text, width, height)
     if fitted:
         text_font, (left, top, right, bottom) = fitted
-        origin = ((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top)
-        ImageDraw.Draw(mask).text(origin, text, fill=255, font=text_font)
+        canvas = Image.new("L", (math.ceil(right - left) + 2, math.ceil(bottom - top) + 2), 0)
+        ImageDraw.Draw(canvas).text(
+            (1 - left, 1 - top), text, fill=255, font=text_font, align="center"
+        )
+        ink = canvas.getbbox()
+        if ink:
+            glyphs = canvas.crop(ink)
+            mask.paste(glyphs, ((width - glyphs.width) // 2, (height - glyphs.height) // 2))
     return mask
 
 
@@ -296,15 +307,16 @@ def render_svg(width, height, bg, fg, text):
     fitted = fit_text(text, width, height)
     if fitted:
         lines = text.split("\n")
+        first_dy = f"{-0.6 * (len(lines) - 1):.1f}em"  # the block of lines is centred
+        spans = "".join(
+            f'<tspan x="50%" dy="{first_dy if number == 0 else "1.2em"}">{escape(line)}</tspan>'
+            for number, line in enumerate(lines)
+        )
         parts.append(
             f'<text x="50%" y="50%" font-family="Aileron, Helvetica, Arial, sans-serif" '
             f'font-size="{fitted[0].size}" text-anchor="middle" dominant-baseline="central" '
-            f"{svg_colour('fill', fg)}>"
+            f"{svg_colour('fill', fg)}>{spans}</text>"
         )
-        for number, line in enumerate(lines):
-            dy = f"{-0.6 * (len(lines) - 1):.1f}em" if number == 0 else "1.2em"
-            parts.append(f'<tspan x="50%" dy="{dy}">{escape(line)}</tspan>')
-        parts.append("</text>")
     parts.append("</svg>")
     return "\n".join(parts).encode()
 
