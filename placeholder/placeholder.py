@@ -112,6 +112,8 @@ PNG_COMPRESS_LEVEL = 3  # zlib level: 3 is 2x faster than the default 6 for a fe
 TEXT_WIDTH, TEXT_HEIGHT = 0.8, 0.5  # the text fills at most this share of the image
 MIN_FONT_SIZE = 6  # below this the text does not fit legibly and is left out
 REFERENCE_SIZE = 100  # font size at which text is measured before scaling
+WIDE_FONT = BASE_DIR / "fonts" / "DejaVuSans.ttf"
+SVG_FONTS = "Aileron, DejaVu Sans, Helvetica, Arial, sans-serif"
 
 
 def parse_colour(value):
@@ -215,10 +217,14 @@ def image_etag(request, **url):
     return check_request(request, **url)[1]
 
 
-@functools.lru_cache(maxsize=64)
-def font(size):
-    """Pillow's scalable default font (Aileron Regular) at ``size`` pixels."""
-    return ImageFont.load_default(size=size)
+@functools.lru_cache(maxsize=128)
+def font(size, ascii_only):
+    """A scalable font at ``size`` pixels: Pillow's default (Aileron) covers ASCII only, so
+    other text gets DejaVu Sans (Latin, Greek, Cyrillic and common symbols; from Debian's
+    fonts-dejavu-core, licence beside it)."""
+    if ascii_only:
+        return ImageFont.load_default(size=size)
+    return ImageFont.truetype(WIDE_FONT, size)
 
 
 MEASURE = ImageDraw.Draw(Image.new("L", (1, 1)))
@@ -228,12 +234,15 @@ def fit_text(text, width, height):
     """(font, ink box) of the largest text that fits, or None when it cannot fit legibly."""
     if not text.strip():
         return None
-    left, top, right, bottom = MEASURE.textbbox((0, 0), text, font=font(REFERENCE_SIZE))
+    ascii_only = text.isascii()
+    reference = font(REFERENCE_SIZE, ascii_only)
+    left, top, right, bottom = MEASURE.textbbox((0, 0), text, font=reference)
     scale = min(TEXT_WIDTH * width / (right - left), TEXT_HEIGHT * height / (bottom - top))
     size = int(REFERENCE_SIZE * scale)
     if size < MIN_FONT_SIZE:
         return None
-    return font(size), MEASURE.textbbox((0, 0), text, font=font(size), align="center")
+    fitted = font(size, ascii_only)
+    return fitted, MEASURE.textbbox((0, 0), text, font=fitted, align="center")
 
 
 def text_mask(text, width, height):
@@ -313,7 +322,7 @@ def render_svg(width, height, bg, fg, text):
             for number, line in enumerate(lines)
         )
         parts.append(
-            f'<text x="50%" y="50%" font-family="Aileron, Helvetica, Arial, sans-serif" '
+            f'<text x="50%" y="50%" font-family="{SVG_FONTS}" '
             f'font-size="{fitted[0].size}" text-anchor="middle" dominant-baseline="central" '
             f"{svg_colour('fill', fg)}>{spans}</text>"
         )

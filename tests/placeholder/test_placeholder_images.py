@@ -160,6 +160,16 @@ def test_custom_utf8_text(server):
     assert bottom - top > 60  # two lines
 
 
+@pytest.mark.parametrize(
+    "pair", [("%C3%BC", "%C3%B6"), ("%CE%B1", "%D0%B6"), ("%C3%9F", "%E2%82%AC")]
+)
+def test_non_ascii_text_has_real_glyphs(server, pair):
+    """ü and ö (α and ж, ß and €) differ: a font without them would draw the same box."""
+    first, second = (fetch(server, f"/image/200x200/?text={text}") for text in pair)
+    assert first.status_code == second.status_code == 200
+    assert decode(first).tobytes() != decode(second).tobytes()
+
+
 def test_empty_text_gives_a_plain_image(server):
     image = decode(fetch(server, "/image/400x300/?text=&bg=abc")).convert("RGB")
     assert image.getcolors() == [(400 * 300, (0xAA, 0xBB, 0xCC))]
