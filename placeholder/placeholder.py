@@ -23,6 +23,7 @@ import os
 import sys
 from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
@@ -126,6 +127,18 @@ def parse_colour(value):
     return tuple(int(digits[i : i + 2], 16) for i in range(0, 8, 2))
 
 
+class Spec(NamedTuple):
+    """The canonical parameters of one image: equal specs are the same image."""
+
+    width: int
+    height: int
+    scale: int
+    format: str
+    bg: tuple
+    fg: tuple
+    text: str
+
+
 class ImageForm(forms.Form):
     """Every parameter of an image, validated; ``spec`` is the canonical result."""
 
@@ -170,7 +183,7 @@ class ImageForm(forms.Form):
             raise forms.ValidationError("gif transparency is all or nothing (alpha 00 or ff)")
         text = self.data.get("text")  # absent: the book's "W X H"; empty: no text
         text = f"{data['width']} X {data['height']}" if text is None else data["text"]
-        data["spec"] = (data["width"], data["height"], scale, image_format, bg, fg, text)
+        data["spec"] = Spec(data["width"], data["height"], scale, image_format, bg, fg, text)
         return data
 
 
@@ -237,6 +250,8 @@ def fit_text(text, width, height):
     ascii_only = text.isascii()
     reference = font(REFERENCE_SIZE, ascii_only)
     left, top, right, bottom = MEASURE.textbbox((0, 0), text, font=reference)
+    if right <= left or bottom <= top:  # nothing with an extent, e.g. lone combining marks
+        return None
     scale = min(TEXT_WIDTH * width / (right - left), TEXT_HEIGHT * height / (bottom - top))
     size = int(REFERENCE_SIZE * scale)
     if size < MIN_FONT_SIZE:
@@ -332,11 +347,10 @@ def render_svg(width, height, bg, fg, text):
 
 def render_image(spec):
     """Encoded bytes of the image that ``spec`` describes."""
-    width, height, scale, image_format, bg, fg, text = spec
-    width, height = width * scale, height * scale
-    if image_format == "svg":
-        return render_svg(width, height, bg, fg, text)
-    return render_raster(width, height, image_format, bg, fg, text)
+    width, height = spec.width * spec.scale, spec.height * spec.scale
+    if spec.format == "svg":
+        return render_svg(width, height, spec.bg, spec.fg, spec.text)
+    return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text)
 
 
 def cached_render(key, spec):
@@ -380,7 +394,7 @@ def placeholder(request, **url):
             "Invalid Image Request: " + reason, content_type="text/plain; charset=utf-8"
         )
     content, cache_status = cached_render("image:" + key, spec)
-    response = HttpResponse(content, content_type=FORMATS[spec[3]])
+    response = HttpResponse(content, content_type=FORMATS[spec.format])
     response["X-Cache"] = cache_status
     return response
 

@@ -7,6 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 from harness import ROOT, gunicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageChops
 
 PLACEHOLDER = ROOT / "placeholder"
@@ -322,3 +324,31 @@ def test_home_page_explains_and_shows_examples(server):
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
     assert "font-family" in css.text
+
+
+@settings(
+    max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    width=st.integers(-1, 300) | st.sampled_from([2000, 2001]),
+    height=st.integers(-1, 300) | st.sampled_from([2000, 2001]),
+    retina=st.sampled_from(["", "@0x", "@1x", "@2x", "@3x", "@9x"]),
+    suffix=st.sampled_from(["", "/", ".png", ".JPG", ".gif", ".webp", ".svg", ".bmp", ".png/"]),
+    query=st.dictionaries(
+        st.sampled_from(["bg", "fg", "text", "format", "v"]),
+        st.text(max_size=110) | st.from_regex(r"\A#?[0-9a-fA-F]{3,8}\Z"),
+        max_size=4,
+    ),
+)
+def test_any_input_is_an_image_or_a_clear_error(server, width, height, retina, suffix, query):
+    response = fetch(server, f"/image/{width}x{height}{retina}{suffix}", params=query)
+    assert response.status_code in (200, 400, 404), response.text[:300]
+    if response.status_code == 400:
+        assert response.text.startswith("Invalid Image Request")
+    if response.status_code == 200:
+        scale = int(retina[1:-1]) if retina else 1
+        if response.headers["Content-Type"] == "image/svg+xml":
+            size = ET.fromstring(response.content).get("width")
+            assert size == str(width * scale)
+        else:
+            assert decode(response).size == (width * scale, height * scale)
