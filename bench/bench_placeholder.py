@@ -83,7 +83,9 @@ def check_image(content, size):
 
 def cold_render():
     """Median seconds of the book's recipe and of placeholder's renderer, and the ratio."""
-    spec = (2000, 2000, 1, "png", (0, 0, 0, 255), (255, 255, 255, 255), "2000 X 2000")
+    spec = placeholder.Spec(
+        2000, 2000, 1, "png", (0, 0, 0, 255), (255, 255, 255, 255), "2000 X 2000"
+    )
     book, ours = [], []
     for _ in range(COLD_ROUNDS):
         seconds, book_png = timed(book_recipe, 2000, 2000)
