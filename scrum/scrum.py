@@ -19,6 +19,7 @@ import django
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent
+BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
 
 
 def env_flag(name, default):
@@ -30,7 +31,8 @@ def required_secret(name, debug):
     """A secret from the environment; a dev-only value with DEBUG on, else a start-up error."""
     value = os.environ.get(name)
     if not value and not debug:
-        sys.exit(f"scrum: {name} must be set when DEBUG is off (refusing to start)")
+        print(f"scrum: {name} must be set when DEBUG is off (refusing to start)", file=sys.stderr)
+        sys.exit(BOOT_ERROR)
     return value or f"dev-only-{name.lower()}-do-not-use-in-production"
 
 

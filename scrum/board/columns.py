@@ -102,7 +102,8 @@ def move(task, status, sprint=KEEP, position=None, today=None):
     sprint = task.sprint if sprint is KEEP else sprint
     check_target(task, sprint, status, today)
     changed = {task.pk: task}
-    renumber(column(task.sprint_id, task.status, exclude=task.pk), changed)
+    if (task.sprint, task.status) != (sprint, status):  # close the gap in the column it leaves
+        renumber(column(task.sprint_id, task.status, exclude=task.pk), changed)
     task.sprint, task.status = sprint, status
     apply_dates(task, today)
     target = column(task.sprint_id, status, exclude=task.pk)

@@ -584,3 +584,11 @@ def test_openapi_schema_and_local_docs():
 def test_root_page_links_to_the_api():
     page = APIClient().get("/").content.decode()
     assert 'href="/api/"' in page
+
+
+def test_move_to_the_same_place_closes_gaps_without_duplicates(api, sprint):
+    for order, name in ((0, "a"), (1, "b"), (5, "c")):
+        task(name, sprint=sprint, order=order)
+    a = Task.objects.get(name="a")
+    api.post(f"/api/tasks/{a.pk}/move/", {"status": TODO, "position": 0}, format="json")
+    assert column(sprint, TODO) == [("a", 0), ("b", 1), ("c", 2)]
