@@ -6,6 +6,7 @@ commit (hooks.py). Tasks and sprints carry an ETag; a write with a stale If-Matc
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
@@ -181,12 +182,20 @@ class SprintViewSet(BoardViewSet):
 class TaskViewSet(BoardViewSet):
     """Tasks in board order; new tasks go to the end of their column unless given an order."""
 
-    queryset = Task.objects.select_related("assigned").order_by("order", "id")
+    queryset = Task.objects.order_by("order", "id")
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
     search_fields = ("name", "description")
     ordering_fields = ("name", "order", "started", "due", "completed")
     hook_model = "task"
+
+    def get_queryset(self):
+        """Lists read the assignee's username alongside each task (no user objects: they
+        are most of a page's cost); single tasks, which may be written, load the user."""
+        queryset = super().get_queryset()
+        if self.action == "list":
+            return queryset.annotate(assigned_username=F(f"assigned__{User.USERNAME_FIELD}"))
+        return queryset.select_related("assigned")
 
     def perform_create(self, serializer):
         if "order" not in serializer.validated_data:
