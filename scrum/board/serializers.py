@@ -46,7 +46,7 @@ def channel_url(sprint_pk):
     """The signed watercooler websocket URL of a sprint (the DESIGN.md protocol)."""
     scheme = "wss" if settings.WATERCOOLER_SECURE else "ws"
     token = TimestampSigner(key=settings.WATERCOOLER_SECRET).sign(str(sprint_pk))
-    return f"{scheme}://{settings.WATERCOOLER_SERVER}/socket?{urlencode({'channel': token})}"
+    return f"{scheme}://{settings.WATERCOOLER_SERVER}/socket?channel={token}"  # URL-safe
 
 
 class SprintSerializer(serializers.ModelSerializer):

@@ -87,8 +87,12 @@ def verify(request, address):
 def test_writes_are_announced_to_the_watercooler_signed(scrum_server, listener):
     server = scrum_server({"WATERCOOLER_SERVER": listener.address})
     api = token_session(server)
+    refused = api.post(f"{server.url}/api/sprints/", json={"end": "2020-01-01"})
+    assert refused.status_code == 400  # rolled back: never announced
     sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()
     task = api.post(f"{server.url}/api/tasks/", json={"name": "T", "sprint": sprint["id"]}).json()
+    stale = api.patch(task["links"]["self"], json={"name": "X"}, headers={"If-Match": '"0"'})
+    assert stale.status_code == 412  # refused: never announced
     updated = api.patch(task["links"]["self"], json={"name": "Renamed"}).json()
     api.delete(task["links"]["self"]).raise_for_status()
 
