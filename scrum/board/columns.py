@@ -3,8 +3,8 @@
 Every write that renumbers a column first locks the columns it touches, always in the same
 order, so concurrent moves queue up instead of losing or duplicating positions: the backlog
 (which has no row to lock) through a transaction-level advisory lock, then the sprint rows
-in primary-key order. On SQLite, IMMEDIATE transactions (see scrum.py) already serialize
-writers, so there is nothing more to lock.
+in primary-key order, and only then the tasks. On SQLite, IMMEDIATE transactions (see
+scrum.py) already serialize writers, so there is nothing more to lock.
 """
 
 from datetime import date, timedelta
@@ -28,7 +28,10 @@ def lock_columns(sprint_ids):
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [BACKLOG_LOCK])
     ids = sorted(pk for pk in sprint_ids if pk is not None)
-    list(Sprint.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+    # NO KEY UPDATE: tasks being inserted or re-pointed at a locked sprint (their foreign
+    # key check takes KEY SHARE) need not wait for the lock.
+    sprints = Sprint.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    list(sprints.values("pk"))
 
 
 def column(sprint_id, status, exclude=None):
@@ -74,22 +77,26 @@ def renumber(tasks, changed):
             changed[task.pk] = task
 
 
+class Moved(Exception):
+    """The task changed place between reading it and locking its columns; retry afresh."""
+
+
 def lock_task(pk, target=KEEP):
     """Lock a task with its source and target columns, in the global lock order.
 
-    The task's sprint is read before locking, so if another move changed it meanwhile the
-    locks are taken again for its new place.
+    The task's sprint is read before locking (locking the task first would invert the lock
+    order); if another move changed it meanwhile, Moved is raised: roll back to a savepoint,
+    which releases these locks, and call again.
     """
-    for _ in range(5):
-        current = Task.objects.filter(pk=pk).values_list("sprint_id", flat=True)
-        if not current:
-            raise Task.DoesNotExist
-        lock_columns({current[0], current[0] if target is KEEP else target and target.pk})
-        task = Task.objects.select_for_update(of=("self",))
-        task = task.select_related("sprint", "assigned").get(pk=pk)
-        if task.sprint_id == current[0]:
-            return task
-    raise ValidationError("The task keeps moving; try again.")
+    current = Task.objects.filter(pk=pk).values_list("sprint_id", flat=True)
+    if not current:
+        raise Task.DoesNotExist
+    lock_columns({current[0], current[0] if target is KEEP else target and target.pk})
+    task = Task.objects.select_for_update(of=("self",))
+    task = task.select_related("sprint", "assigned").get(pk=pk)
+    if task.sprint_id != current[0]:
+        raise Moved
+    return task
 
 
 def move(task, status, sprint=KEEP, position=None, today=None):
@@ -110,7 +117,8 @@ def move(task, status, sprint=KEEP, position=None, today=None):
     target.insert(len(target) if position is None else min(position, len(target)), task)
     task.order = -1  # always rewritten by renumber
     renumber(target, changed)
-    Task.objects.bulk_update(changed.values(), ["order", "sprint", "status", *DATE_FIELDS])
+    task.save(update_fields=["order", "sprint", "status", *DATE_FIELDS])
+    Task.objects.bulk_update([t for t in changed.values() if t is not task], ["order"])
     return sorted(changed.values(), key=lambda t: (t.status, t.order, t.pk))
 
 

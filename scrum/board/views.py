@@ -31,6 +31,7 @@ from .serializers import (
 
 User = get_user_model()
 LOCKED_ACTIONS = {"update", "partial_update", "destroy"}
+MOVE_ATTEMPTS = 5
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
@@ -221,14 +222,22 @@ class TaskViewSet(BoardViewSet):
         """
         serializer = MoveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        target = serializer.validated_data.get("sprint", columns.KEEP)
-        try:
-            task = columns.lock_task(self.get_object().pk, target)
-        except Task.DoesNotExist:
-            raise exceptions.NotFound() from None
-        self.check_if_match(task)
         data = serializer.validated_data
-        changed = columns.move(task, data["status"], target, data.get("position"))
+        target = data.get("sprint", columns.KEEP)
+        pk = self.get_object().pk
+        for _ in range(MOVE_ATTEMPTS):
+            try:
+                with transaction.atomic():  # a savepoint: rolling back releases its locks
+                    task = columns.lock_task(pk, target)
+                    self.check_if_match(task)
+                    changed = columns.move(task, data["status"], target, data.get("position"))
+                break
+            except columns.Moved:
+                continue
+            except Task.DoesNotExist:
+                raise exceptions.NotFound() from None
+        else:
+            raise Conflict("The task keeps being moved by others; reload it and try again.")
         self.written = task
         changed_data = self.announce_tasks(changed)
         moved = next(item for item in changed_data if item["id"] == task.pk)
