@@ -122,11 +122,8 @@ class BoardViewSet(viewsets.ModelViewSet):
         """Serialize changed tasks and announce each; returns their representations."""
         data = TaskSerializer(tasks, many=True, context=self.get_serializer_context()).data
         for item in data:
-            self.announce_task(item)
+            hooks.announce("PUT", "task", item["id"], JSONRenderer().render(item))
         return data
-
-    def announce_task(self, item):
-        hooks.announce("PUT", "task", item["id"], JSONRenderer().render(item))
 
 
 class SprintViewSet(BoardViewSet):
