@@ -4,7 +4,12 @@ Target (issue 5): GET /api/tasks/?sprint=N&page_size=100 costs at most 3x the fl
 Django view returning the same 100 rows with .values() as JSON (bench/scrum_floor.py), both
 under gunicorn (2 workers) on the same throwaway PostgreSQL cluster, loaded by wrk on
 127.0.0.1 in the same run. Also reports requests/s, p50 and p99 for detail, create and move.
-Each measurement is repeated ROUNDS times, floor and API alternating; medians are printed.
+
+Cost is the CPU time the server spends per request: its gunicorn processes plus every
+PostgreSQL process, read from /proc around each wrk run (wrk's own CPU and other programs on
+the machine do not count, so the figure holds on a busy machine where requests/s swing).
+Each measurement is repeated ROUNDS times, floor and list back to back in every round; the
+ratio is the median of the per-round ratios. The requests/s ratio is printed alongside.
 Exit status 1 if a request failed or the target is missed.
 
     .venv/bin/python bench/bench_scrum.py
@@ -24,10 +29,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from harness import BIN, PostgresCluster, Service, free_port, require_program  # noqa: E402
 
 SCRUM = ROOT / "scrum"
-ROUNDS = 3
-SECONDS = 5
+ROUNDS = 5
+SECONDS = 4
 CONNECTIONS = 8
 TARGET = 3.0
+TICKS = os.sysconf("SC_CLK_TCK")
 
 SEED = """
 from datetime import date, timedelta
@@ -58,9 +64,10 @@ REPORT = """
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
                  + summary.errors.status + summary.errors.timeout
-  io.write(string.format('RESULT {"rps": %.2f, "p50": %.3f, "p99": %.3f, "errors": %d}\\n',
+  io.write(string.format(
+    'RESULT {"rps": %.2f, "p50": %.3f, "p99": %.3f, "errors": %d, "requests": %d}\\n',
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, errors))
+    latency:percentile(99) / 1000, errors, summary.requests))
 end
 """
 
@@ -155,7 +162,8 @@ def main():
             floor = gunicorn("scrum_floor:application", env, ["--pythonpath", ROOT / "bench"])
             floor.start()
             try:
-                results = measure(program, api, floor, plan)
+                postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+                results = measure(program, api, floor, plan, postmaster)
             finally:
                 api.stop()
                 floor.stop()
@@ -164,8 +172,23 @@ def main():
     return report(results)
 
 
-def measure(program, api, floor, plan):
-    """name -> list of wrk results, ROUNDS each, floor and list alternating."""
+def cpu_seconds(roots):
+    """CPU time used so far by the processes `roots` and their children (from /proc)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited meanwhile
+        if int(entry.name) in roots or int(fields[1]) in roots:
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def measure(program, api, floor, plan, postmaster):
+    """name -> list of wrk results (with cpu_ms per request), ROUNDS each."""
     results = {name: [] for name in plan}
     for name in plan:  # warm-up: connections, caches, first-request imports
         server = floor if name == "floor" else api
@@ -178,30 +201,37 @@ def measure(program, api, floor, plan):
     for _ in range(ROUNDS):
         for name, (path, script) in plan.items():
             server = floor if name == "floor" else api
-            results[name].append(wrk(program, server.url + path, script))
+            roots = {server.proc.pid, postmaster}
+            before = cpu_seconds(roots)
+            result = wrk(program, server.url + path, script)
+            spent = cpu_seconds(roots) - before
+            result["cpu_ms"] = 1000 * spent / max(result["requests"], 1)
+            results[name].append(result)
     return results
 
 
 def report(results):
     print(
-        f"scrum API vs plain Django view, gunicorn x2 workers, PostgreSQL, wrk -c{CONNECTIONS}, "
-        f"{ROUNDS} x {SECONDS}s, medians"
+        f"scrum API vs plain Django view: gunicorn x2 workers, PostgreSQL, wrk -c{CONNECTIONS}, "
+        f"{ROUNDS} x {SECONDS}s, medians; cpu = server + database CPU per request"
     )
-    print(f"{'operation':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    medians = {}
+    print(f"{'operation':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>8} {'errors':>7}")
     failed = False
     for name, runs in results.items():
-        rps, p50, p99 = (statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99"))
+        rps, p50, p99, cpu = (
+            statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99", "cpu_ms")
+        )
         errors = sum(r["errors"] for r in runs)
         failed = failed or errors > 0
-        medians[name] = rps, p50
-        print(f"{name:>10} {rps:>9.1f} {p50:>8.2f} {p99:>8.2f} {errors:>7}")
-    ratio = medians["floor"][0] / medians["list"][0]
-    met = ratio <= TARGET
+        print(f"{name:>10} {rps:>9.1f} {p50:>8.2f} {p99:>8.2f} {cpu:>8.2f} {errors:>7}")
+    pairs = list(zip(results["floor"], results["list"], strict=True))
+    cost = statistics.median(sorted(lst["cpu_ms"] / fl["cpu_ms"] for fl, lst in pairs))
+    speed = statistics.median(sorted(fl["rps"] / lst["rps"] for fl, lst in pairs))
+    met = cost <= TARGET
     print(
-        f"list cost / floor cost (req/s ratio): {ratio:.2f}x "
-        f"(p50 ratio {medians['list'][1] / medians['floor'][1]:.2f}x); "
-        f"target <= {TARGET}x: {'met' if met else 'NOT met'}"
+        f"list cost / floor cost: {cost:.2f}x CPU per request (req/s ratio {speed:.2f}x), "
+        f"medians of {ROUNDS} back-to-back rounds; target <= {TARGET}x: "
+        f"{'met' if met else 'NOT met'}"
     )
     if failed:
         print("some requests failed (non-2xx or socket errors)")

@@ -33,6 +33,21 @@ def iso_date(value):
     return value.isoformat() if value else None
 
 
+TASK_ROW = (  # the columns to_representation reads, for lists fetched as named rows
+    "id",
+    "name",
+    "description",
+    "sprint_id",
+    "status",
+    "order",
+    "assigned_id",
+    "assigned_username",
+    "started",
+    "due",
+    "completed",
+)
+
+
 def assignee(task):
     """The assigned user's username (read from the list query's annotation when present)."""
     if not task.assigned_id:
@@ -104,9 +119,10 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         """The fields of Meta.fields, built directly: listing 100 tasks is the board's hot
-        path, and DRF's generic field-by-field walk costs several times the database work."""
+        path, and DRF's generic field-by-field walk costs several times the database work.
+        instance is a Task or, in lists, a row with the same attribute names (TASK_ROW)."""
         return {
-            "id": instance.pk,
+            "id": instance.id,
             "name": instance.name,
             "description": instance.description,
             "sprint": instance.sprint_id,
@@ -125,7 +141,7 @@ class TaskSerializer(serializers.ModelSerializer):
         root = api_root(self.context["request"])
         assigned = assignee(obj)
         return {
-            "self": f"{root}tasks/{obj.pk}/",
+            "self": f"{root}tasks/{obj.id}/",
             "sprint": f"{root}sprints/{obj.sprint_id}/" if obj.sprint_id else None,
             "assigned": f"{root}users/{assigned}/" if assigned else None,
         }

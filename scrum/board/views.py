@@ -21,6 +21,7 @@ from . import columns, hooks
 from .filters import SprintFilter, TaskFilter
 from .models import Sprint, Task, etag
 from .serializers import (
+    TASK_ROW,
     BurndownSerializer,
     CarryOverSerializer,
     MoveSerializer,
@@ -188,11 +189,12 @@ class TaskViewSet(BoardViewSet):
     hook_model = "task"
 
     def get_queryset(self):
-        """Lists read the assignee's username alongside each task (no user objects: they
-        are most of a page's cost); single tasks, which may be written, load the user."""
+        """Lists fetch named rows with the assignee's username (building model objects would
+        be most of a page's cost); single tasks, which may be written, are model objects."""
         queryset = super().get_queryset()
         if self.action == "list":
-            return queryset.annotate(assigned_username=F(f"assigned__{User.USERNAME_FIELD}"))
+            username = F(f"assigned__{User.USERNAME_FIELD}")
+            return queryset.annotate(assigned_username=username).values_list(*TASK_ROW, named=True)
         return queryset.select_related("assigned")
 
     def perform_create(self, serializer):
