@@ -592,3 +592,11 @@ def test_move_to_the_same_place_closes_gaps_without_duplicates(api, sprint):
     a = Task.objects.get(name="a")
     api.post(f"/api/tasks/{a.pk}/move/", {"status": TODO, "position": 0}, format="json")
     assert column(sprint, TODO) == [("a", 0), ("b", 1), ("c", 2)]
+
+
+def test_browsable_api_renders_every_resource(api, user, sprint):
+    task(sprint=sprint, assigned=user)
+    for path in ["/api/", "/api/tasks/", f"/api/sprints/{sprint.pk}/", "/api/users/alice/"]:
+        response = api.get(path, HTTP_ACCEPT="text/html")
+        assert response.status_code == 200, path
+        assert "Django REST framework" in response.content.decode()
