@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
+	cd scrum && $(CURDIR)/$(BIN)/python scrum.py migrate
+	cd scrum && $(CURDIR)/$(BIN)/python scrum.py seed_demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 test: $(STAMP) lint

@@ -2,9 +2,12 @@
 
 One process can hold only one configured Django, so each folder under tests/ is a suite of
 its own. A suite that fails, errors or collects no test fails the whole run.
+A folder with a variants.txt runs once per line of it: a label, then VAR=value settings for
+that pass (e.g. "postgres SCRUM_TEST_DATABASE=postgres"); "#" starts a comment.
 Usage: python tests/run_suites.py [suite ...] [-- pytest options]
 """
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,12 +27,22 @@ def suites(names):
     return [s for s in ordered if not names or s in names]
 
 
-def run(suite, pytest_args):
+def variants(suite):
+    """[(label, environment)]: one plain pass, or one per line of the suite's variants.txt."""
+    listing = TESTS / suite / "variants.txt"
+    if not listing.exists():
+        return [(suite, {})]
+    lines = (line.split("#", 1)[0].split() for line in listing.read_text().splitlines())
+    return [(f"{suite}[{w[0]}]", dict(v.split("=", 1) for v in w[1:])) for w in lines if w]
+
+
+def run(suite, environment, pytest_args):
     """Run one suite; returns (passed, failed, skipped, returncode)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         command = [sys.executable, "-m", "pytest", str(TESTS / suite), f"--junitxml={report}"]
-        code = subprocess.call([*command, *pytest_args], cwd=TESTS.parent)
+        env = {**os.environ, **environment}
+        code = subprocess.call([*command, *pytest_args], cwd=TESTS.parent, env=env)
         if not report.exists():
             return 0, 0, 0, code or 1
         totals = ET.parse(report).getroot().find("testsuite").attrib
@@ -43,7 +56,11 @@ def main(argv):
     if "--" in argv:
         split = argv.index("--")
         names, pytest_args = argv[:split], argv[split + 1 :]
-    results = {suite: run(suite, pytest_args) for suite in suites(names)}
+    results = {
+        label: run(suite, environment, pytest_args)
+        for suite in suites(names)
+        for label, environment in variants(suite)
+    }
     print("\n=== suites ===")
     ok = bool(results)
     for suite, (passed, failed, skipped, code) in results.items():

@@ -1,0 +1,64 @@
+"""The book's filter sets (backlog null filter, assigned by username, end_min/end_max), the
+strict ordering backend and the pagination shared by every list."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+from rest_framework import exceptions
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import PageNumberPagination
+
+from .models import Sprint, Task
+
+User = get_user_model()
+
+
+class NullFilter(django_filters.BooleanFilter):
+    """Filter on whether a related field is set (backlog=true: tasks without a sprint)."""
+
+    def filter(self, qs, value):
+        if value is not None:
+            return qs.filter(**{f"{self.field_name}__isnull": value})
+        return qs
+
+
+class SprintFilter(django_filters.FilterSet):
+    end_min = django_filters.DateFilter(field_name="end", lookup_expr="gte")
+    end_max = django_filters.DateFilter(field_name="end", lookup_expr="lte")
+
+    class Meta:
+        model = Sprint
+        fields = ("end_min", "end_max")
+
+
+class TaskFilter(django_filters.FilterSet):
+    backlog = NullFilter(field_name="sprint", label="Backlog")
+    assigned = django_filters.ModelChoiceFilter(
+        queryset=User.objects.all(), to_field_name=User.USERNAME_FIELD, label="Assigned"
+    )
+
+    class Meta:
+        model = Task
+        fields = ("sprint", "status", "assigned", "backlog")
+
+
+class Pagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """Ordering that answers 400 for unknown fields instead of silently ignoring them."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        invalid = [term for term in fields if term not in valid]
+        if invalid:
+            context = {"request": request}
+            allowed = sorted(name for name, _ in self.get_valid_fields(queryset, view, context))
+            message = (
+                f"Unknown ordering {', '.join(map(repr, invalid))}; "
+                f"use {', '.join(allowed)}, optionally prefixed with '-'."
+            )
+            raise exceptions.ValidationError({self.ordering_param: [message]})
+        return valid

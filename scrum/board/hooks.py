@@ -1,0 +1,90 @@
+"""Signed announcements of API writes to the watercooler (DESIGN.md protocol).
+
+An announcement is queued when the database transaction commits and sent by one background
+thread per process, with short timeouts: a watercooler that is down, slow or hanging costs an
+API request nothing but a queue insertion, and never fails it. The queue is bounded; when it
+is full, or an announcement waited longer than its signature would stay valid, it is dropped
+and logged (the board resynchronises on its next fetch).
+"""
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+
+import requests
+from django.conf import settings
+from django.core.signing import TimestampSigner
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 1000
+TIMEOUT = (1.0, 2.0)  # seconds to connect, seconds to wait for the answer
+MAX_AGE = 50  # seconds; the watercooler refuses signatures older than 60
+
+_queue = queue.Queue(maxsize=QUEUE_SIZE)
+_sender = None
+_sender_lock = threading.Lock()
+
+
+def url(model, pk):
+    """The watercooler URL announcing one object, e.g. http://localhost:8080/task/7."""
+    scheme = "https" if settings.WATERCOOLER_SECURE else "http"
+    return f"{scheme}://{settings.WATERCOOLER_SERVER}/{model}/{pk}"
+
+
+def signature(method, target, body):
+    """X-Signature: the signed "<method>:<url>:<sha256 of body>" string."""
+    digest = hashlib.sha256(body or b"").hexdigest()
+    signer = TimestampSigner(key=settings.WATERCOOLER_SECRET)
+    return signer.sign(f"{method.lower()}:{target}:{digest}")
+
+
+def announce(method, model, pk, body=None):
+    """Send POST/PUT/DELETE for an object once the current transaction commits."""
+    target = url(model, pk)
+    transaction.on_commit(lambda: enqueue(method, target, body))
+
+
+def enqueue(method, target, body):
+    """Hand an announcement to the sender thread without ever blocking."""
+    start_sender()
+    try:
+        _queue.put_nowait((time.monotonic(), method, target, body))
+    except queue.Full:
+        log.warning("watercooler queue full, dropped %s %s", method, target)
+
+
+def start_sender():
+    """Start this process's sender thread on first use (after a fork, in each worker)."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or not _sender.is_alive():
+            _sender = threading.Thread(target=send_forever, name="watercooler", daemon=True)
+            _sender.start()
+
+
+def send_forever():
+    session = requests.Session()
+    while True:
+        queued, method, target, body = _queue.get()
+        if time.monotonic() - queued > MAX_AGE:
+            log.warning("watercooler announcement too old, dropped %s %s", method, target)
+            continue
+        send(session, method, target, body)
+
+
+def send(session, method, target, body):
+    """One signed request; failures are logged, never raised."""
+    headers = {"X-Signature": signature(method, target, body)}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        response = session.request(method, target, data=body, headers=headers, timeout=TIMEOUT)
+    except requests.RequestException as error:
+        log.warning("watercooler unreachable: %s %s: %s", method, target, error)
+        return
+    if response.status_code >= 400:
+        log.warning("watercooler refused %s %s: %s", method, target, response.status_code)

@@ -1,0 +1,57 @@
+"""Sprints and tasks of the scrum board (the book's models, on the swappable user model)."""
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+
+
+class Sprint(models.Model):
+    """A development iteration, identified by its end date."""
+
+    name = models.CharField(max_length=100, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    end = models.DateField(unique=True)
+
+    def __str__(self):
+        return self.name or f"Sprint ending {self.end}"
+
+
+class Task(models.Model):
+    """A unit of work, in a sprint or in the backlog (no sprint)."""
+
+    STATUS_TODO = 1
+    STATUS_IN_PROGRESS = 2
+    STATUS_TESTING = 3
+    STATUS_DONE = 4
+
+    STATUS_CHOICES = (
+        (STATUS_TODO, "Not Started"),
+        (STATUS_IN_PROGRESS, "In Progress"),
+        (STATUS_TESTING, "Testing"),
+        (STATUS_DONE, "Done"),
+    )
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    sprint = models.ForeignKey(Sprint, blank=True, null=True, on_delete=models.PROTECT)
+    status = models.SmallIntegerField(choices=STATUS_CHOICES, default=STATUS_TODO)
+    order = models.SmallIntegerField(default=0)
+    assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    started = models.DateField(blank=True, null=True)
+    due = models.DateField(blank=True, null=True)
+    completed = models.DateField(blank=True, null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sprint", "status", "order"])]
+
+    def __str__(self):
+        return self.name
+
+
+def etag(instance):
+    """A strong validator for a task or sprint: a digest of its stored field values."""
+    values = [str(getattr(instance, field.attname)) for field in instance._meta.concrete_fields]
+    return '"{}"'.format(hashlib.sha256("\0".join(values).encode()).hexdigest()[:32])

@@ -1,0 +1,254 @@
+"""API views (book ch. 4): sprints, tasks and users, plus moves, carry-over, burndown, ETags.
+
+Every write runs in one transaction; its announcements to the watercooler go out after the
+commit (hooks.py). Tasks and sprints carry an ETag; a write with a stale If-Match gets 412.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from . import columns, hooks
+from .filters import SprintFilter, TaskFilter
+from .models import Sprint, Task, etag
+from .serializers import (
+    TASK_ROW,
+    BurndownSerializer,
+    CarryOverSerializer,
+    MoveSerializer,
+    SprintSerializer,
+    TaskSerializer,
+    UserSerializer,
+)
+
+User = get_user_model()
+LOCKED_ACTIONS = {"update", "partial_update", "destroy"}
+MOVE_ATTEMPTS = 5
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """POST username + password, get a token; throttled against password guessing."""
+
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "token"
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The object changed since you read it (If-Match does not match its ETag)."
+    default_code = "precondition_failed"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def etag_matches(header, tag):
+    """Whether an If-Match / If-None-Match header value names this ETag (or is *)."""
+    tags = {value.strip().removeprefix("W/") for value in header.split(",")}
+    return "*" in tags or tag in tags
+
+
+class BoardViewSet(viewsets.ModelViewSet):
+    """A model viewset with transactional writes, ETags and watercooler announcements."""
+
+    hook_model = None
+    written = None  # the object this request created or changed, for its ETag header
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method in SAFE_METHODS:
+            return super().dispatch(request, *args, **kwargs)
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action in LOCKED_ACTIONS:
+            return queryset.select_for_update(of=("self",))
+        return queryset
+
+    def get_object(self):
+        instance = super().get_object()
+        if self.action in LOCKED_ACTIONS:
+            self.check_if_match(instance)
+        return instance
+
+    def check_if_match(self, instance):
+        header = self.request.headers.get("If-Match")
+        if header and not etag_matches(header, etag(instance)):
+            raise PreconditionFailed()
+
+    def retrieve(self, request, *args, **kwargs):
+        instance = self.get_object()
+        tag = etag(instance)
+        if etag_matches(request.headers.get("If-None-Match", ""), tag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+        return Response(self.get_serializer(instance).data, headers={"ETag": tag})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.written is not None and response.status_code < 300:
+            response["ETag"] = etag(self.written)
+        return response
+
+    def announce(self, method, pk, data=None):
+        """Tell the watercooler about a change, once this request's transaction commits."""
+        body = None if data is None else JSONRenderer().render(data)
+        hooks.announce(method, self.hook_model, pk, body)
+
+    def perform_create(self, serializer):
+        self.written = serializer.save()
+        self.announce("POST", self.written.pk, serializer.data)
+
+    def perform_update(self, serializer):
+        self.written = serializer.save()
+        self.announce("PUT", self.written.pk, serializer.data)
+
+    def perform_destroy(self, instance):
+        pk = instance.pk
+        instance.delete()
+        self.announce("DELETE", pk)
+
+    def announce_tasks(self, tasks):
+        """Serialize changed tasks and announce each; returns their representations."""
+        data = TaskSerializer(tasks, many=True, context=self.get_serializer_context()).data
+        for item in data:
+            hooks.announce("PUT", "task", item["id"], JSONRenderer().render(item))
+        return data
+
+
+class SprintViewSet(BoardViewSet):
+    """Sprints ordered by end date."""
+
+    queryset = Sprint.objects.order_by("end")
+    serializer_class = SprintSerializer
+    filterset_class = SprintFilter
+    search_fields = ("name",)
+    ordering_fields = ("end", "name")
+    hook_model = "sprint"
+
+    def perform_destroy(self, instance):
+        count = instance.task_set.count()
+        if count:
+            raise Conflict(
+                f"The sprint still has {count} task(s); carry them over or delete them first."
+            )
+        super().perform_destroy(instance)
+
+    @extend_schema(
+        request=CarryOverSerializer,
+        responses=inline_serializer("CarryOver", {"moved": TaskSerializer(many=True)}),
+    )
+    @action(detail=True, methods=["post"], url_path="carry-over")
+    def carry_over(self, request, pk=None):
+        """Move this sprint's unfinished tasks to another sprint or (to: null) the backlog."""
+        sprint = self.get_object()
+        serializer = CarryOverSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        moved = columns.carry_over(sprint, serializer.validated_data["to"])
+        return Response({"moved": self.announce_tasks(moved)})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "start", OpenApiTypes.DATE, description="First day (default: 13 days before end)"
+            )
+        ],
+        responses=BurndownSerializer,
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def burndown(self, request, pk=None):
+        """Open tasks at the end of each day from the start to the end of the sprint."""
+        sprint = self.get_object()
+        start = serializers.DateField(required=False, allow_null=True)
+        try:
+            first = start.run_validation(request.query_params.get("start") or None)
+        except exceptions.ValidationError as error:
+            raise exceptions.ValidationError({"start": error.detail}) from None
+        return Response(BurndownSerializer(columns.burndown(sprint, first)).data)
+
+
+class TaskViewSet(BoardViewSet):
+    """Tasks in board order; new tasks go to the end of their column unless given an order."""
+
+    queryset = Task.objects.order_by("order", "id")
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    search_fields = ("name", "description")
+    ordering_fields = ("name", "order", "started", "due", "completed")
+    hook_model = "task"
+
+    def get_queryset(self):
+        """Lists fetch named rows with the assignee's username (building model objects would
+        be most of a page's cost); single tasks, which may be written, are model objects."""
+        queryset = super().get_queryset()
+        if self.action == "list":
+            username = F(f"assigned__{User.USERNAME_FIELD}")
+            return queryset.annotate(assigned_username=username).values_list(*TASK_ROW, named=True)
+        return queryset.select_related("assigned")
+
+    def perform_create(self, serializer):
+        if "order" not in serializer.validated_data:
+            sprint = serializer.validated_data.get("sprint")
+            state = serializer.validated_data.get("status", Task.STATUS_TODO)
+            sprint_id = sprint.pk if sprint else None
+            columns.lock_columns({sprint_id})
+            serializer.validated_data["order"] = columns.next_position(sprint_id, state)
+        super().perform_create(serializer)
+
+    @extend_schema(
+        request=MoveSerializer,
+        responses=inline_serializer(
+            "MoveResult", {"task": TaskSerializer(), "changed": TaskSerializer(many=True)}
+        ),
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def move(self, request, pk=None):
+        """Move the task to a column and position; renumbers both columns atomically.
+
+        Sets started/completed by the status; returns the task and every task whose place
+        changed (each is announced to the watercooler).
+        """
+        serializer = MoveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        target = data.get("sprint", columns.KEEP)
+        pk = self.get_object().pk
+        for _ in range(MOVE_ATTEMPTS):
+            try:
+                with transaction.atomic():  # a savepoint: rolling back releases its locks
+                    task = columns.lock_task(pk, target)
+                    self.check_if_match(task)
+                    changed = columns.move(task, data["status"], target, data.get("position"))
+                break
+            except columns.Moved:
+                continue
+            except Task.DoesNotExist:
+                raise exceptions.NotFound() from None
+        else:
+            raise Conflict("The task keeps being moved by others; reload it and try again.")
+        self.written = task
+        changed_data = self.announce_tasks(changed)
+        moved = next(item for item in changed_data if item["id"] == task.pk)
+        return Response({"task": moved, "changed": changed_data})
+
+
+class UserViewSet(viewsets.ReadOnlyModelViewSet):
+    """Users, looked up by username; read-only through the API."""
+
+    lookup_field = User.USERNAME_FIELD
+    lookup_value_regex = "[^/]+"
+    queryset = User.objects.order_by(User.USERNAME_FIELD)
+    serializer_class = UserSerializer
+    search_fields = (User.USERNAME_FIELD,)
+    ordering_fields = (User.USERNAME_FIELD,)

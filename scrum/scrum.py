@@ -1,0 +1,149 @@
+"""The scrum board service (Lightweight Django, chapters 4-6 and 8): settings, URLs, entry point.
+
+    python scrum.py migrate && python scrum.py seed_demo   # database + demo user demo/test
+    python scrum.py runserver                             # development server on :8000
+    gunicorn scrum:application                            # production, from inside scrum/
+
+Configuration comes from the environment (see the README): DEBUG, SECRET_KEY, ALLOWED_HOSTS,
+DATABASE_URL (SQLite file next to this module by default, or postgres://...), and the
+watercooler's WATERCOOLER_SERVER, WATERCOOLER_SECURE and WATERCOOLER_SECRET. With DEBUG off
+the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+import django
+from django.conf import settings
+
+BASE_DIR = Path(__file__).resolve().parent
+BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
+
+
+def env_flag(name, default):
+    """An on/off environment variable as a bool."""
+    return os.environ.get(name, default).lower() in {"on", "true", "1", "yes"}
+
+
+def required_secret(name, debug):
+    """A secret from the environment; a dev-only value with DEBUG on, else a start-up error."""
+    value = os.environ.get(name)
+    if not value and not debug:
+        print(f"scrum: {name} must be set when DEBUG is off (refusing to start)", file=sys.stderr)
+        sys.exit(BOOT_ERROR)
+    return value or f"dev-only-{name.lower()}-do-not-use-in-production"
+
+
+def database(url):
+    """DATABASES['default'] from DATABASE_URL, tuned for concurrent writers on either engine."""
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if config["ENGINE"].endswith("sqlite3"):
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {
+            # Writers take the lock when the transaction begins, so concurrent moves wait
+            # for each other (busy timeout) instead of failing with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return config
+
+
+DEBUG = env_flag("DEBUG", "on")
+
+settings.configure(
+    DEBUG=DEBUG,
+    SECRET_KEY=required_secret("SECRET_KEY", DEBUG),
+    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(","),
+    ROOT_URLCONF=__name__,
+    APPEND_SLASH=False,
+    DATABASES={
+        "default": database(
+            os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'scrum.sqlite3'}"
+        )
+    },
+    DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+    INSTALLED_APPS=[
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.staticfiles",
+        "rest_framework",
+        "rest_framework.authtoken",
+        "django_filters",
+        "drf_spectacular",
+        "drf_spectacular_sidecar",
+        "board",
+    ],
+    MIDDLEWARE=[
+        "django.middleware.security.SecurityMiddleware",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    ],
+    TEMPLATES=[
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "DIRS": [BASE_DIR / "templates"],
+            "APP_DIRS": True,
+            "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        }
+    ],
+    STATIC_URL="/static/",
+    WHITENOISE_USE_FINDERS=True,
+    USE_TZ=True,
+    TIME_ZONE="UTC",
+    REST_FRAMEWORK={
+        "DEFAULT_AUTHENTICATION_CLASSES": (
+            "rest_framework.authentication.BasicAuthentication",
+            "rest_framework.authentication.TokenAuthentication",
+        ),
+        "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+        "DEFAULT_PAGINATION_CLASS": "board.filters.Pagination",
+        "DEFAULT_FILTER_BACKENDS": (
+            "django_filters.rest_framework.DjangoFilterBackend",
+            "rest_framework.filters.SearchFilter",
+            "board.filters.StrictOrderingFilter",
+        ),
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_THROTTLE_RATES": {"token": "10/minute"},
+    },
+    SPECTACULAR_SETTINGS={
+        "TITLE": "Scrum board API",
+        "DESCRIPTION": "Sprints, tasks and users of the scrum board (Lightweight Django).",
+        "VERSION": "1.0.0",
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "COMPONENT_SPLIT_REQUEST": True,
+    },
+    WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
+    WATERCOOLER_SECURE=env_flag("WATERCOOLER_SECURE", "off"),
+    WATERCOOLER_SECRET=required_secret("WATERCOOLER_SECRET", DEBUG),
+)
+
+django.setup()  # the URL patterns below import the board's views and so its models
+
+from board.urls import root_view  # noqa: E402
+from board.views import ThrottledObtainAuthToken  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.urls import include, path, re_path  # noqa: E402
+from django.views.generic import TemplateView  # noqa: E402
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+
+urlpatterns = [  # every API path answers with and without its trailing slash
+    path("", TemplateView.as_view(template_name="index.html"), name="board"),
+    re_path(r"^api/token/?$", ThrottledObtainAuthToken.as_view(), name="api-token"),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api", root_view),
+    path("api/", include("board.urls")),
+]
+
+application = get_wsgi_application()
+
+if __name__ == "__main__":
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

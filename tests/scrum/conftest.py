@@ -1,0 +1,128 @@
+"""The scrum suite: Django configured in this process from scrum/scrum.py, plus real servers.
+
+The suite runs twice (tests/scrum/variants.txt): on SQLite, and with
+SCRUM_TEST_DATABASE=postgres on a throwaway PostgreSQL cluster started here, before Django
+is configured, and used by the in-process tests and by every server the tests start.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+import pytest
+from harness import ROOT, PostgresCluster, gunicorn
+
+SCRUM = ROOT / "scrum"
+SECRET = "test-watercooler-secret"
+ON_POSTGRES = os.environ.get("SCRUM_TEST_DATABASE") == "postgres"
+
+CLUSTER = PostgresCluster().start() if ON_POSTGRES else None
+if CLUSTER:
+    os.environ["DATABASE_URL"] = CLUSTER.url
+os.environ.setdefault("WATERCOOLER_SECRET", SECRET)
+os.environ.setdefault("WATERCOOLER_SERVER", "127.0.0.1:9")  # discard port: nothing answers
+sys.path.insert(0, str(SCRUM))
+
+import scrum  # noqa: E402,F401  (settings.configure + django.setup)
+
+
+def pytest_unconfigure(config):
+    if CLUSTER:
+        CLUSTER.stop()
+
+
+@pytest.fixture(autouse=True)
+def clear_throttles():
+    """The token throttle counts in the local-memory cache; each test starts afresh."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def server_database(tmp_path):
+    """URL of a fresh, migrated database for server subprocesses (same engine as the run)."""
+    if CLUSTER:
+        name = f"e2e_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(CLUSTER.url, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        url = CLUSTER.url.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        url = f"sqlite:///{tmp_path / 'scrum.sqlite3'}"
+    manage(url, "migrate", "--verbosity", "0")
+    return url
+
+
+def manage(database_url, *args, env=None):
+    """Run `python scrum.py ARGS` from inside scrum/ against a database."""
+    environment = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "scrum.py", *args],
+        cwd=SCRUM,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+@pytest.fixture
+def scrum_server(start, server_database):
+    """start_server(env=None, workers=1) -> a gunicorn serving scrum on the fresh database,
+    with the demo user (demo / test) seeded."""
+    manage(server_database, "seed_demo")
+
+    def start_server(env=None, workers=1, threads=4):
+        environment = {"DATABASE_URL": server_database, "WATERCOOLER_SECRET": SECRET, **(env or {})}
+        extra = ("--threads", threads, "--timeout", 60)
+        return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=extra))
+
+    return start_server
+
+
+class Listener:
+    """A real HTTP server on 127.0.0.1 recording every request (method, path, headers, body)."""
+
+    def __init__(self):
+        self.requests = []
+        self.received = threading.Condition()
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def record(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with listener.received:
+                    listener.requests.append((self.command, self.path, dict(self.headers), body))
+                    listener.received.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = do_DELETE = record
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def wait_for(self, count, timeout=10):
+        """The first `count` requests, waiting up to `timeout` seconds for them."""
+        with self.received:
+            self.received.wait_for(lambda: len(self.requests) >= count, timeout)
+            return list(self.requests)
+
+
+@pytest.fixture
+def listener():
+    listening = Listener()
+    listening.thread.start()
+    yield listening
+    listening.server.shutdown()
+    listening.server.server_close()

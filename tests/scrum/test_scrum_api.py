@@ -1,0 +1,602 @@
+"""The scrum API in-process (DRF test client): auth, resources, links, filters, rules, ETags."""
+
+import base64
+from datetime import date, timedelta
+
+import pytest
+from board.models import Sprint, Task
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.signing import TimestampSigner
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+TODAY = date.today()
+TODO, IN_PROGRESS, TESTING, DONE = 1, 2, 3, 4
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def user():
+    return User.objects.create_user("alice", password="s3cret", first_name="Alice", last_name="A")
+
+
+@pytest.fixture
+def api(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@pytest.fixture
+def sprint():
+    return Sprint.objects.create(name="Current", end=TODAY + timedelta(days=7))
+
+
+@pytest.fixture
+def past_sprint():
+    return Sprint.objects.create(name="Old", end=TODAY - timedelta(days=7))
+
+
+def task(name="Task", **fields):
+    return Task.objects.create(name=name, **fields)
+
+
+def errors(response):
+    """Every message of a 400 answer, flattened."""
+    assert response.status_code == 400, response.content
+    return [message for value in response.json().values() for message in value]
+
+
+# Authentication -------------------------------------------------------------------------
+
+
+def test_everything_needs_a_user(user, sprint):
+    client = APIClient()
+    for path in ["/api/", "/api/sprints/", f"/api/sprints/{sprint.pk}/", "/api/tasks/"]:
+        response = client.get(path)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Basic")
+
+
+def test_basic_auth(user):
+    client = APIClient()
+    good = base64.b64encode(b"alice:s3cret").decode()
+    assert client.get("/api/", HTTP_AUTHORIZATION=f"Basic {good}").status_code == 200
+    bad = base64.b64encode(b"alice:wrong").decode()
+    assert client.get("/api/", HTTP_AUTHORIZATION=f"Basic {bad}").status_code == 401
+
+
+def test_token_auth(user):
+    client = APIClient()
+    response = client.post("/api/token/", {"username": "alice", "password": "s3cret"})
+    assert response.status_code == 200
+    token = response.json()["token"]
+    assert client.get("/api/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    assert client.get("/api/", HTTP_AUTHORIZATION="Token nonsense").status_code == 401
+
+
+def test_token_refuses_wrong_password(user):
+    response = APIClient().post("/api/token", {"username": "alice", "password": "guess"})
+    assert response.status_code == 400
+    assert "Unable to log in" in str(response.json())
+
+
+def test_token_is_throttled_against_guessing(user):
+    client = APIClient()
+    codes = [
+        client.post("/api/token/", {"username": "alice", "password": f"guess{n}"}).status_code
+        for n in range(12)
+    ]
+    assert codes[:10] == [400] * 10
+    assert codes[10:] == [429, 429]
+
+
+def test_root_lists_the_resources(api):
+    body = api.get("/api/").json()
+    assert set(body) == {"sprints", "tasks", "users"}
+    assert body["tasks"].startswith("http://testserver/api/tasks")
+
+
+def test_paths_work_with_and_without_trailing_slash(api, sprint):
+    for path in ["/api/tasks", "/api/tasks/", f"/api/sprints/{sprint.pk}", "/api/users/alice"]:
+        assert api.get(path).status_code == 200, path
+    response = api.post("/api/tasks", {"name": "No slash"}, format="json")
+    assert response.status_code == 201
+
+
+# Sprints --------------------------------------------------------------------------------
+
+
+def test_sprint_links_and_signed_channel(api, sprint):
+    body = api.get(f"/api/sprints/{sprint.pk}/").json()
+    assert body["links"]["self"] == f"http://testserver/api/sprints/{sprint.pk}/"
+    assert body["links"]["tasks"] == f"http://testserver/api/tasks/?sprint={sprint.pk}"
+    channel = body["links"]["channel"]
+    assert channel.startswith("ws://127.0.0.1:9/socket?channel=")
+    token = channel.split("channel=", 1)[1]
+    signer = TimestampSigner(key="test-watercooler-secret")
+    assert signer.unsign(token, max_age=1800) == str(sprint.pk)
+
+
+def test_sprint_end_cannot_be_in_the_past(api):
+    past = (TODAY - timedelta(days=1)).isoformat()
+    response = api.post("/api/sprints/", {"name": "Late", "end": past}, format="json")
+    assert errors(response) == ["End date cannot be in the past."]
+    ok = api.post("/api/sprints/", {"name": "Now", "end": TODAY.isoformat()}, format="json")
+    assert ok.status_code == 201
+
+
+def test_past_sprint_can_be_renamed_keeping_its_end(api, past_sprint):
+    response = api.patch(f"/api/sprints/{past_sprint.pk}/", {"name": "Renamed"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["name"] == "Renamed"
+
+
+def test_sprint_end_is_unique(api, sprint):
+    response = api.post("/api/sprints/", {"end": sprint.end.isoformat()}, format="json")
+    assert response.status_code == 400
+    assert "end" in response.json()
+
+
+def test_sprint_with_tasks_cannot_be_deleted(api, sprint):
+    task(sprint=sprint)
+    response = api.delete(f"/api/sprints/{sprint.pk}/")
+    assert response.status_code == 409
+    assert "carry them over" in response.json()["detail"]
+    Task.objects.all().delete()
+    assert api.delete(f"/api/sprints/{sprint.pk}/").status_code == 204
+
+
+def test_sprint_filters(api):
+    for days in (1, 10, 20):
+        Sprint.objects.create(name=f"S{days}", end=TODAY + timedelta(days=days))
+    low, high = (TODAY + timedelta(days=5)).isoformat(), (TODAY + timedelta(days=15)).isoformat()
+    names = lambda query: [s["name"] for s in api.get(f"/api/sprints/?{query}").json()["results"]]  # noqa: E731
+    assert names(f"end_min={low}") == ["S10", "S20"]
+    assert names(f"end_max={high}") == ["S1", "S10"]
+    assert names(f"end_min={low}&end_max={high}") == ["S10"]
+    assert names("search=S2") == ["S20"]
+    assert names("ordering=-end") == ["S20", "S10", "S1"]
+    assert api.get("/api/sprints/?end_min=someday").status_code == 400
+
+
+# Tasks: representation and rules ---------------------------------------------------------
+
+
+def test_task_representation_and_links(api, user, sprint):
+    created = task(name="Write", sprint=sprint, status=IN_PROGRESS, assigned=user, started=TODAY)
+    body = api.get(f"/api/tasks/{created.pk}/").json()
+    assert body == {
+        "id": created.pk,
+        "name": "Write",
+        "description": "",
+        "sprint": sprint.pk,
+        "status": IN_PROGRESS,
+        "status_display": "In Progress",
+        "order": 0,
+        "assigned": "alice",
+        "started": TODAY.isoformat(),
+        "due": None,
+        "completed": None,
+        "links": {
+            "self": f"http://testserver/api/tasks/{created.pk}/",
+            "sprint": f"http://testserver/api/sprints/{sprint.pk}/",
+            "assigned": "http://testserver/api/users/alice/",
+        },
+    }
+
+
+def test_backlog_task_links_are_null(api):
+    body = api.get(f"/api/tasks/{task().pk}/").json()
+    assert body["links"]["sprint"] is None
+    assert body["links"]["assigned"] is None
+
+
+def test_status_labels(api, sprint):
+    labels = {}
+    for status in (TODO, IN_PROGRESS, TESTING, DONE):
+        created = task(sprint=sprint, status=status)
+        labels[status] = api.get(f"/api/tasks/{created.pk}/").json()["status_display"]
+    assert labels == {1: "Not Started", 2: "In Progress", 3: "Testing", 4: "Done"}
+
+
+def test_new_tasks_go_to_the_end_of_their_column(api, sprint):
+    orders = [
+        api.post("/api/tasks/", {"name": n, "sprint": sprint.pk}, format="json").json()["order"]
+        for n in "abc"
+    ]
+    assert orders == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"status": IN_PROGRESS}, 'Backlog tasks must have "Not Started" status.'),
+        ({"started": TODAY.isoformat()}, "Started date cannot be set for not started tasks."),
+        (
+            {"sprint": "SPRINT", "status": IN_PROGRESS, "completed": TODAY.isoformat()},
+            "Completed date cannot be set for uncompleted tasks.",
+        ),
+        ({"status": 7}, '"7" is not a valid choice.'),
+        ({"assigned": "nobody"}, "Object with username=nobody does not exist."),
+    ],
+)
+def test_task_validation_messages(api, sprint, fields, message):
+    fields = {k: sprint.pk if v == "SPRINT" else v for k, v in fields.items()}
+    response = api.post("/api/tasks/", {"name": "T", **fields}, format="json")
+    assert errors(response) == [message]
+
+
+def test_cannot_add_tasks_to_past_sprints(api, past_sprint):
+    response = api.post("/api/tasks/", {"name": "T", "sprint": past_sprint.pk}, format="json")
+    assert errors(response) == ["Cannot add tasks to past sprints."]
+
+
+def test_cannot_assign_tasks_to_past_sprints(api, sprint, past_sprint):
+    moving = task(sprint=sprint)
+    response = api.patch(f"/api/tasks/{moving.pk}/", {"sprint": past_sprint.pk}, format="json")
+    assert errors(response) == ["Cannot assign tasks to past sprints."]
+
+
+def test_done_task_keeps_its_sprint(api, sprint):
+    other = Sprint.objects.create(end=TODAY + timedelta(days=30))
+    done = task(sprint=sprint, status=DONE, started=TODAY, completed=TODAY)
+    response = api.patch(f"/api/tasks/{done.pk}/", {"sprint": other.pk}, format="json")
+    assert errors(response) == ["Cannot change the sprint of a completed task."]
+
+
+def test_partial_update_is_checked_against_stored_values(api):
+    backlog = task()
+    response = api.patch(f"/api/tasks/{backlog.pk}/", {"status": IN_PROGRESS}, format="json")
+    assert errors(response) == ['Backlog tasks must have "Not Started" status.']
+
+
+def test_full_update(api, user, sprint):
+    existing = task(sprint=sprint)
+    payload = {
+        "name": "Renamed",
+        "sprint": sprint.pk,
+        "status": TESTING,
+        "assigned": "alice",
+        "started": TODAY.isoformat(),
+    }
+    response = api.put(f"/api/tasks/{existing.pk}/", payload, format="json")
+    assert response.status_code == 200
+    existing.refresh_from_db()
+    assert (existing.name, existing.status, existing.assigned) == ("Renamed", TESTING, user)
+
+
+def test_users_are_read_only_and_looked_up_by_username(api, user):
+    body = api.get("/api/users/alice/").json()
+    assert body == {
+        "id": user.pk,
+        "username": "alice",
+        "full_name": "Alice A",
+        "is_active": True,
+        "links": {
+            "self": "http://testserver/api/users/alice/",
+            "tasks": "http://testserver/api/tasks/?assigned=alice",
+        },
+    }
+    assert api.post("/api/users/", {"username": "mallory"}).status_code == 405
+    assert api.delete("/api/users/alice/").status_code == 405
+    User.objects.create_user("bob")
+    names = [u["username"] for u in api.get("/api/users/?search=bo").json()["results"]]
+    assert names == ["bob"]
+
+
+# Filters, ordering, pagination, hostile parameters -----------------------------------------
+
+
+def test_task_filters(api, user, sprint):
+    other = Sprint.objects.create(end=TODAY + timedelta(days=30))
+    a = task("Alpha docs", sprint=sprint, status=IN_PROGRESS, assigned=user, started=TODAY)
+    b = task("Beta", sprint=sprint, description="docs too")
+    c = task("Gamma", sprint=other)
+    d = task("Delta")
+
+    def ids(query):
+        return {t["id"] for t in api.get(f"/api/tasks/?{query}").json()["results"]}
+
+    assert ids(f"sprint={sprint.pk}") == {a.pk, b.pk}
+    assert ids(f"sprint={other.pk}") == {c.pk}
+    assert ids("status=2") == {a.pk}
+    assert ids("assigned=alice") == {a.pk}
+    assert ids("backlog=true") == {d.pk}
+    assert ids("backlog=false") == {a.pk, b.pk, c.pk}
+    assert ids("search=docs") == {a.pk, b.pk}
+    names = [t["name"] for t in api.get("/api/tasks/?ordering=-name").json()["results"]]
+    assert names == ["Gamma", "Delta", "Beta", "Alpha docs"]
+
+
+def test_pagination(api, sprint):
+    Task.objects.bulk_create(Task(name=f"T{n}", sprint=sprint, order=n) for n in range(130))
+    first = api.get("/api/tasks/").json()
+    assert first["count"] == 130
+    assert len(first["results"]) == 25
+    assert first["previous"] is None
+    assert "page=2" in first["next"]
+    assert len(api.get("/api/tasks/?page_size=100").json()["results"]) == 100
+    assert len(api.get("/api/tasks/?page_size=1000").json()["results"]) == 100
+    last = api.get("/api/tasks/?page_size=100&page=2").json()
+    assert len(last["results"]) == 30
+    assert last["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/tasks/abc/", 404),
+        ("/api/tasks/99999999999999999999999/", 404),
+        ("/api/tasks/-1/", 404),
+        ("/api/sprints/abc/burndown/", 404),
+        ("/api/users/nobody/", 404),
+        ("/api/tasks/?sprint=abc", 400),
+        ("/api/tasks/?sprint=99999999999999999999999", 400),
+        ("/api/tasks/?status=9", 400),
+        ("/api/tasks/?assigned=nobody", 400),
+        ("/api/tasks/?ordering=password", 400),
+        ("/api/tasks/?ordering=assigned__password", 400),
+        ("/api/users/?ordering=password", 400),
+        ("/api/tasks/?page=99999999", 404),
+        ("/api/tasks/?page=abc", 404),
+        ("/api/tasks/?page_size=-5", 200),
+        ("/api/sprints/?end_max=2024-13-45", 400),
+    ],
+)
+def test_hostile_query_parameters_are_client_errors(api, path, status):
+    task()
+    response = api.get(path)
+    assert response.status_code == status, response.content
+    assert "Traceback" not in response.content.decode()
+
+
+def test_listing_costs_a_constant_number_of_queries(api, sprint):
+    users = [User.objects.create_user(f"user{n}") for n in range(10)]
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            response = api.get(f"/api/tasks/?sprint={sprint.pk}&page_size=100")
+        assert response.status_code == 200
+        return len(captured), len(response.json()["results"])
+
+    task(sprint=sprint, assigned=users[0])
+    few = queries()
+    Task.objects.bulk_create(
+        Task(name=f"T{n}", sprint=sprint, status=1 + n % 4, assigned=users[n % 10])
+        for n in range(150)
+    )
+    many = queries()
+    assert many[1] == 100
+    # token lookup, the sprint filter's check, count, one page of tasks joined to users
+    assert few[0] == many[0] == 4
+
+
+# ETags -----------------------------------------------------------------------------------
+
+
+def test_detail_carries_an_etag_and_honours_if_none_match(api, sprint):
+    response = api.get(f"/api/sprints/{sprint.pk}/")
+    tag = response["ETag"]
+    assert tag.startswith('"')
+    again = api.get(f"/api/sprints/{sprint.pk}/", HTTP_IF_NONE_MATCH=tag)
+    assert again.status_code == 304
+
+
+def test_stale_if_match_is_refused_with_412(api, sprint):
+    existing = task(name="Original", sprint=sprint)
+    tag = api.get(f"/api/tasks/{existing.pk}/")["ETag"]
+    changed = api.patch(
+        f"/api/tasks/{existing.pk}/", {"name": "Colleague"}, format="json", HTTP_IF_MATCH=tag
+    )
+    assert changed.status_code == 200
+    assert changed["ETag"] != tag
+    stale = api.patch(
+        f"/api/tasks/{existing.pk}/", {"name": "Mine"}, format="json", HTTP_IF_MATCH=tag
+    )
+    assert stale.status_code == 412
+    existing.refresh_from_db()
+    assert existing.name == "Colleague"
+    assert api.delete(f"/api/tasks/{existing.pk}/", HTTP_IF_MATCH=tag).status_code == 412
+    fresh = changed["ETag"]
+    assert api.delete(f"/api/tasks/{existing.pk}/", HTTP_IF_MATCH=fresh).status_code == 204
+
+
+def test_sprint_if_match(api, sprint):
+    tag = api.get(f"/api/sprints/{sprint.pk}/")["ETag"]
+    path = f"/api/sprints/{sprint.pk}/"
+    assert api.patch(path, {"name": "A"}, format="json", HTTP_IF_MATCH=tag).status_code == 200
+    assert api.patch(path, {"name": "B"}, format="json", HTTP_IF_MATCH=tag).status_code == 412
+    assert api.patch(path, {"name": "C"}, format="json", HTTP_IF_MATCH="*").status_code == 200
+
+
+# Moves, carry-over, burndown -------------------------------------------------------------
+
+
+def column(sprint, status):
+    return list(
+        Task.objects.filter(sprint=sprint, status=status)
+        .order_by("order")
+        .values_list("name", "order")
+    )
+
+
+def test_move_reorders_within_a_column(api, sprint):
+    a, b, c = (task(n, sprint=sprint, order=i) for i, n in enumerate("abc"))
+    response = api.post(f"/api/tasks/{c.pk}/move/", {"status": TODO, "position": 0}, format="json")
+    assert response.status_code == 200
+    assert column(sprint, TODO) == [("c", 0), ("a", 1), ("b", 2)]
+    body = response.json()
+    assert body["task"]["order"] == 0
+    assert {t["id"] for t in body["changed"]} == {a.pk, b.pk, c.pk}
+    assert response["ETag"]
+
+
+def test_move_across_columns_renumbers_both_and_sets_dates(api, sprint):
+    for i, n in enumerate("abc"):
+        task(n, sprint=sprint, order=i)
+    x = task("x", sprint=sprint, status=IN_PROGRESS, started=TODAY - timedelta(days=2))
+    b = Task.objects.get(name="b")
+    response = api.post(f"/api/tasks/{b.pk}/move/", {"status": IN_PROGRESS, "position": 0})
+    assert response.status_code == 200
+    assert column(sprint, TODO) == [("a", 0), ("c", 1)]
+    assert column(sprint, IN_PROGRESS) == [("b", 0), ("x", 1)]
+    b.refresh_from_db()
+    assert (b.started, b.completed) == (TODAY, None)
+    api.post(f"/api/tasks/{b.pk}/move/", {"status": DONE}, format="json")
+    b.refresh_from_db()
+    assert (b.started, b.completed, b.order) == (TODAY, TODAY, 0)
+    x_before = Task.objects.get(pk=x.pk).started
+    assert x_before == TODAY - timedelta(days=2)
+    api.post(f"/api/tasks/{b.pk}/move/", {"status": TODO, "position": 99}, format="json")
+    b.refresh_from_db()
+    assert (b.started, b.completed) == (None, None)
+    assert column(sprint, TODO) == [("a", 0), ("c", 1), ("b", 2)]
+
+
+def test_move_between_sprints_and_backlog(api, sprint):
+    other = Sprint.objects.create(end=TODAY + timedelta(days=30))
+    moving = task("m", sprint=sprint, status=IN_PROGRESS, started=TODAY)
+    to_backlog = api.post(
+        f"/api/tasks/{moving.pk}/move/", {"status": 2, "sprint": None}, format="json"
+    )
+    assert errors(to_backlog) == ['Backlog tasks must have "Not Started" status.']
+    response = api.post(
+        f"/api/tasks/{moving.pk}/move/", {"status": TODO, "sprint": None}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["task"]["sprint"] is None
+    response = api.post(
+        f"/api/tasks/{moving.pk}/move/", {"status": TESTING, "sprint": other.pk}, format="json"
+    )
+    assert response.json()["task"]["sprint"] == other.pk
+    assert column(other, TESTING) == [("m", 0)]
+
+
+def test_move_follows_the_books_rules(api, sprint, past_sprint):
+    moving = task(sprint=sprint)
+    to_past = api.post(
+        f"/api/tasks/{moving.pk}/move/", {"status": 1, "sprint": past_sprint.pk}, format="json"
+    )
+    assert errors(to_past) == ["Cannot assign tasks to past sprints."]
+    done = task(sprint=sprint, status=DONE, started=TODAY, completed=TODAY)
+    other = Sprint.objects.create(end=TODAY + timedelta(days=30))
+    away = api.post(f"/api/tasks/{done.pk}/move/", {"status": 4, "sprint": other.pk})
+    assert errors(away) == ["Cannot change the sprint of a completed task."]
+    path = f"/api/tasks/{moving.pk}/move/"
+    assert api.post(path, {"status": 9}).status_code == 400
+    assert api.post(path, {"status": 1, "position": -1}).status_code == 400
+    assert api.post("/api/tasks/99999/move/", {"status": 1}).status_code == 404
+
+
+def test_move_honours_if_match(api, sprint):
+    moving = task(sprint=sprint)
+    stale = '"0000"'
+    response = api.post(
+        f"/api/tasks/{moving.pk}/move/", {"status": 2}, format="json", HTTP_IF_MATCH=stale
+    )
+    assert response.status_code == 412
+    assert Task.objects.get(pk=moving.pk).status == TODO
+
+
+def test_carry_over_to_next_sprint_and_backlog(api, sprint):
+    nxt = Sprint.objects.create(name="Next", end=TODAY + timedelta(days=21))
+    task("todo", sprint=sprint)
+    task("doing", sprint=sprint, status=IN_PROGRESS, started=TODAY)
+    task("done", sprint=sprint, status=DONE, started=TODAY, completed=TODAY)
+    task("already", sprint=nxt)
+    response = api.post(f"/api/sprints/{sprint.pk}/carry-over/", {"to": nxt.pk}, format="json")
+    assert response.status_code == 200
+    assert {t["name"] for t in response.json()["moved"]} == {"todo", "doing"}
+    assert column(nxt, TODO) == [("already", 0), ("todo", 1)]
+    assert column(nxt, IN_PROGRESS) == [("doing", 0)]
+    assert column(sprint, DONE) == [("done", 0)]
+    response = api.post(f"/api/sprints/{nxt.pk}/carry-over/", {"to": None}, format="json")
+    assert response.status_code == 200
+    backlog = Task.objects.filter(sprint=None)
+    assert set(backlog.values_list("name", "status")) == {
+        ("already", TODO),
+        ("todo", TODO),
+        ("doing", TODO),
+    }
+    assert not backlog.exclude(started=None).exists()
+
+
+def test_carry_over_rules(api, sprint, past_sprint):
+    to_past = api.post(f"/api/sprints/{sprint.pk}/carry-over/", {"to": past_sprint.pk})
+    assert errors(to_past) == ["Cannot assign tasks to past sprints."]
+    to_self = api.post(f"/api/sprints/{sprint.pk}/carry-over/", {"to": sprint.pk})
+    assert errors(to_self) == ["Cannot carry a sprint over to itself."]
+    assert api.post(f"/api/sprints/{sprint.pk}/carry-over/", {}).status_code == 400
+
+
+def test_burndown(api):
+    sprint = Sprint.objects.create(end=TODAY + timedelta(days=2))
+    task(sprint=sprint, status=DONE, started=TODAY, completed=TODAY - timedelta(days=1))
+    task(sprint=sprint, status=DONE, started=TODAY, completed=TODAY + timedelta(days=1))
+    task(sprint=sprint)
+    start = (TODAY - timedelta(days=2)).isoformat()
+    body = api.get(f"/api/sprints/{sprint.pk}/burndown/?start={start}").json()
+    assert body["total"] == 3
+    assert [day["open"] for day in body["days"]] == [3, 2, 2, 1, 1]
+    assert body["days"][0]["date"] == start
+    default = api.get(f"/api/sprints/{sprint.pk}/burndown/").json()
+    assert len(default["days"]) == 14
+    late = (TODAY + timedelta(days=5)).isoformat()
+    assert api.get(f"/api/sprints/{sprint.pk}/burndown/?start={late}").status_code == 400
+    assert api.get(f"/api/sprints/{sprint.pk}/burndown/?start=soon").status_code == 400
+
+
+# Demo data, schema, root page ------------------------------------------------------------
+
+
+def test_seed_demo_is_idempotent():
+    call_command("seed_demo")
+    call_command("seed_demo")
+    demo = User.objects.get(username="demo")
+    assert demo.check_password("test")
+    sprint = Sprint.objects.get()
+    assert sprint.end >= TODAY
+    statuses = set(Task.objects.filter(sprint=sprint).values_list("status", flat=True))
+    assert statuses == {TODO, IN_PROGRESS, TESTING, DONE}
+    assert Task.objects.count() == 9
+
+
+def test_openapi_schema_and_local_docs():
+    client = APIClient()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["openapi"].startswith("3.")
+    assert "/api/tasks/{id}/move/" in schema["paths"]
+    docs = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in docs
+    assert "https://" not in docs and "http://" not in docs.replace("http://testserver", "")
+
+
+def test_root_page_links_to_the_api():
+    page = APIClient().get("/").content.decode()
+    assert 'href="/api/"' in page
+
+
+def test_move_to_the_same_place_closes_gaps_without_duplicates(api, sprint):
+    for order, name in ((0, "a"), (1, "b"), (5, "c")):
+        task(name, sprint=sprint, order=order)
+    a = Task.objects.get(name="a")
+    api.post(f"/api/tasks/{a.pk}/move/", {"status": TODO, "position": 0}, format="json")
+    assert column(sprint, TODO) == [("a", 0), ("b", 1), ("c", 2)]
+
+
+def test_browsable_api_renders_every_resource(api, user, sprint):
+    task(sprint=sprint, assigned=user)
+    for path in ["/api/", "/api/tasks/", f"/api/sprints/{sprint.pk}/", "/api/users/alice/"]:
+        response = api.get(path, HTTP_ACCEPT="text/html")
+        assert response.status_code == 200, path
+        assert "Django REST framework" in response.content.decode()

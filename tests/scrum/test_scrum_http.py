@@ -1,0 +1,274 @@
+"""The scrum service over real HTTP: gunicorn on the run's database, a real hook listener."""
+
+import hashlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
+import pytest
+import requests
+from conftest import SCRUM, SECRET
+from django.core.signing import TimestampSigner
+from harness import BIN
+
+SPRINT_END = (date.today() + timedelta(days=30)).isoformat()  # the demo sprint ends sooner
+
+
+def token_session(server, username="demo", password="test"):
+    """A requests session authenticated with the user's API token."""
+    response = requests.post(
+        f"{server.url}/api/token/", data={"username": username, "password": password}
+    )
+    response.raise_for_status()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {response.json()['token']}"
+    return session
+
+
+def test_the_books_python_client_walkthrough(scrum_server):
+    """Book ch. 4, "Using a Python Client", step by step against gunicorn."""
+    server = scrum_server()
+    api = f"{server.url}/api/"
+    assert requests.get(api).status_code == 401
+    response = requests.get(api, auth=("demo", "test"))
+    assert response.status_code == 200
+    links = response.json()
+    assert set(links) == {"sprints", "tasks", "users"}
+
+    response = requests.post(
+        f"{server.url}/api/token/", data={"username": "demo", "password": "test"}
+    )
+    headers = {"Authorization": f"Token {response.json()['token']}"}
+    assert requests.get(api, headers=headers).status_code == 200
+
+    past = {"name": "Something", "end": "2014-01-01"}
+    response = requests.post(links["sprints"], data=past, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {"end": ["End date cannot be in the past."]}
+
+    response = requests.post(
+        links["sprints"], data={"name": "Something", "end": SPRINT_END}, headers=headers
+    )
+    assert response.status_code == 201
+    sprint = response.json()
+    assert set(sprint["links"]) == {"self", "tasks", "channel"}
+
+    response = requests.post(
+        links["tasks"], data={"name": "First task", "sprint": sprint["id"]}, headers=headers
+    )
+    assert response.status_code == 201
+    task = response.json()
+    assert task["links"]["sprint"] == sprint["links"]["self"]
+
+    tasks = requests.get(sprint["links"]["tasks"], headers=headers).json()
+    assert [t["id"] for t in tasks["results"]] == [task["id"]]
+    me = requests.get(f"{api}users/demo/", headers=headers).json()
+    mine = requests.get(me["links"]["tasks"], headers=headers).json()
+    assert all(t["assigned"] == "demo" for t in mine["results"])
+    assert requests.get(task["links"]["self"], headers=headers).json()["name"] == "First task"
+
+
+def verify(request, address):
+    """The DESIGN.md signature check the watercooler performs; returns the parsed body."""
+    method, path, headers, body = request
+    url = f"http://{address}{path}"
+    expected = f"{method.lower()}:{url}:{hashlib.sha256(body).hexdigest()}"
+    signer = TimestampSigner(key=SECRET)
+    assert signer.unsign(headers["X-Signature"], max_age=60) == expected
+    return json.loads(body) if body else None
+
+
+def test_writes_are_announced_to_the_watercooler_signed(scrum_server, listener):
+    server = scrum_server({"WATERCOOLER_SERVER": listener.address})
+    api = token_session(server)
+    refused = api.post(f"{server.url}/api/sprints/", json={"end": "2020-01-01"})
+    assert refused.status_code == 400  # rolled back: never announced
+    sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()
+    task = api.post(f"{server.url}/api/tasks/", json={"name": "T", "sprint": sprint["id"]}).json()
+    stale = api.patch(task["links"]["self"], json={"name": "X"}, headers={"If-Match": '"0"'})
+    assert stale.status_code == 412  # refused: never announced
+    updated = api.patch(task["links"]["self"], json={"name": "Renamed"}).json()
+    api.delete(task["links"]["self"]).raise_for_status()
+
+    requests_seen = listener.wait_for(4)
+    assert [(m, p) for m, p, _, _ in requests_seen] == [
+        ("POST", f"/sprint/{sprint['id']}"),
+        ("POST", f"/task/{task['id']}"),
+        ("PUT", f"/task/{task['id']}"),
+        ("DELETE", f"/task/{task['id']}"),
+    ]
+    bodies = [verify(request, listener.address) for request in requests_seen]
+    assert bodies == [sprint, task, updated, None]
+    assert requests_seen[1][2]["Content-Type"] == "application/json"
+
+
+def test_a_move_announces_every_task_whose_place_changed(scrum_server, listener):
+    server = scrum_server({"WATERCOOLER_SERVER": listener.address})
+    api = token_session(server)
+    sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()
+    ids = [
+        api.post(f"{server.url}/api/tasks/", json={"name": n, "sprint": sprint["id"]}).json()["id"]
+        for n in "abc"
+    ]
+    moved = api.post(f"{server.url}/api/tasks/{ids[2]}/move/", json={"status": 1, "position": 0})
+    assert moved.status_code == 200
+    announced = listener.wait_for(7)[4:]
+    assert {(m, p) for m, p, _, _ in announced} == {("PUT", f"/task/{pk}") for pk in ids}
+    bodies = {
+        body["id"]: body["order"] for body in (verify(r, listener.address) for r in announced)
+    }
+    assert bodies == {ids[2]: 0, ids[0]: 1, ids[1]: 2}
+
+
+def test_a_hanging_watercooler_costs_writes_nothing(scrum_server):
+    """A listener that accepts connections and never answers: writes stay fast and succeed."""
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(100)
+        address = f"127.0.0.1:{hanging.getsockname()[1]}"
+        server = scrum_server({"WATERCOOLER_SERVER": address})
+        api = token_session(server)
+        durations = []
+        for n in range(6):
+            started = time.monotonic()
+            response = api.post(f"{server.url}/api/tasks/", json={"name": f"T{n}"})
+            durations.append(time.monotonic() - started)
+            assert response.status_code == 201
+    # Each announcement would block for its 2 s read timeout if it were on the request path.
+    assert max(durations) < 1.5, durations
+
+
+def test_an_absent_watercooler_never_fails_a_write(scrum_server):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"  # bound, not listening: refused
+        server = scrum_server({"WATERCOOLER_SERVER": address})
+        api = token_session(server)
+        response = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END})
+        assert response.status_code == 201
+        assert api.delete(response.json()["links"]["self"]).status_code == 204
+
+
+def test_concurrent_moves_never_lose_or_duplicate_positions(scrum_server):
+    """8 clients move 12 tasks at once between the columns of a sprint and the backlog."""
+    server = scrum_server(workers=2, threads=4)
+    api = token_session(server)
+    sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()
+    ids = [
+        api.post(f"{server.url}/api/tasks/", json={"name": f"T{n}", "sprint": sprint["id"]}).json()[
+            "id"
+        ]
+        for n in range(12)
+    ]
+    rng = random.Random(5)
+
+    def target():
+        if rng.random() < 0.25:
+            return {"sprint": None, "status": 1, "position": rng.randint(0, 4)}
+        return {"sprint": sprint["id"], "status": rng.randint(1, 3), "position": rng.randint(0, 6)}
+
+    plans = [[(rng.choice(ids), target()) for _ in range(6)] for _ in range(8)]
+
+    def run(plan):
+        session = requests.Session()
+        session.headers.update(api.headers)
+        return [
+            session.post(f"{server.url}/api/tasks/{pk}/move/", json=body).status_code
+            for pk, body in plan
+        ]
+
+    with ThreadPoolExecutor(len(plans)) as pool:
+        codes = [code for result in pool.map(run, plans) for code in result]
+    assert codes == [200] * len(codes), server.output()[-2000:]
+
+    everything = api.get(f"{server.url}/api/tasks/?page_size=100").json()["results"]
+    assert {t["id"] for t in everything} >= set(ids)
+    columns = {}
+    for t in everything:
+        columns.setdefault((t["sprint"], t["status"]), []).append(t["order"])
+    for place, orders in columns.items():
+        assert sorted(orders) == list(range(len(orders))), (place, orders)
+
+
+PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "k" * 50, "WATERCOOLER_SECRET": SECRET}
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "WATERCOOLER_SECRET"])
+def test_debug_off_refuses_to_start_without_secrets(missing, server_database):
+    env = {**os.environ, **PRODUCTION, "DATABASE_URL": server_database}
+    del env[missing]
+    result = subprocess.run(
+        [sys.executable, "scrum.py", "check"], cwd=SCRUM, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert f"{missing} must be set when DEBUG is off" in result.stderr
+    assert "Traceback" not in result.stderr
+    gunicorn = subprocess.run(
+        [BIN / "gunicorn", "--bind", "127.0.0.1:0", "scrum:application"],
+        cwd=SCRUM,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert gunicorn.returncode != 0
+    assert f"{missing} must be set" in gunicorn.stderr
+
+
+def test_production_serves_static_files_and_local_docs(scrum_server):
+    server = scrum_server(PRODUCTION)
+    css = requests.get(f"{server.url}/static/rest_framework/css/bootstrap.min.css")
+    assert css.status_code == 200
+    docs = requests.get(f"{server.url}/api/docs/").text
+    bundle = "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js"
+    assert bundle in docs
+    assert requests.get(server.url + bundle).status_code == 200
+    assert "https://" not in docs
+    missing = requests.get(f"{server.url}/api/tasks/999/", auth=("demo", "test"))
+    assert missing.status_code == 404
+    assert "Traceback" not in missing.text
+    page = requests.get(f"{server.url}/")
+    assert page.status_code == 200 and 'href="/api/"' in page.text
+
+
+def test_schemathesis_finds_no_server_error(scrum_server, tmp_path):
+    server = scrum_server(PRODUCTION)
+    token = token_session(server).headers["Authorization"]
+    command = [
+        BIN / "schemathesis",
+        "run",
+        f"{server.url}/api/schema/",
+        "--checks",
+        "not_a_server_error",
+        "--header",
+        f"Authorization: {token}",
+        "--exclude-path-regex",
+        "token",
+        "--max-examples",
+        "10",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--seed",
+        "1",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "20",
+        "--no-color",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + server.output()[-3000:]
+    assert " passed" in result.stdout and "generated" in result.stdout
