@@ -140,6 +140,9 @@ class LocalBroker:
         asyncio.get_running_loop().call_soon(self.deliver, channel, sender, seq, frame)
         return True
 
+    async def last_seq(self, channel):
+        return self.seqs.get(channel, 0)
+
     async def history(self, channel):
         """(last sequence number, the kept frames, oldest first)."""
         return self.seqs.get(channel, 0), list(self.histories.get(channel, ()))
@@ -238,6 +241,9 @@ class RedisBroker:
             return False
         return True
 
+    async def last_seq(self, channel):
+        return int(await self.client.get(self._key(channel, "seq")) or 0)
+
     async def history(self, channel):
         """(last sequence number, the kept frames, oldest first), read atomically."""
         async with self.client.pipeline(transaction=True) as pipe:
@@ -268,10 +274,15 @@ class RedisBroker:
         while True:
             try:
                 self.pubsub = self.client.pubsub()
-                await self.pubsub.subscribe(*(self.PREFIX + c for c in self.channels))
-                self._set_state("up")
+                requested = set(self.channels)
+                await self.pubsub.subscribe(*(self.PREFIX + c for c in requested))
+                self._set_state("up")  # from now on subscribe() goes straight to Redis
+                if self.channels - requested:  # added while we were connecting
+                    await self.pubsub.subscribe(
+                        *(self.PREFIX + c for c in self.channels - requested)
+                    )
                 if connected_before:
-                    self.on_reconnect()
+                    await self.on_reconnect()
                 connected_before, backoff = True, 0.1
                 while True:
                     message = await self.pubsub.get_message(True, timeout=1.0)
@@ -393,15 +404,14 @@ class SprintHandler(WebSocketHandler):
                 self.resync(channel, max(last, 0))
             self.seen[channel] = max(last, 0)
         held, self.backlog = self.backlog, None
-        for message in held:
-            self.deliver(*message)
+        for channel, sender, seq, data in held:
+            if seq > self.seen.get(channel, 0):  # not already replayed
+                self.deliver(channel, sender, seq, data)
 
     def deliver(self, channel, sender, seq, data):
-        """Send one framed message unless it is the socket's own or already sent."""
+        """Send one framed message (an ack instead if it is the socket's own)."""
         if self.backlog is not None:
             self.backlog.append((channel, sender, seq, data))
-            return
-        if seq <= self.seen.get(channel, 0):
             return
         self.seen[channel] = seq
         if sender == self.uid:
@@ -589,11 +599,18 @@ class ScrumApplication(Application):
             for handler in list(members):
                 handler.deliver(channel, sender, seq, data)
 
-    def resync_all(self):
-        """After a broker reconnect, anything may have been missed: every socket must resync."""
-        for channel, members in list(self.subscriptions.items()):
-            for handler in list(members):
-                handler.resync(channel, handler.seen.get(channel, 0))
+    async def resync_all(self):
+        """After a broker reconnect anything may have been missed: every socket must resync.
+
+        The numbers go on from the broker's current ones (a restarted Redis starts afresh).
+        """
+        for channel in list(self.subscriptions):
+            try:
+                last = await self.broker.last_seq(channel)
+            except (RedisError, OSError):
+                last = 0
+            for handler in list(self.subscriptions.get(channel, ())):
+                handler.resync(channel, last)
 
     def close_all(self, code, reason):
         sockets = set().union(*self.subscriptions.values())

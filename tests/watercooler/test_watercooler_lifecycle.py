@@ -1,0 +1,42 @@
+"""Process life: start-up logging, graceful SIGTERM/SIGINT with clients, slow clients."""
+
+import signal
+import socket
+import time
+
+import pytest
+from conftest import health, hook, wait_for, watercooler
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_closes_sockets_with_1001_and_exits_0(start, clients, broker_env, sig):
+    service = start(watercooler(env=broker_env))
+    sockets = [clients(service, sprint) for sprint in (1, 1, 2)]
+    began = time.monotonic()
+    service.proc.send_signal(sig)
+    for client in sockets:
+        assert client.close_status() == (1001, "going away")
+    assert service.proc.wait(timeout=5) == 0
+    assert time.monotonic() - began < 3
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", service.port), timeout=1)
+    log = service.output()
+    assert "watercooler listening on" in log
+    assert "stopping: closing 3 sockets" in log and "stopped" in log
+    assert "Traceback" not in log
+
+
+def test_slow_client_is_disconnected_instead_of_buffering(start, clients):
+    service = start(watercooler("--max_buffer=65536"))
+    slow = clients(service, 1)
+    slow.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    body = {"id": 1, "description": "x" * 200_000}
+    for _ in range(60):  # ~12 MB, more than the kernel buffers on both sides can hold
+        assert hook(service.url + "/task/1", "PUT", body).status_code == 200
+        if health(service)[1]["connections"] == 0:
+            break
+    wait_for(lambda: health(service)[1]["connections"] == 0)
+    assert "dropped: over 65536 bytes unsent" in service.output()
+    fresh = clients(service, 1)  # the server itself is fine
+    assert hook(service.url + "/task/2", "DELETE").status_code == 200
+    assert fresh.receive()["id"] == 2
