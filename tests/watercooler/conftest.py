@@ -109,9 +109,21 @@ def broker_env(request):
 
 
 @pytest.fixture
-def server(start, broker_env):
+def launch(start):
+    """launch(*args, env=...) -> a started watercooler whose broker is up (/health 200)."""
+
+    def _launch(*args, env=None):
+        service = start(watercooler(*args, env=env))
+        wait_for(lambda: health(service)[0] == 200)
+        return service
+
+    return _launch
+
+
+@pytest.fixture
+def server(launch, broker_env):
     """A started watercooler on the parametrized broker."""
-    return start(watercooler(env=broker_env))
+    return launch(env=broker_env)
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ import socket
 import time
 
 import pytest
-from conftest import health, hook, wait_for, watercooler
+from conftest import health, hook, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_stop_signal_closes_sockets_with_1001_and_exits_0(start, clients, broker_env, sig):
-    service = start(watercooler(env=broker_env))
+def test_stop_signal_closes_sockets_with_1001_and_exits_0(launch, clients, broker_env, sig):
+    service = launch(env=broker_env)
     sockets = [clients(service, sprint) for sprint in (1, 1, 2)]
     began = time.monotonic()
     service.proc.send_signal(sig)
@@ -26,8 +26,8 @@ def test_stop_signal_closes_sockets_with_1001_and_exits_0(start, clients, broker
     assert "Traceback" not in log
 
 
-def test_slow_client_is_disconnected_instead_of_buffering(start, clients):
-    service = start(watercooler("--max_buffer=65536"))
+def test_slow_client_is_disconnected_instead_of_buffering(launch, clients):
+    service = launch("--max_buffer=65536")
     slow = clients(service, 1)
     slow.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     body = {"id": 1, "description": "x" * 200_000}

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import requests
 import websocket
-from conftest import SECRET, Client, health, hook, signer, token, wait_for, watercooler
+from conftest import SECRET, Client, health, hook, signer, token, wait_for
 
 TASK = {"model": "task", "id": 7, "action": "dragstart"}
 
@@ -124,8 +124,8 @@ def test_oversize_message_closes_with_1009(server, clients):
     peer.assert_silent()
 
 
-def test_flooding_client_is_closed_with_4429(start, clients, broker_env):
-    server = start(watercooler("--rate_limit=5", env=broker_env))
+def test_flooding_client_is_closed_with_4429(launch, clients, broker_env):
+    server = launch("--rate_limit=5", env=broker_env)
     flooder = clients(server, 1)
     for _ in range(30):
         flooder.send(TASK)
@@ -153,8 +153,8 @@ def test_catch_up_with_since_replays_what_was_missed(server, clients):
     assert back.receive()["seq"] == 4
 
 
-def test_catch_up_beyond_the_history_asks_for_a_resync(start, clients, broker_env):
-    server = start(watercooler("--history=2", env=broker_env))
+def test_catch_up_beyond_the_history_asks_for_a_resync(launch, clients, broker_env):
+    server = launch("--history=2", env=broker_env)
     sender = clients(server, 1)
     for n in range(5):
         sender.send({**TASK, "id": n})
@@ -190,8 +190,8 @@ def test_bad_since_is_refused(server, clients):
         (("--debug",), "http://anything.example", True),
     ],
 )
-def test_origins(start, args, origin, allowed):
-    server = start(watercooler(*args))
+def test_origins(launch, args, origin, allowed):
+    server = launch(*args)
     if allowed:
         Client(server, 1, origin=origin).close()
     else:

@@ -9,11 +9,11 @@ TASK = {"model": "task", "id": 7, "action": "drop"}
 
 
 @pytest.fixture
-def pair(start, redis_url):
+def pair(launch, redis_url):
     """Two watercooler processes sharing a freshly flushed Redis."""
     redis.Redis.from_url(redis_url).flushdb()
     env = {"REDIS_URL": redis_url}
-    return start(watercooler(env=env)), start(watercooler(env=env))
+    return launch(env=env), launch(env=env)
 
 
 def test_two_processes_relay_to_each_other(pair, clients):
