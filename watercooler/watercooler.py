@@ -399,7 +399,7 @@ class SprintHandler(WebSocketHandler):
                 pass
             elif first - 1 <= after < last:
                 for frame in frames[after - first + 1 :]:
-                    self.send_frame(text_frame(frame))
+                    self.application.queue_frame(self, text_frame(frame))
             else:
                 self.resync(channel, max(last, 0))
             self.seen[channel] = max(last, 0)
@@ -417,7 +417,7 @@ class SprintHandler(WebSocketHandler):
         if sender == self.uid:
             self.notify(type="ack", channel=channel, seq=seq)
         else:
-            self.send_frame(data)
+            self.application.queue_frame(self, data)
 
     def resync(self, channel, seq):
         """Tell the client it may have missed messages on ``channel``: refetch, go on from seq."""
@@ -426,20 +426,33 @@ class SprintHandler(WebSocketHandler):
 
     def notify(self, **message):
         """A message of the extended protocol (no "model", so the book's client ignores it)."""
-        self.send_frame(text_frame(encode(message).encode()))
+        self.application.queue_frame(self, text_frame(encode(message).encode()))
 
-    def send_frame(self, frame):
-        """Write a ready-made frame; a client too slow to take it is disconnected."""
+    def send_frames(self, data):
+        """Write ready-made frames; a client too slow to take them is disconnected.
+
+        Fan-out costs one system call per socket, so while Tornado has nothing queued for the
+        socket the bytes go straight to it; what the kernel does not take right away (and
+        everything while something is queued) goes through Tornado's bounded write buffer.
+        """
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             return
+        stream = connection.stream
         try:
-            connection.stream.write(frame)
+            if not stream.writing():
+                sent = stream.socket.send(data)
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            stream.write(data)
+        except BlockingIOError:
+            stream.write(data)
         except StreamBufferFullError:
             log.warning("socket %s dropped: over %d bytes unsent", self.uid, options.max_buffer)
             connection.stream.close()
-        except StreamClosedError:
-            pass
+        except (StreamClosedError, OSError):
+            stream.close()
 
     def on_message(self, message):
         if self.channel is None:
@@ -560,6 +573,7 @@ class ScrumApplication(Application):
         )
         self.signer = TimestampSigner(key=SECRET or DEV_SECRET, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
+        self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         if redis_url:
             self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
         else:
@@ -590,6 +604,18 @@ class ScrumApplication(Application):
         fields = {k: v for k, v in message.items() if k not in ("channel", "seq")}
         head = encode({**fields, "channel": channel})[:-1]
         return self.broker.publish(channel, sender, head)
+
+    def queue_frame(self, handler, frame):
+        """Write a frame when this loop turn ends, with any others for the same socket."""
+        if not self.outbox:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.outbox.setdefault(handler, []).append(frame)
+
+    def flush(self):
+        """One write per socket for everything delivered during the loop turn."""
+        outbox, self.outbox = self.outbox, {}
+        for handler, frames in outbox.items():
+            handler.send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def deliver(self, channel, sender, seq, frame):
         """Hand a numbered message from the broker to this process's sockets, framed once."""
