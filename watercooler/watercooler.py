@@ -100,6 +100,21 @@ def text_frame(payload):
     return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
+def log_request(handler):
+    """Tornado's access log line without the query string: it carries channel tokens."""
+    request, status = handler.request, handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("tornado.access").log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000 * request.request_time(),
+    )
+
+
 def with_seq(head, seq):
     """Close a JSON object left open by ``broadcast`` with its sequence number."""
     return f'{head},"seq":{seq}}}'.encode()
@@ -350,8 +365,10 @@ class SprintHandler(WebSocketHandler):
         self.backlog = None  # live messages held back while catching up
         self.closed = False
         sprint = self._sprint_from_token()
+        if sprint is None:
+            return  # closed with the reason
         since = self._since()
-        if sprint is None or since is None:
+        if since is None:
             return
         stream = self.ws_connection.stream
         stream.max_write_buffer_size = options.max_buffer
@@ -441,16 +458,14 @@ class SprintHandler(WebSocketHandler):
         stream = connection.stream
         try:
             if not stream.writing():
-                sent = stream.socket.send(data)
-                if sent == len(data):
+                with contextlib.suppress(BlockingIOError):
+                    data = data[stream.socket.send(data) :]
+                if not data:
                     return
-                data = data[sent:]
-            stream.write(data)
-        except BlockingIOError:
             stream.write(data)
         except StreamBufferFullError:
             log.warning("socket %s dropped: over %d bytes unsent", self.uid, options.max_buffer)
-            connection.stream.close()
+            stream.close()
         except (StreamClosedError, OSError):
             stream.close()
 
@@ -569,11 +584,13 @@ class ScrumApplication(Application):
             websocket_ping_interval=options.ping_interval,
             websocket_ping_timeout=min(options.ping_timeout, options.ping_interval),
             websocket_max_message_size=options.max_message_size,
+            log_function=log_request,
             **settings,
         )
         self.signer = TimestampSigner(key=SECRET or DEV_SECRET, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
+        self.tasks = set()  # unsubscriptions under way
         if redis_url:
             self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
         else:
@@ -593,7 +610,14 @@ class ScrumApplication(Application):
             if not members and name in self.subscriptions:
                 del self.subscriptions[name]
                 if name != ALL:
-                    asyncio.ensure_future(self.broker.unsubscribe(name))
+                    task = asyncio.create_task(self._forget(name))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+
+    async def _forget(self, channel):
+        """Unsubscribe from a channel that has had no socket here since it was left."""
+        if channel not in self.subscriptions:
+            await self.broker.unsubscribe(channel)
 
     def broadcast(self, message, channel=ALL, sender=None):
         """Send a message to every socket on ``channel`` (all processes) but the sender's.

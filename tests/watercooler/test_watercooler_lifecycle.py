@@ -24,6 +24,7 @@ def test_stop_signal_closes_sockets_with_1001_and_exits_0(launch, clients, broke
     assert "watercooler listening on" in log
     assert "stopping: closing 3 sockets" in log and "stopped" in log
     assert "Traceback" not in log
+    assert "channel=" not in log  # tokens stay out of the access log
 
 
 def test_slow_client_is_disconnected_instead_of_buffering(launch, clients):
