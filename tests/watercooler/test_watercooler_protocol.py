@@ -187,6 +187,7 @@ def test_bad_since_is_refused(server, clients):
             True,
         ),
         (("--allowed_hosts=board.example:8000",), "http://board.example:9999", False),
+        (("--allowed_hosts=a.example,board.example:8000",), "http://board.example:8000", True),
         (("--debug",), "http://anything.example", True),
     ],
 )
