@@ -675,7 +675,9 @@ async def serve():
         log.warning("WATERCOOLER_SECRET is not set: using the dev-only secret")
     app = ScrumApplication(redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
     await app.broker.start()
-    server = app.listen(options.port, options.address, max_body_size=1024 * 1024)
+    server = app.listen(
+        options.port, options.address, max_body_size=1024 * 1024, idle_connection_timeout=60
+    )
     log.info(
         "watercooler listening on %s:%d, %s",
         options.address or "*",

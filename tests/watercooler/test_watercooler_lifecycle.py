@@ -5,6 +5,7 @@ import socket
 import time
 
 import pytest
+import websocket
 from conftest import health, hook, wait_for
 
 
@@ -41,3 +42,17 @@ def test_slow_client_is_disconnected_instead_of_buffering(launch, clients):
     fresh = clients(service, 1)  # the server itself is fine
     assert hook(service.url + "/task/2", "DELETE").status_code == 200
     assert fresh.receive()["id"] == 2
+
+
+def test_peer_that_stops_answering_pings_is_closed(launch, clients):
+    service = launch("--ping_interval=0.5", "--ping_timeout=0.5")
+    silent, alive = clients(service, 1), clients(service, 1)
+    deadline = time.monotonic() + 12  # ping, pong timeout, then 5 s for a closing handshake
+    while health(service)[1]["connections"] == 2 and time.monotonic() < deadline:
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            alive.ws.settimeout(0.2)  # only ``alive`` reads, so only it answers pings
+            alive.ws.recv()
+    assert health(service)[1]["connections"] == 1
+    assert hook(service.url + "/task/1", "DELETE").status_code == 200
+    assert alive.receive()["action"] == "remove"
+    assert silent.close_status(timeout=1)[0] in {1000, None}
