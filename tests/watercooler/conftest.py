@@ -98,7 +98,7 @@ class Client:
         self.ws.close()
 
 
-@pytest.fixture(params=["local", "redis"])
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
 def broker_env(request):
     """Run the test on both brokers: in-process, and Redis through a real redis-server."""
     if request.param == "local":

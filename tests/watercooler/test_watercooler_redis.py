@@ -5,6 +5,7 @@ import redis
 from conftest import health, hook, wait_for, watercooler
 from harness import free_port
 
+pytestmark = pytest.mark.redis
 TASK = {"model": "task", "id": 7, "action": "drop"}
 
 
