@@ -36,7 +36,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 from tornado.iostream import StreamBufferFullError, StreamClosedError
-from tornado.options import define, options, parse_command_line
+from tornado.options import Error, define, options, parse_command_line
 from tornado.web import Application, RequestHandler
 from tornado.websocket import WebSocketHandler
 
@@ -46,7 +46,7 @@ ALLOWED_HOSTS = []  # every --allowed_hosts occurrence adds to it (tornado keeps
 
 define("port", default=8080, help="port to listen on")
 define("address", default="", help="interface to listen on (default: all)")
-define("debug", default=False, help="accept websockets from any origin")
+define("debug", default=False, help="sockets from any origin; Tornado debug mode (autoreload)")
 define(
     "allowed_hosts",
     multiple=True,
@@ -698,8 +698,21 @@ async def serve():
     log.info("stopped")
 
 
+def check_options():
+    """A clear start-up error for option values that make no sense."""
+    minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
+    minimums.update(ping_interval=0, ping_timeout=0)
+    for name, least in minimums.items():
+        if options[name] < least:
+            raise SystemExit(f"watercooler: --{name} must be at least {least}")
+
+
 def main():
-    parse_command_line()
+    try:
+        parse_command_line()
+    except (Error, ValueError) as exc:
+        raise SystemExit(f"watercooler: {exc} (see --help)") from None
+    check_options()
     asyncio.run(serve())
 
 

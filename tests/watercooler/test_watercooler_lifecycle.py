@@ -2,11 +2,13 @@
 
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 import websocket
-from conftest import health, hook, wait_for
+from conftest import WATERCOOLER, health, hook, wait_for
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -56,3 +58,18 @@ def test_peer_that_stops_answering_pings_is_closed(launch, clients):
     assert hook(service.url + "/task/1", "DELETE").status_code == 200
     assert alive.receive()["action"] == "remove"
     assert silent.close_status(timeout=1)[0] in {1000, None}
+
+
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        ("--history=0", "--history must be at least 1"),
+        ("--port=http", "invalid literal for int()"),
+        ("--colour=blue", "Unrecognized command line option: 'colour'"),
+    ],
+)
+def test_bad_options_are_a_clear_start_up_error(option, error):
+    command = [sys.executable, "watercooler.py", option]
+    result = subprocess.run(command, cwd=WATERCOOLER, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert error in result.stderr and "Traceback" not in result.stderr
