@@ -64,6 +64,7 @@ define(
     "rate_limit", default=20.0, help="messages/s a socket may send, bursts of twice that; 0: off"
 )
 define("history", default=100, help="messages kept per channel for ?since= catch-up")
+define("xheaders", default=False, help="behind a proxy: trust X-Forwarded-Proto and X-Real-Ip")
 
 SECRET = os.environ.get("WATERCOOLER_SECRET", "")
 DEV_SECRET = "dev-only-watercooler_secret-do-not-use-in-production"  # scrum's dev default
@@ -676,7 +677,11 @@ async def serve():
     app = ScrumApplication(redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
     await app.broker.start()
     server = app.listen(
-        options.port, options.address, max_body_size=1024 * 1024, idle_connection_timeout=60
+        options.port,
+        options.address,
+        xheaders=options.xheaders,
+        max_body_size=1024 * 1024,
+        idle_connection_timeout=60,
     )
     log.info(
         "watercooler listening on %s:%d, %s",

@@ -271,3 +271,18 @@ def test_hook_body_must_be_json(server, clients):
 
 def test_hooks_only_accept_post_put_delete(server):
     assert requests.get(server.url + "/task/7", timeout=5).status_code == 405
+
+
+@pytest.mark.parametrize(("args", "status"), [(("--xheaders",), 200), ((), 400)])
+def test_hook_signed_for_https_behind_a_proxy(launch, clients, args, status):
+    server = launch(*args)
+    client = clients(server, 1)
+    url, body = server.url + "/task/7", b'{"id": 7}'
+    signed_url = url.replace("http://", "https://")
+    signature = signer(SECRET).sign(f"put:{signed_url}:{hashlib.sha256(body).hexdigest()}")
+    headers = {"X-Signature": signature, "X-Forwarded-Proto": "https"}
+    assert requests.put(url, data=body, headers=headers, timeout=5).status_code == status
+    if status == 200:
+        assert client.receive()["body"] == {"id": 7}
+    else:
+        client.assert_silent()
