@@ -18,6 +18,7 @@ Run: ``python watercooler.py --port=8080 [--debug] [--allowed_hosts=HOST[:PORT],
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -631,16 +632,26 @@ class ScrumApplication(Application):
         return self.broker.publish(channel, sender, head)
 
     def queue_frame(self, handler, frame):
-        """Write a frame when this loop turn ends, with any others for the same socket."""
-        if not self.outbox:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.outbox.setdefault(handler, []).append(frame)
+        """Write a frame when this loop turn ends, with any others for the same socket.
+
+        A lone frame is kept as it is (bytes are not tracked by the garbage collector, so a
+        fan-out to thousands of sockets does not set off collections).
+        """
+        pending = self.outbox.get(handler)
+        if pending is None:
+            if not self.outbox:
+                asyncio.get_running_loop().call_soon(self.flush)
+            self.outbox[handler] = frame
+        elif isinstance(pending, bytes):
+            self.outbox[handler] = [pending, frame]
+        else:
+            pending.append(frame)
 
     def flush(self):
         """One write per socket for everything delivered during the loop turn."""
         outbox, self.outbox = self.outbox, {}
         for handler, frames in outbox.items():
-            handler.send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
+            handler.send_frames(frames if isinstance(frames, bytes) else b"".join(frames))
 
     def deliver(self, channel, sender, seq, frame):
         """Hand a numbered message from the broker to this process's sockets, framed once."""
@@ -675,6 +686,7 @@ async def serve():
     if not SECRET:
         log.warning("WATERCOOLER_SECRET is not set: using the dev-only secret")
     app = ScrumApplication(redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
+    gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
     server = app.listen(
         options.port,
