@@ -1,0 +1,737 @@
+"""Watercooler: the scrum board's real-time websocket server (Lightweight Django, ch. 7-8).
+
+Browsers connect to ``/socket?channel=TOKEN`` (TOKEN: the sprint id signed by the scrum API
+with ``TimestampSigner(WATERCOOLER_SECRET)``) and every JSON message they send is relayed to
+the other sockets on the same sprint, never back to the sender. Django announces model changes
+with signed ``POST``/``PUT``/``DELETE`` requests to ``/<task|sprint|user>/<pk>``, which are
+broadcast to every socket. With REDIS_URL the fan-out goes through Redis pub/sub so several
+processes act as one; without it an in-process broker serves a single process.
+
+Beyond the book: every message carries its channel and a per-channel sequence number, a short
+history per channel lets a reconnecting client catch up with ``?since=N&since_all=M`` (or tells
+it to resync), refused tokens close with 4xxx codes, clients are rate limited, slow clients are
+dropped, ``GET /health`` reports the broker state, and SIGTERM closes sockets with 1001.
+
+Run: ``python watercooler.py --port=8080 [--debug] [--allowed_hosts=HOST[:PORT],...]``;
+``python watercooler.py --help`` lists every option.
+"""
+
+import asyncio
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import os
+import signal
+import struct
+import time
+import uuid
+from collections import defaultdict, deque
+from urllib.parse import urlparse
+
+import redis.asyncio as redis
+from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
+from django.utils.crypto import constant_time_compare
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.options import Error, define, options, parse_command_line
+from tornado.web import Application, RequestHandler
+from tornado.websocket import WebSocketHandler
+
+log = logging.getLogger("watercooler")
+
+ALLOWED_HOSTS = []  # every --allowed_hosts occurrence adds to it (tornado keeps only the last)
+
+define("port", default=8080, help="port to listen on")
+define("address", default="", help="interface to listen on (default: all)")
+define("debug", default=False, help="sockets from any origin; Tornado debug mode (autoreload)")
+define(
+    "allowed_hosts",
+    multiple=True,
+    default=[],
+    callback=ALLOWED_HOSTS.extend,
+    help="origins allowed to open sockets besides our own: host or host:port (repeatable)",
+)
+define("ping_interval", default=25.0, help="seconds between keepalive pings")
+define("ping_timeout", default=20.0, help="seconds to wait for a pong before closing")
+define("max_message_size", default=64 * 1024, help="largest client message in bytes (1009)")
+define(
+    "max_buffer", default=1024 * 1024, help="outgoing bytes queued per socket before it is dropped"
+)
+define(
+    "rate_limit", default=20.0, help="messages/s a socket may send, bursts of twice that; 0: off"
+)
+define("history", default=100, help="messages kept per channel for ?since= catch-up")
+define("xheaders", default=False, help="behind a proxy: trust X-Forwarded-Proto and X-Real-Ip")
+
+SECRET = os.environ.get("WATERCOOLER_SECRET", "")
+DEV_SECRET = "dev-only-watercooler_secret-do-not-use-in-production"  # scrum's dev default
+TOKEN_MAX_AGE = 30 * 60
+HOOK_MAX_AGE = 60
+MODELS = {"task", "sprint", "user"}
+ACTIONS = {"POST": "add", "PUT": "update", "DELETE": "remove"}
+REQUIRED_FIELDS = ("model", "id", "action")
+ALL = "all"
+
+# Close codes: 1001 server going away (reconnect), 1009 message too big; 4xxx refused requests.
+CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= not a number: fix the client
+CLOSE_TOKEN_INVALID = 4401  # tampered or signed with another secret: log in again
+CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
+CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
+
+
+def encode(message):
+    """Compact JSON text of a message."""
+    return json.dumps(message, separators=(",", ":"))
+
+
+def text_frame(payload):
+    """One unmasked websocket text frame (RFC 6455) holding ``payload`` bytes.
+
+    Built once per fan-out and written as-is to every socket (no compression is negotiated),
+    instead of framing the same message again for each socket.
+    """
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x81, size) + payload
+    if size <= 0xFFFF:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+def log_request(handler):
+    """Tornado's access log line without the query string: it carries channel tokens."""
+    request, status = handler.request, handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("tornado.access").log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000 * request.request_time(),
+    )
+
+
+def with_seq(head, seq):
+    """Close a JSON object left open by ``broadcast`` with its sequence number."""
+    return f'{head},"seq":{seq}}}'.encode()
+
+
+class LocalBroker:
+    """In-process broker for a single watercooler: sequence numbers and history in memory."""
+
+    kind = "local"
+    state = "up"
+
+    def __init__(self, deliver, history_size):
+        self.deliver = deliver
+        self.seqs = defaultdict(int)
+        self.histories = defaultdict(lambda: deque(maxlen=history_size))
+
+    def describe(self):
+        return "in-process broker (single process; set REDIS_URL to scale out)"
+
+    async def start(self):
+        """Nothing to connect to."""
+
+    async def stop(self):
+        """Nothing to disconnect."""
+
+    async def subscribe(self, channel):
+        """Every local channel is always "subscribed"."""
+
+    async def unsubscribe(self, channel):
+        """The channel's history stays (bounded) for sockets that come back with ?since=."""
+
+    def publish(self, channel, sender, head):
+        """Number and keep the message, then deliver it on the next loop turn like Redis would."""
+        self.seqs[channel] += 1
+        seq = self.seqs[channel]
+        frame = with_seq(head, seq)
+        self.histories[channel].append(frame)
+        asyncio.get_running_loop().call_soon(self.deliver, channel, sender, seq, frame)
+        return True
+
+    async def last_seq(self, channel):
+        return self.seqs.get(channel, 0)
+
+    async def history(self, channel):
+        """(last sequence number, the kept frames, oldest first)."""
+        return self.seqs.get(channel, 0), list(self.histories.get(channel, ()))
+
+
+# Atomically number a message, keep it in the channel's bounded history and publish it with
+# its sender, so every process and every catch-up sees the same numbers.
+PUBLISH_SCRIPT = """
+local seq = redis.call('INCR', KEYS[1])
+local frame = ARGV[3] .. ',"seq":' .. seq .. '}'
+redis.call('RPUSH', KEYS[2], frame)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. frame)
+return seq
+"""
+
+
+class RedisBroker:
+    """Redis pub/sub broker: one dedicated subscriber connection and one publishing task.
+
+    redis-py's asyncio pool raises instead of waiting when exhausted, so commands use a small
+    blocking pool; the pub/sub connection reconnects with backoff and resubscribes every
+    channel, and ``on_reconnect`` lets the application tell sockets what they may have missed.
+    """
+
+    kind = "redis"
+    PREFIX = "watercooler:"
+    KEY_TTL = 24 * 3600
+    QUEUE_SIZE = 10_000
+    BATCH = 500
+
+    def __init__(self, url, deliver, on_reconnect, history_size):
+        self.deliver = deliver
+        self.on_reconnect = on_reconnect
+        self.history_size = history_size
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=8,
+            timeout=5,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+        )
+        self.client = redis.Redis(connection_pool=pool)
+        self.channels = {ALL}
+        self.state = "connecting"
+        self.queue = asyncio.Queue(self.QUEUE_SIZE)
+        self.pubsub = None
+        self.tasks = []
+
+    def describe(self):
+        kwargs = self.client.connection_pool.connection_kwargs
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        return f"Redis broker at {where}/{kwargs.get('db', 0)}"
+
+    async def start(self):
+        """Connect in the background: the server answers (503 on /health) while Redis is down."""
+        self.tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._publish())]
+
+    async def stop(self):
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.client.aclose()
+
+    def _key(self, channel, kind):
+        return f"{self.PREFIX}{{{channel}}}:{kind}"
+
+    async def subscribe(self, channel):
+        self.channels.add(channel)
+        await self._change(self.pubsub and self.pubsub.subscribe, channel)
+
+    async def unsubscribe(self, channel):
+        self.channels.discard(channel)
+        await self._change(self.pubsub and self.pubsub.unsubscribe, channel)
+
+    async def _change(self, command, channel):
+        """(Un)subscribe now when connected; otherwise the next reconnect does it."""
+        if command and self.state == "up":
+            try:
+                await command(self.PREFIX + channel)
+            except (RedisError, OSError) as exc:
+                log.warning("broker: could not change subscription to %s: %s", channel, exc)
+
+    def publish(self, channel, sender, head):
+        """Queue a message for the publishing task; False when it cannot be sent now."""
+        if self.state != "up":
+            return False
+        try:
+            self.queue.put_nowait((channel, sender, head))
+        except asyncio.QueueFull:
+            log.warning("broker: publish queue full, message to %s dropped", channel)
+            return False
+        return True
+
+    async def last_seq(self, channel):
+        return int(await self.client.get(self._key(channel, "seq")) or 0)
+
+    async def history(self, channel):
+        """(last sequence number, the kept frames, oldest first), read atomically."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.get(self._key(channel, "seq"))
+            pipe.lrange(self._key(channel, "history"), 0, -1)
+            last, frames = await pipe.execute()
+        return int(last or 0), frames
+
+    async def _publish(self):
+        """Send queued messages in pipelined batches: one round trip for many messages."""
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < self.BATCH:
+                batch.append(self.queue.get_nowait())
+            try:
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for channel, sender, head in batch:
+                        keys = (self._key(channel, "seq"), self._key(channel, "history"))
+                        args = (self.PREFIX + channel, sender or "-", head)
+                        pipe.eval(PUBLISH_SCRIPT, 2, *keys, *args, self.history_size, self.KEY_TTL)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.error("broker: %d messages not published: %s", len(batch), exc)
+
+    async def _listen(self):
+        """Receive published messages forever, reconnecting with backoff after failures."""
+        backoff, connected_before = 0.1, False
+        while True:
+            try:
+                self.pubsub = self.client.pubsub()
+                requested = set(self.channels)
+                await self.pubsub.subscribe(*(self.PREFIX + c for c in requested))
+                self._set_state("up")  # from now on subscribe() goes straight to Redis
+                if self.channels - requested:  # added while we were connecting
+                    await self.pubsub.subscribe(
+                        *(self.PREFIX + c for c in self.channels - requested)
+                    )
+                if connected_before:
+                    await self.on_reconnect()
+                connected_before, backoff = True, 0.1
+                while True:
+                    message = await self.pubsub.get_message(True, timeout=1.0)
+                    if message and message["type"] == "message":
+                        self._dispatch(message)
+            except (RedisError, OSError) as exc:
+                self._set_state("down", exc)
+            finally:
+                pubsub, self.pubsub = self.pubsub, None
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    def _dispatch(self, message):
+        channel = message["channel"].decode()[len(self.PREFIX) :]
+        sender, seq, frame = message["data"].split(b" ", 2)
+        sender = None if sender == b"-" else sender.decode()
+        self.deliver(channel, sender, int(seq), frame)
+
+    def _set_state(self, state, error=None):
+        if state != self.state:
+            if error is None:
+                log.info("broker: %s is %s", self.describe(), state)
+            else:
+                log.error("broker: %s is %s (%s); retrying", self.describe(), state, error)
+        self.state = state
+
+
+class TokenBucket:
+    """Allows ``rate`` events per second on average, in bursts of up to ``2 * rate``."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.capacity = self.tokens = 2 * rate
+        self.stamp = time.monotonic()
+
+    def take(self):
+        if not self.rate:
+            return True
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class SprintHandler(WebSocketHandler):
+    """A board's socket on one sprint channel (plus the "all" channel of model changes)."""
+
+    channel = None
+
+    def check_origin(self, origin):
+        """Our own origin, --allowed_hosts (host or host:port), or anything with --debug."""
+        if options.debug or super().check_origin(origin):
+            return True
+        parsed = urlparse(origin.lower())
+        return any(host.lower() in (parsed.netloc, parsed.hostname) for host in ALLOWED_HOSTS)
+
+    async def open(self):
+        self.uid = uuid.uuid4().hex
+        self.seen = {}  # channel -> last sequence number this socket got
+        self.backlog = None  # live messages held back while catching up
+        self.closed = False
+        sprint = self._sprint_from_token()
+        if sprint is None:
+            return  # closed with the reason
+        since = self._since()
+        if since is None:
+            return
+        stream = self.ws_connection.stream
+        stream.max_write_buffer_size = options.max_buffer
+        self.bucket = TokenBucket(options.rate_limit)
+        self.channel = f"sprint:{sprint}"
+        self.backlog = [] if since else None
+        await self.application.add_subscriber(self.channel, self)
+        if since and not self.closed:
+            await self._catch_up(since)
+
+    def _sprint_from_token(self):
+        token = self.get_argument("channel", "")
+        if not token:
+            return self.close(CLOSE_BAD_REQUEST, "channel token missing")
+        try:
+            return self.application.signer.unsign(token, max_age=TOKEN_MAX_AGE)
+        except SignatureExpired:
+            return self.close(CLOSE_TOKEN_EXPIRED, "channel token expired")
+        except BadSignature:
+            return self.close(CLOSE_TOKEN_INVALID, "channel token invalid")
+
+    def _since(self):
+        """{channel: last seen} from ?since= (sprint) and ?since_all= (all); None if malformed."""
+        since = {}
+        for argument, channel in (("since", None), ("since_all", ALL)):
+            value = self.get_argument(argument, None)
+            if value is None:
+                continue
+            if not value.isdigit():
+                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be a whole number")
+            since[channel] = int(value)
+        return since
+
+    async def _catch_up(self, since):
+        """Replay what the socket missed from the history, or tell it to resync."""
+        for channel, after in since.items():
+            channel = channel or self.channel
+            try:
+                last, frames = await self.application.broker.history(channel)
+            except (RedisError, OSError) as exc:
+                log.warning("history of %s unavailable: %s", channel, exc)
+                last, frames = -1, []
+            first = last - len(frames) + 1
+            if after == last:
+                pass
+            elif first - 1 <= after < last:
+                for frame in frames[after - first + 1 :]:
+                    self.application.queue_frame(self, text_frame(frame))
+            else:
+                self.resync(channel, max(last, 0))
+            self.seen[channel] = max(last, 0)
+        held, self.backlog = self.backlog, None
+        for channel, sender, seq, data in held:
+            if seq > self.seen.get(channel, 0):  # not already replayed
+                self.deliver(channel, sender, seq, data)
+
+    def deliver(self, channel, sender, seq, data):
+        """Send one framed message (an ack instead if it is the socket's own)."""
+        if self.backlog is not None:
+            self.backlog.append((channel, sender, seq, data))
+            return
+        self.seen[channel] = seq
+        if sender == self.uid:
+            self.notify(type="ack", channel=channel, seq=seq)
+        else:
+            self.application.queue_frame(self, data)
+
+    def resync(self, channel, seq):
+        """Tell the client it may have missed messages on ``channel``: refetch, go on from seq."""
+        self.seen[channel] = seq
+        self.notify(type="resync", channel=channel, seq=seq)
+
+    def notify(self, **message):
+        """A message of the extended protocol (no "model", so the book's client ignores it)."""
+        self.application.queue_frame(self, text_frame(encode(message).encode()))
+
+    def send_frames(self, data):
+        """Write ready-made frames; a client too slow to take them is disconnected.
+
+        Fan-out costs one system call per socket, so while Tornado has nothing queued for the
+        socket the bytes go straight to it; what the kernel does not take right away (and
+        everything while something is queued) goes through Tornado's bounded write buffer.
+        """
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return
+        stream = connection.stream
+        try:
+            if not stream.writing():
+                with contextlib.suppress(BlockingIOError):
+                    data = data[stream.socket.send(data) :]
+                if not data:
+                    return
+            stream.write(data)
+        except StreamBufferFullError:
+            log.warning("socket %s dropped: over %d bytes unsent", self.uid, options.max_buffer)
+            stream.close()
+        except (StreamClosedError, OSError):
+            stream.close()
+
+    def on_message(self, message):
+        if self.channel is None:
+            return
+        if not self.bucket.take():
+            self.close(CLOSE_RATE_LIMITED, "too many messages")
+            return
+        parsed, error = self._parse(message)
+        if error:
+            self.notify(type="error", error=f"not relayed: {error}")
+        elif not self.application.broadcast(parsed, channel=self.channel, sender=self.uid):
+            self.notify(type="error", error="not relayed: broker unavailable")
+
+    @staticmethod
+    def _parse(message):
+        """(the client message as a dict, None) or (None, why it may not be relayed)."""
+        if isinstance(message, bytes):
+            return None, "binary messages are not accepted"
+        try:
+            parsed = json.loads(message)
+        except ValueError:
+            return None, "not JSON"
+        if not isinstance(parsed, dict) or not all(field in parsed for field in REQUIRED_FIELDS):
+            return None, "a JSON object with model, id and action is required"
+        return parsed, None
+
+    def on_close(self):
+        self.closed = True
+        if self.channel is not None:
+            self.application.remove_subscriber(self.channel, self)
+
+
+class UpdateHandler(RequestHandler):
+    """Signed model-change announcements from Django, broadcast to every socket."""
+
+    async def post(self, model, pk):
+        self.announce(model, pk)
+
+    put = delete = post
+
+    def announce(self, model, pk):
+        if model not in MODELS:
+            return self.fail(400, f"unknown model {model!r}; expected one of {sorted(MODELS)}")
+        if not pk.isdigit():
+            return self.fail(400, f"id must be a whole number, not {pk!r}")
+        problem = self._signature_problem()
+        if problem:
+            return self.fail(400, problem)
+        try:
+            body = json.loads(self.request.body) if self.request.body else None
+        except ValueError:
+            return self.fail(400, "body is not JSON")
+        message = {"model": model, "id": int(pk), "action": ACTIONS[self.request.method]}
+        if not self.application.broadcast({**message, "body": body}):
+            return self.fail(503, "broker unavailable; nothing was broadcast")
+        self.write({"status": "ok"})
+
+    def _signature_problem(self):
+        """What is wrong with X-Signature for this method, URL and body, or None."""
+        signature = self.request.headers.get("X-Signature")
+        if not signature:
+            return "X-Signature header missing"
+        try:
+            signed = self.application.signer.unsign(signature, max_age=HOOK_MAX_AGE)
+        except SignatureExpired:
+            return "signature expired"
+        except BadSignature:
+            return "bad signature"
+        request = self.request
+        digest = hashlib.sha256(request.body).hexdigest()
+        expected = f"{request.method.lower()}:{request.full_url()}:{digest}"
+        if not constant_time_compare(signed, expected):
+            return "signature does not match this method, URL and body"
+        return None
+
+    def fail(self, status, error):
+        log.warning("refused %s %s: %s", self.request.method, self.request.uri, error)
+        self.set_status(status)
+        self.finish({"error": error})
+
+    def check_xsrf_cookie(self):
+        """Announcements are authenticated by their signature, not by a cookie."""
+
+
+class HealthHandler(RequestHandler):
+    """Load-balancer check: 200 while the broker is reachable, 503 while it is not."""
+
+    def get(self):
+        app = self.application
+        up = app.broker.state == "up"
+        self.set_status(200 if up else 503)
+        self.set_header("Cache-Control", "no-store")
+        self.write(
+            {
+                "status": "ok" if up else "unavailable",
+                "connections": len(app.subscriptions.get(ALL, ())),
+                "channels": len(app.subscriptions) - (ALL in app.subscriptions),
+                "broker": {"kind": app.broker.kind, "state": app.broker.state},
+            }
+        )
+
+
+class ScrumApplication(Application):
+    """Routes, the token signer, the local subscriber registry and the broker."""
+
+    def __init__(self, redis_url=None, **settings):
+        routes = [
+            (r"/socket", SprintHandler),
+            (r"/health", HealthHandler),
+            (r"/([^/]+)/([^/]+)", UpdateHandler),
+        ]
+        super().__init__(
+            routes,
+            websocket_ping_interval=options.ping_interval,
+            websocket_ping_timeout=min(options.ping_timeout, options.ping_interval),
+            websocket_max_message_size=options.max_message_size,
+            log_function=log_request,
+            **settings,
+        )
+        self.signer = TimestampSigner(key=SECRET or DEV_SECRET, fallback_keys=[])
+        self.subscriptions = {}  # channel -> set of SprintHandler on this process
+        self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
+        self.tasks = set()  # unsubscriptions under way
+        if redis_url:
+            self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
+        else:
+            self.broker = LocalBroker(self.deliver, options.history)
+
+    async def add_subscriber(self, channel, subscriber):
+        for name in (channel, ALL):
+            members = self.subscriptions.setdefault(name, set())
+            members.add(subscriber)
+            if len(members) == 1 and name != ALL:
+                await self.broker.subscribe(name)
+
+    def remove_subscriber(self, channel, subscriber):
+        for name in (channel, ALL):
+            members = self.subscriptions.get(name, set())
+            members.discard(subscriber)
+            if not members and name in self.subscriptions:
+                del self.subscriptions[name]
+                if name != ALL:
+                    task = asyncio.create_task(self._forget(name))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+
+    async def _forget(self, channel):
+        """Unsubscribe from a channel that has had no socket here since it was left."""
+        if channel not in self.subscriptions:
+            await self.broker.unsubscribe(channel)
+
+    def broadcast(self, message, channel=ALL, sender=None):
+        """Send a message to every socket on ``channel`` (all processes) but the sender's.
+
+        ``message`` (a dict) gets its "channel" here and its "seq" from the broker, which
+        encodes it once for all sockets. False if it cannot be sent now.
+        """
+        fields = {k: v for k, v in message.items() if k not in ("channel", "seq")}
+        head = encode({**fields, "channel": channel})[:-1]
+        return self.broker.publish(channel, sender, head)
+
+    def queue_frame(self, handler, frame):
+        """Write a frame when this loop turn ends, with any others for the same socket.
+
+        A lone frame is kept as it is (bytes are not tracked by the garbage collector, so a
+        fan-out to thousands of sockets does not set off collections).
+        """
+        pending = self.outbox.get(handler)
+        if pending is None:
+            if not self.outbox:
+                asyncio.get_running_loop().call_soon(self.flush)
+            self.outbox[handler] = frame
+        elif isinstance(pending, bytes):
+            self.outbox[handler] = [pending, frame]
+        else:
+            pending.append(frame)
+
+    def flush(self):
+        """One write per socket for everything delivered during the loop turn."""
+        outbox, self.outbox = self.outbox, {}
+        for handler, frames in outbox.items():
+            handler.send_frames(frames if isinstance(frames, bytes) else b"".join(frames))
+
+    def deliver(self, channel, sender, seq, frame):
+        """Hand a numbered message from the broker to this process's sockets, framed once."""
+        members = self.subscriptions.get(channel)
+        if members:
+            data = text_frame(frame)
+            for handler in list(members):
+                handler.deliver(channel, sender, seq, data)
+
+    async def resync_all(self):
+        """After a broker reconnect anything may have been missed: every socket must resync.
+
+        The numbers go on from the broker's current ones (a restarted Redis starts afresh).
+        """
+        for channel in list(self.subscriptions):
+            try:
+                last = await self.broker.last_seq(channel)
+            except (RedisError, OSError):
+                last = 0
+            for handler in list(self.subscriptions.get(channel, ())):
+                handler.resync(channel, last)
+
+    def close_all(self, code, reason):
+        sockets = set().union(*self.subscriptions.values())
+        for handler in sockets:
+            handler.close(code, reason)
+        return len(sockets)
+
+
+async def serve():
+    """Run until SIGINT or SIGTERM, then close every socket with 1001 and exit."""
+    if not SECRET:
+        log.warning("WATERCOOLER_SECRET is not set: using the dev-only secret")
+    app = ScrumApplication(redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
+    gc.freeze()  # what start-up made lives forever: full collections need not walk it again
+    await app.broker.start()
+    server = app.listen(
+        options.port,
+        options.address,
+        xheaders=options.xheaders,
+        max_body_size=1024 * 1024,
+        idle_connection_timeout=60,
+    )
+    log.info(
+        "watercooler listening on %s:%d, %s",
+        options.address or "*",
+        options.port,
+        app.broker.describe(),
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    server.stop()
+    log.info("stopping: closing %d sockets (1001 going away)", app.close_all(1001, "going away"))
+    deadline = loop.time() + 2
+    while app.subscriptions and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    await app.broker.stop()
+    log.info("stopped")
+
+
+def check_options():
+    """A clear start-up error for option values that make no sense."""
+    minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
+    minimums.update(ping_interval=0, ping_timeout=0)
+    for name, least in minimums.items():
+        if options[name] < least:
+            raise SystemExit(f"watercooler: --{name} must be at least {least}")
+
+
+def main():
+    try:
+        parse_command_line()
+    except (Error, ValueError) as exc:
+        raise SystemExit(f"watercooler: {exc} (see --help)") from None
+    check_options()
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
