@@ -1,0 +1,154 @@
+"""The pages of the site: HTML templates and Markdown files under SITE_PAGES_DIRECTORY.
+
+A page's slug is its path below pages/ without the suffix ("pricing", "docs/intro"); it is
+served at /<slug>/, and the "index" page at /. Names starting with "." or "_" are not pages.
+An HTML page may start with a {% block context %} of JSON: the block is removed from the page
+and its keys join the page's context (description, keywords, title, and anything the page
+itself uses). A Markdown page gives the same keys in its meta-data header ("title: ...").
+"""
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import markdown
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404
+from django.template import Context, Template, TemplateSyntaxError
+from django.template.base import Origin
+from django.template.loader_tags import BlockNode
+from django.utils._os import safe_join
+from django.utils.safestring import mark_safe
+
+SUFFIXES = (".html", ".md")
+SLUG = re.compile(r"[\w.-]+(/[\w.-]+)*")  # what the page URL pattern can match
+
+
+class PageError(Exception):
+    """A page that cannot be built; the message names its file (and line where known)."""
+
+
+def pages_directory():
+    return Path(settings.SITE_PAGES_DIRECTORY)
+
+
+def display_name(path, line=None):
+    """A page's file as a designer knows it ("pages/pricing.html"), with the line if given."""
+    path = Path(path)
+    root = pages_directory()
+    name = path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
+    return f"{name}, line {line}" if line else str(name)
+
+
+def page_url(slug):
+    """The URL path a page is served at."""
+    return "/" if slug == "index" else f"/{slug}/"
+
+
+def is_hidden(parts):
+    return any(part.startswith((".", "_")) for part in parts)
+
+
+def find_pages():
+    """Every page as {slug: path}; raises PageError for names that cannot be served."""
+    root = pages_directory()
+    found, problems = {}, []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.suffix not in SUFFIXES or is_hidden(relative.parts) or not path.is_file():
+            continue
+        slug = relative.with_suffix("").as_posix()
+        if not SLUG.fullmatch(slug):
+            problems.append(f"{display_name(path)}: a page name may only hold letters, digits, -_.")
+        elif slug in found:
+            problems.append(f"{display_name(path)}: {display_name(found[slug])} is the same page")
+        else:
+            found[slug] = path
+    if problems:
+        raise PageError("\n".join(problems))
+    return found
+
+
+def find_page(slug):
+    """The source file of the page at slug, or Http404 (unknown, hidden or outside pages/)."""
+    if is_hidden(slug.split("/")):
+        raise Http404("Page Not Found")
+    for suffix in SUFFIXES:
+        try:
+            path = Path(safe_join(pages_directory(), slug + suffix))
+        except SuspiciousFileOperation:
+            raise Http404("Page Not Found") from None
+        if path.is_file():
+            return path
+    raise Http404("Page Not Found")
+
+
+def page_context(slug, path, engine=None):
+    """page.html's context: the page itself, its slug and title, and its own context keys."""
+    context = {
+        "slug": slug,
+        "body_id": slug.replace("/", "-"),
+        "title": slug.rsplit("/", 1)[-1].replace("-", " ").replace("_", " ").capitalize(),
+    }
+    if path.suffix == ".md":
+        content, extra = read_markdown(path)
+        context["markdown"] = content
+    else:
+        context["page"], extra = read_template(path, engine)
+    context.update(extra)
+    keywords = context.get("keywords")
+    if isinstance(keywords, list | tuple):
+        context["keywords"] = ", ".join(str(word) for word in keywords)
+    return context
+
+
+def read_source(path):
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PageError(f"{display_name(path)}: not UTF-8 text ({exc.reason})") from exc
+
+
+def read_template(path, engine=None):
+    """The page as a Template without its context block, and the block's JSON."""
+    source = read_source(path)
+    try:
+        template = Template(source, Origin(str(path), display_name(path)), engine=engine)
+    except TemplateSyntaxError as exc:
+        token = getattr(exc, "token", None)
+        raise PageError(f"{display_name(path, token and token.lineno)}: {exc}") from exc
+    for index, node in enumerate(template.nodelist):
+        if isinstance(node, BlockNode) and node.name == "context":
+            del template.nodelist[index]
+            return template, parse_context(path, node)
+    return template, {}
+
+
+def parse_context(path, block):
+    """The JSON object in a page's {% block context %}, or PageError naming file and line."""
+    text = block.nodelist.render(Context())
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        line = block.token.lineno + exc.lineno - 1
+        message = f"invalid JSON in {{% block context %}}: {exc.msg}"
+        raise PageError(f"{display_name(path, line)}: {message}") from exc
+    if not isinstance(data, dict):
+        line = block.token.lineno
+        raise PageError(f"{display_name(path, line)}: {{% block context %}} must be a JSON object")
+    return data
+
+
+@cache
+def markdown_converter():
+    return markdown.Markdown(extensions=["meta", "extra", "sane_lists"], output_format="html")
+
+
+def read_markdown(path):
+    """A Markdown page as safe HTML, and its meta-data header as context."""
+    converter = markdown_converter().reset()
+    content = converter.convert(read_source(path))
+    meta = {key: " ".join(lines).strip() for key, lines in converter.Meta.items()}
+    return mark_safe(content), meta
