@@ -1,12 +1,15 @@
 """The static build: every page rendered through the live view into an output folder.
 
-A full build writes a fresh tree into a temporary folder beside the output and swaps it in
-only when every page rendered and every internal link resolved, so a failed build leaves the
-previous output as it was. Builds are incremental: the output keeps a state file recording,
-for each page, a digest of its source and of the layout (templates, static sources, this
-code); a page whose digests match is hard-linked from the previous output instead of being
-rendered, and static files are collected and compressed again only when the layout changed.
-Pages render in parallel worker processes forked from the configured parent.
+Pages render in parallel worker processes forked from the configured parent, into a
+temporary folder beside the output; nothing in the output changes until every page rendered
+and every internal link resolved, so a failed build leaves the previous output as it was.
+
+Builds are incremental. The output keeps a state file recording, for each page, its source's
+size, time and digest, the layout digest (templates, static sources, this code) and its
+links. When the layout changed (or with --force, or on the first build) everything is built
+into the temporary folder, which then replaces the output. Otherwise only pages whose source
+changed are rendered, and once all succeeded they, sitemap.xml and 404.html are moved into
+place one file at a time (each move atomic), and pages whose source is gone are removed.
 """
 
 import hashlib
@@ -24,18 +27,24 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+from compressor.cache import flush_offline_manifest
+from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
+from compressor.storage import default_storage as compressor_storage
 from django.conf import settings
 from django.contrib.staticfiles.finders import get_finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
 from django.http import HttpRequest
 from django.template import Context, Engine, engines
 from django.template.loader import render_to_string
+from django.utils.functional import empty
 
 from . import views
 from .pages import PageError, display_name, find_pages, page_context, page_url
 
 STATE_FILE = ".sitebuilder.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
+EXTRAS = ("404.html", "sitemap.xml")
 LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
@@ -50,92 +59,80 @@ class BuildError(Exception):
 class Summary:
     pages: int
     rendered: int
+    removed: int
     static_collected: bool
     seconds: float
 
     def __str__(self):
-        static = "static files collected" if self.static_collected else "static files unchanged"
+        if self.rendered == self.pages and not self.removed:
+            return f"{self.pages} pages rendered; {self.static()}; {self.seconds:.2f} s"
+        removed = f", {self.removed} removed" if self.removed else ""
         return (
             f"{self.pages} pages: {self.rendered} rendered, {self.pages - self.rendered} "
-            f"unchanged; {static}; {self.seconds:.2f} s"
+            f"unchanged{removed}; {self.static()}; {self.seconds:.2f} s"
         )
 
-
-def build_site(output, jobs=None, force=False, progress=None):
-    """Build every page into output (atomically); returns a Summary."""
-    started = time.perf_counter()
-    output = Path(output).resolve()
-    pages = find_source_pages()
-    previous = {} if force else load_state(output)
-    layout = layout_digest()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging(output)
-    try:
-        use_static_root(staging / "static")
-        collect = previous.get("static") != layout or not (output / "static").is_dir()
-        if collect:
-            collect_static()
-        else:
-            link_tree(output / "static", staging / "static")
-        digests = {slug: file_digest(path) for slug, path in pages.items()}
-        old = previous.get("pages", {})
-        unchanged = {
-            slug
-            for slug in pages
-            if not collect
-            and old.get(slug, {}).get("digest") == [digests[slug], layout]
-            and output_file(output, slug).is_file()
-        }
-        for slug in unchanged:
-            link_file(output_file(output, slug), output_file(staging, slug))
-        todo = [slug for slug in pages if slug not in unchanged]
-        links = {slug: old[slug]["links"] for slug in unchanged}
-        links.update(render_pages(todo, pages, staging, jobs, progress))
-        write_extras(staging, pages)
-        check_links(pages, links, staging)
-        entries = {
-            slug: {"digest": [digests[slug], layout], "links": links[slug]} for slug in pages
-        }
-        save_state(staging, {"static": layout, "pages": entries})
-        swap_in(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Summary(len(pages), len(todo), collect, time.perf_counter() - started)
+    def static(self):
+        return "static files collected" if self.static_collected else "static files unchanged"
 
 
-def build_pages(slugs, output, jobs=None, progress=None):
-    """Rebuild only the named pages in output, leaving every other file as it was."""
+def build(output, slugs=(), jobs=None, force=False, progress=None):
+    """Build the site into output, or only the pages named in slugs; returns a Summary."""
     started = time.perf_counter()
     output = Path(output).resolve()
     pages = find_source_pages()
     invalid = [slug for slug in slugs if slug not in pages]
     if invalid:
         raise BuildError(f"Invalid pages: {', '.join(invalid)}")
-    state = load_state(output)
+    state = {} if force else load_state(output)
+    made_by_us = (output / STATE_FILE).is_file() or not output.is_dir()
+    if not (slugs or made_by_us or not any(output.iterdir())):
+        raise BuildError(f"{output} is not empty and was not made by build; not replacing it")
     layout = layout_digest()
-    use_static_root(output / "static")
-    collect = state.get("static") != layout or not (output / "static").is_dir()
-    if collect:  # adds the new layout's files; pages built before keep theirs
-        output.mkdir(parents=True, exist_ok=True)
-        collect_static()
+    collect = state.get("static") != layout
+    fresh = collect and not slugs  # a whole new tree, swapped in at the end
+    known = {} if fresh else state.get("pages", {})
+    output.parent.mkdir(parents=True, exist_ok=True)
     staging = make_staging(output)
     try:
-        links = render_pages(slugs, pages, staging, jobs, progress)
-        check_links(pages, links, output)
-        for slug in slugs:
-            target = output_file(output, slug)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(output_file(staging, slug), target)
+        use_static_root((staging if fresh else output) / "static")
+        if collect:  # named pages only: adds the new layout's files, older pages keep theirs
+            collect_static()
+        todo = list(slugs) or [
+            slug
+            for slug in pages
+            if changed(known.get(slug), pages[slug], output_file(output, slug), layout)
+        ]
+        entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
+        entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
+        links = {slug: entry["links"] for slug, entry in entries.items()}
+        check_links(pages, links, [staging] if fresh else [staging, output])
+        write_extras(staging, entries)
+        removed = [] if slugs else [slug for slug in known if slug not in pages]
+        save_state(staging, {"static": layout, "pages": entries})
+        if fresh:
+            swap_in(staging, output)
+        else:
+            move_into(staging, output, [output_file(Path(), slug) for slug in todo])
+            remove_pages(output, removed)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    entries = state.get("pages", {})
-    for slug in slugs:
-        entries[slug] = {"digest": [file_digest(pages[slug]), layout], "links": links[slug]}
-    entries = {slug: entry for slug, entry in entries.items() if slug in pages}
-    write_extras(output, {slug: pages[slug] for slug in entries})
-    save_state(output, {"static": layout, "pages": entries})
-    return Summary(len(slugs), len(slugs), collect, time.perf_counter() - started)
+    count = len(slugs) or len(pages)
+    return Summary(count, len(todo), len(removed), collect, time.perf_counter() - started)
+
+
+def changed(entry, source, target, layout):
+    """Whether a page must be rendered again: new, new layout, output gone or source edited."""
+    if not entry or entry["layout"] != layout or not target.is_file():
+        return True
+    if entry["stat"] == file_stat(source):
+        return False
+    return entry["digest"] != file_digest(source)
+
+
+def source_entry(source, layout):
+    """A page's record in the state file, without its links."""
+    return {"stat": file_stat(source), "digest": file_digest(source), "layout": layout}
 
 
 def find_source_pages():
@@ -162,6 +159,9 @@ def output_file(root, slug):
 def use_static_root(static_root):
     """Point collectstatic, {% static %} and django-compressor at static_root."""
     settings.STATIC_ROOT = settings.COMPRESS_ROOT = str(static_root)
+    for storage in (staticfiles_storage, compressor_storage, offline_manifest_storage):
+        storage._wrapped = empty  # made again from the new settings when next used
+    flush_offline_manifest()
 
 
 def collect_static():
@@ -206,6 +206,11 @@ def file_digest(path):
     return hashlib.blake2b(path.read_bytes()).hexdigest()
 
 
+def file_stat(path):
+    status = path.stat()
+    return [status.st_mtime_ns, status.st_size]
+
+
 def load_state(output):
     try:
         state = json.loads((output / STATE_FILE).read_text())
@@ -218,20 +223,23 @@ def save_state(root, state):
     (root / STATE_FILE).write_text(json.dumps({"version": STATE_VERSION, **state}))
 
 
-def link_file(source, target):
-    """Hard-link source to target (a copy where links are not possible)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+def move_into(staging, output, names):
+    """Move the named files, the extras and the state from staging into output."""
+    for name in [*names, *EXTRAS, STATE_FILE]:
+        target = output / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
 
 
-def link_tree(source, target):
-    for folder, _dirs, files in os.walk(source):
-        for name in files:
-            path = Path(folder, name)
-            link_file(path, target / path.relative_to(source))
+def remove_pages(output, slugs):
+    """Delete the output of pages whose source is gone, and the folders left empty."""
+    for slug in slugs:
+        target = output_file(output, slug)
+        target.unlink(missing_ok=True)
+        for folder in target.parents:
+            if folder == output or any(folder.iterdir()):
+                break
+            folder.rmdir()
 
 
 def swap_in(staging, output):
@@ -245,22 +253,22 @@ def swap_in(staging, output):
         staging.rename(output)
 
 
-def render_pages(slugs, pages, root, jobs=None, progress=None):
-    """Render pages into root, in parallel; returns {slug: internal links}, or BuildError."""
-    tasks = [(slug, str(pages[slug]), str(root)) for slug in slugs]
+def render_pages(slugs, pages, root, layout, jobs=None, progress=None):
+    """Render pages into root, in parallel; returns {slug: state entry}, or BuildError."""
+    tasks = [(slug, str(pages[slug]), str(root), layout) for slug in slugs]
     batches = [tasks[start : start + BATCH] for start in range(0, len(tasks), BATCH)]
     jobs = min(jobs or available_cores(), len(batches))
     results, problems = {}, []
 
     def collect(batch_results):
-        for slug, links, problem in batch_results:
-            results[slug] = links
+        for slug, entry, problem in batch_results:
+            results[slug] = entry
             problems.extend([problem] if problem else [])
         if progress:
             progress(len(results), len(tasks))
 
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
-        collect(render_batch(batches.pop(0)))  # warms caches the workers then inherit
+        collect(render_batch([batches[0].pop(0)]))  # warms caches the workers inherit
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             for batch_results in pool.imap_unordered(render_batch, batches):
                 collect(batch_results)
@@ -277,12 +285,15 @@ def available_cores():
 
 
 def render_batch(batch):
-    """Render (slug, source, root) tasks; returns (slug, links, problem) for each."""
-    return [render_to_file(slug, Path(source), Path(root)) for slug, source, root in batch]
+    """Render (slug, source, root, layout) tasks; returns (slug, entry, problem) for each."""
+    return [
+        render_to_file(slug, Path(source), Path(root), layout)
+        for slug, source, root, layout in batch
+    ]
 
 
-def render_to_file(slug, source, root):
-    """Render one page through the view into root; returns (slug, links, problem)."""
+def render_to_file(slug, source, root, layout):
+    """Render one page through the view into root; returns (slug, state entry, problem)."""
     request = HttpRequest()
     request.method = "GET"
     request.path = request.path_info = page_url(slug)
@@ -298,7 +309,8 @@ def render_to_file(slug, source, root):
     target = output_file(root, slug)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(response.content)
-    return slug, internal_links(request.path, response.content.decode()), None
+    links = internal_links(request.path, response.content.decode())
+    return slug, {**source_entry(source, layout), "links": links}, None
 
 
 def locate_error(slug, source):
@@ -334,42 +346,51 @@ def debug_engine():
 
 def internal_links(url, content):
     """The site paths a page's href and src attributes point at (no fragments or queries)."""
-    found = set()
-    for quoted in LINK.findall(content):
-        value = html.unescape(quoted[0] or quoted[1]).strip()
-        if value and not EXTERNAL.match(value):
-            found.add(unquote(urlsplit(urljoin(url, value)).path))
+    values = {html.unescape(quoted[0] or quoted[1]).strip() for quoted in LINK.findall(content)}
+    found = {site_path(url, value) for value in values if value and not EXTERNAL.match(value)}
     return sorted(found)
 
 
-def check_links(pages, links, root):
-    """Every internal link must reach a page or a file in root; BuildError lists the rest."""
+@cache
+def site_path(url, value):
+    """The path a link resolves to from the page at url (pages share most of their links)."""
+    return unquote(urlsplit(urljoin(url, value)).path)
+
+
+def check_links(pages, links, roots):
+    """Every internal link must reach a page or a file in one of roots; else BuildError."""
     urls = {page_url(slug) for slug in pages}
-    broken = []
-    for slug, targets in links.items():
-        for target in targets:
-            if not reaches(target, urls, root):
-                broken.append(f'{display_name(pages[slug])}: broken link "{target}"')
+    targets = {target for found in links.values() for target in found}
+    dead = {target for target in targets if not reaches(target, urls, roots)}
+    broken = [
+        f'{display_name(pages[slug])}: broken link "{target}"'
+        for slug, found in links.items()
+        for target in found
+        if target in dead
+    ]
     if broken:
         raise BuildError("\n".join(sorted(broken)))
 
 
-def reaches(target, urls, root):
+def reaches(target, urls, roots):
     if target in urls or target + "/" in urls:
         return True
-    path = (root / target.lstrip("/")).resolve()
-    return path.is_relative_to(root) and (path.is_file() or (path / "index.html").is_file())
+    for root in roots:
+        path = (root / target.lstrip("/")).resolve()
+        if path.is_relative_to(root) and (path.is_file() or (path / "index.html").is_file()):
+            return True
+    return False
 
 
-def write_extras(root, pages):
+def write_extras(root, entries):
     """The 404 page and sitemap.xml (addresses under SITE_URL, dates from the sources)."""
     (root / "404.html").write_text(render_to_string("404.html"), encoding="utf-8")
     entries = [
         {
             "location": settings.SITE_URL + page_url(slug),
-            "modified": datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat(),
+            "modified": datetime.fromtimestamp(entry["stat"][0] / 1e9, UTC).date().isoformat(),
         }
-        for slug, path in sorted(pages.items(), key=lambda item: page_url(item[0]))
+        for slug, entry in sorted(entries.items(), key=lambda item: page_url(item[0]))
     ]
     sitemap = render_to_string("sitebuilder/sitemap.xml", {"pages": entries})
     (root / "sitemap.xml").write_text(sitemap, encoding="utf-8")

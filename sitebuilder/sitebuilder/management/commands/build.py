@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sitebuilder.builder import BuildError, build_pages, build_site
+from sitebuilder.builder import BuildError, build
 from sitebuilder.pages import SUFFIXES
 
 
@@ -37,10 +37,7 @@ class Command(BaseCommand):
         slugs = [self.slug(name) for name in options["pages"]]
         progress = self.progress if options["verbosity"] and sys.stdout.isatty() else None
         try:
-            if slugs:
-                summary = build_pages(slugs, output, options["jobs"], progress)
-            else:
-                summary = build_site(output, options["jobs"], options["force"], progress)
+            summary = build(output, slugs, options["jobs"], options["force"], progress)
         except BuildError as exc:
             raise CommandError(f"{exc}\nBuild failed; {shown(output)} was left as it was.") from exc
         if options["verbosity"]:
