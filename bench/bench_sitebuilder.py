@@ -113,8 +113,8 @@ def run_driver(peer, site, output):
 def driver(peer, site, output):
     """Runs inside the driver process: configure Django from the site, build, print timings."""
     sys.path.insert(0, str(site))
-    import prototypes  # noqa: F401 - configures settings
     import django
+    import prototypes  # noqa: F401 - configures settings
     from django.conf import settings
 
     if peer == "distill":

@@ -373,11 +373,14 @@ def check_links(pages, links, roots):
 
 
 def reaches(target, urls, roots):
+    """Whether a link target is a page of the site (by URL) or another built file."""
     if target in urls or target + "/" in urls:
         return True
+    if target.endswith("/index.html"):  # a page's file: only if the page still exists
+        return target.removesuffix("index.html") in urls
     for root in roots:
         path = (root / target.lstrip("/")).resolve()
-        if path.is_relative_to(root) and (path.is_file() or (path / "index.html").is_file()):
+        if path.is_relative_to(root) and path.is_file():
             return True
     return False
 
