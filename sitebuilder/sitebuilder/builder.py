@@ -89,7 +89,8 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
     if not (slugs or made_by_us or not any(output.iterdir())):
         raise BuildError(f"{output} is not empty and was not made by build; not replacing it")
     layout = layout_digest()
-    collect = state.get("static") != layout
+    static_built = (output / "static" / "staticfiles.json").is_file()
+    collect = state.get("static") != layout or not static_built
     fresh = collect and not slugs  # a whole new tree, swapped in at the end
     known = {} if fresh else state.get("pages", {})
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -98,16 +99,16 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         use_static_root((staging if fresh else output) / "static")
         if collect:  # named pages only: adds the new layout's files, older pages keep theirs
             collect_static()
-        todo = list(slugs) or [
+        todo = list(dict.fromkeys(slugs)) or [
             slug
             for slug in pages
             if changed(known.get(slug), pages[slug], output_file(output, slug), layout)
         ]
         entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
         entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
-        links = {slug: entry["links"] for slug, entry in entries.items()}
+        links = {display_name(pages[slug]): entry["links"] for slug, entry in entries.items()}
+        links["404.html"] = write_extras(staging, entries)
         check_links(pages, links, [staging] if fresh else [staging, output])
-        write_extras(staging, entries)
         removed = [] if slugs else [slug for slug in known if slug not in pages]
         save_state(staging, {"static": layout, "pages": entries})
         if fresh:
@@ -358,13 +359,13 @@ def site_path(url, value):
 
 
 def check_links(pages, links, roots):
-    """Every internal link must reach a page or a file in one of roots; else BuildError."""
+    """Every internal link ({file: targets}) must reach a page or a file in one of roots."""
     urls = {page_url(slug) for slug in pages}
     targets = {target for found in links.values() for target in found}
     dead = {target for target in targets if not reaches(target, urls, roots)}
     broken = [
-        f'{display_name(pages[slug])}: broken link "{target}"'
-        for slug, found in links.items()
+        f'{name}: broken link "{target}"'
+        for name, found in links.items()
         for target in found
         if target in dead
     ]
@@ -386,8 +387,9 @@ def reaches(target, urls, roots):
 
 
 def write_extras(root, entries):
-    """The 404 page and sitemap.xml (addresses under SITE_URL, dates from the sources)."""
-    (root / "404.html").write_text(render_to_string("404.html"), encoding="utf-8")
+    """The 404 page and sitemap.xml (under SITE_URL, dates from the sources); the 404's links."""
+    not_found = render_to_string("404.html")
+    (root / "404.html").write_text(not_found, encoding="utf-8")
     entries = [
         {
             "location": settings.SITE_URL + page_url(slug),
@@ -397,3 +399,4 @@ def write_extras(root, entries):
     ]
     sitemap = render_to_string("sitebuilder/sitemap.xml", {"pages": entries})
     (root / "sitemap.xml").write_text(sitemap, encoding="utf-8")
+    return internal_links("/404.html", not_found)

@@ -1,6 +1,10 @@
 """`python prototypes.py build`: the static site, its assets, errors and incremental builds."""
 
+import os
+import pty
 import re
+import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -334,3 +338,40 @@ def test_build_output_is_readable_by_a_web_server(site, prototypes):
     prototypes("build")
     assert (site / "_build").stat().st_mode & 0o005 == 0o005
     assert Path(site / "_build" / "index.html").stat().st_mode & 0o004
+
+
+def test_the_404_page_links_are_checked_too(site, prototypes):
+    template = site / "sitebuilder" / "templates" / "404.html"
+    template.write_text(template.read_text().replace("{% url 'homepage' %}", "/home/"))
+    result = prototypes("build", check=False)
+    assert result.returncode != 0 and '404.html: broken link "/home/"' in result.stderr
+
+
+def test_a_lost_static_folder_is_collected_again(site, prototypes):
+    prototypes("build")
+    shutil.rmtree(site / "_build" / "static")
+    assert "4 pages rendered; static files collected" in prototypes("build").stdout
+    index = (site / "_build" / "index.html").read_text()
+    assert all((site / "_build" / asset.lstrip("/")).is_file() for asset in ASSET.findall(index))
+
+
+def test_progress_line_on_a_terminal(site):
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "prototypes.py", "build"], cwd=site, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the build closed its end
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(controller)
+    text = output.decode()
+    assert "\rRendering pages: 4/4" in text
+    assert "Built _build: 4 pages rendered" in text
