@@ -9,7 +9,6 @@ itself uses). A Markdown page gives the same keys in its meta-data header ("titl
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 
 import markdown
@@ -86,18 +85,15 @@ def find_page(slug):
 
 
 def page_context(slug, path, engine=None):
-    """page.html's context: the page itself, its slug and title, and its own context keys."""
-    context = {
-        "slug": slug,
-        "body_id": slug.replace("/", "-"),
-        "title": slug.rsplit("/", 1)[-1].replace("-", " ").replace("_", " ").capitalize(),
-    }
+    """page.html's context: the page's own context keys, its slug and the page itself."""
+    name = slug.rsplit("/", 1)[-1].replace("-", " ").replace("_", " ")
+    context = {"title": name.capitalize(), "body_id": slug.replace("/", "-")}
     if path.suffix == ".md":
         content, extra = read_markdown(path)
-        context["markdown"] = content
+        context.update(extra, slug=slug, markdown=content)
     else:
-        context["page"], extra = read_template(path, engine)
-    context.update(extra)
+        template, extra = read_template(path, engine)
+        context.update(extra, slug=slug, page=template)
     keywords = context.get("keywords")
     if isinstance(keywords, list | tuple):
         context["keywords"] = ", ".join(str(word) for word in keywords)
@@ -141,14 +137,9 @@ def parse_context(path, block):
     return data
 
 
-@cache
-def markdown_converter():
-    return markdown.Markdown(extensions=["meta", "extra", "sane_lists"], output_format="html")
-
-
 def read_markdown(path):
     """A Markdown page as safe HTML, and its meta-data header as context."""
-    converter = markdown_converter().reset()
+    converter = markdown.Markdown(extensions=["meta", "extra", "sane_lists"])
     content = converter.convert(read_source(path))
     meta = {key: " ".join(lines).strip() for key, lines in converter.Meta.items()}
     return mark_safe(content), meta
