@@ -21,6 +21,8 @@ rebuild < 0.5 s beyond process start.
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -122,7 +124,7 @@ def driver(peer, site, output):
         settings.INSTALLED_APPS += ["django_distill"]
     django.setup()
     output = Path(output)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     if peer == "sitebuilder":
         from django.core.management import call_command
 
@@ -139,8 +141,16 @@ def driver(peer, site, output):
             for p in (site / "pages").rglob("*.html")
         )
         (render_with_distill if peer == "distill" else render_like_the_book)(slugs, output)
-    finished = time.perf_counter()
-    print(json.dumps({"total": finished - started, "render": finished - rendered}))
+    finished, cpu = time.perf_counter(), cpu_seconds() - cpu_started
+    print(json.dumps({"total": finished - started, "render": finished - rendered, "cpu": cpu}))
+
+
+def cpu_seconds():
+    """CPU time of this process and its finished children (sitebuilder's workers)."""
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def collect_and_compress():
@@ -238,12 +248,20 @@ def main():
 
 def report(runs):
     medians = {
-        peer: {key: statistics.median(run[key] for run in results) for key in ("total", "render")}
+        peer: {
+            key: statistics.median(run[key] for run in results)
+            for key in ("total", "render", "cpu")
+        }
         for peer, results in runs.items()
     }
-    print(f"full build of {PAGES} pages, medians of {len(runs['sitebuilder'])} runs each:")
+    cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
+    print(
+        f"full build of {PAGES} pages, medians of {len(runs['sitebuilder'])} runs each "
+        f"({cores} cores, load average {load:.1f} at the end):"
+    )
     for peer, median in medians.items():
         line = f"  {peer:12} {median['total']:6.2f} s {PAGES / median['total']:6.0f} pages/s"
+        line += f"  {median['cpu']:5.2f} CPU-s"
         if peer != "sitebuilder":
             line += f"  (rendering alone {PAGES / median['render']:4.0f} pages/s)"
         print(line)
