@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
+from xml.sax.saxutils import escape
 
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
@@ -106,9 +107,9 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         ]
         entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
         entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
-        links = {display_name(pages[slug]): entry["links"] for slug, entry in entries.items()}
-        links["404.html"] = write_extras(staging, entries)
-        check_links(pages, links, [staging] if fresh else [staging, output])
+        links = {slug: entry["links"] for slug, entry in entries.items()}
+        not_found_links = write_extras(staging, entries)
+        check_links(pages, links, [staging] if fresh else [staging, output], not_found_links)
         removed = [] if slugs else [slug for slug in known if slug not in pages]
         save_state(staging, {"static": layout, "pages": entries})
         if fresh:
@@ -358,14 +359,16 @@ def site_path(url, value):
     return unquote(urlsplit(urljoin(url, value)).path)
 
 
-def check_links(pages, links, roots):
-    """Every internal link ({file: targets}) must reach a page or a file in one of roots."""
+def check_links(pages, links, roots, not_found_links):
+    """Every internal link ({slug: targets}, and the 404 page's) must reach a page or a file."""
     urls = {page_url(slug) for slug in pages}
-    targets = {target for found in links.values() for target in found}
+    named = [(display_name, pages[slug], found) for slug, found in links.items()]
+    named.append((str, "404.html", not_found_links))
+    targets = {target for *_, found in named for target in found}
     dead = {target for target in targets if not reaches(target, urls, roots)}
     broken = [
-        f'{name}: broken link "{target}"'
-        for name, found in links.items()
+        f'{name(source)}: broken link "{target}"'
+        for name, source, found in named
         for target in found
         if target in dead
     ]
@@ -390,13 +393,16 @@ def write_extras(root, entries):
     """The 404 page and sitemap.xml (under SITE_URL, dates from the sources); the 404's links."""
     not_found = render_to_string("404.html")
     (root / "404.html").write_text(not_found, encoding="utf-8")
-    entries = [
-        {
-            "location": settings.SITE_URL + page_url(slug),
-            "modified": datetime.fromtimestamp(entry["stat"][0] / 1e9, UTC).date().isoformat(),
-        }
-        for slug, entry in sorted(entries.items(), key=lambda item: page_url(item[0]))
+    urls = sorted((page_url(slug), entry["stat"][0]) for slug, entry in entries.items())
+    sitemap = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+        *(
+            f"  <url><loc>{escape(settings.SITE_URL + url)}</loc>"
+            f"<lastmod>{datetime.fromtimestamp(mtime / 1e9, UTC).date()}</lastmod></url>"
+            for url, mtime in urls
+        ),
+        "</urlset>\n",
     ]
-    sitemap = render_to_string("sitebuilder/sitemap.xml", {"pages": entries})
-    (root / "sitemap.xml").write_text(sitemap, encoding="utf-8")
+    (root / "sitemap.xml").write_text("\n".join(sitemap), encoding="utf-8")
     return internal_links("/404.html", not_found)

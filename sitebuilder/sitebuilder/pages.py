@@ -8,6 +8,7 @@ itself uses). A Markdown page gives the same keys in its meta-data header ("titl
 """
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -54,20 +55,28 @@ def find_pages():
     """Every page as {slug: path}; raises PageError for names that cannot be served."""
     root = pages_directory()
     found, problems = {}, []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if path.suffix not in SUFFIXES or is_hidden(relative.parts) or not path.is_file():
-            continue
-        slug = relative.with_suffix("").as_posix()
-        if not SLUG.fullmatch(slug):
-            problems.append(f"{display_name(path)}: a page name may only hold letters, digits, -_.")
-        elif slug in found:
-            problems.append(f"{display_name(path)}: {display_name(found[slug])} is the same page")
-        else:
-            found[slug] = path
+    for folder, folders, files in os.walk(root):
+        folders[:] = sorted(name for name in folders if not is_hidden([name]))
+        base = Path(folder).relative_to(root).as_posix().removeprefix(".").lstrip("/")
+        for name in sorted(files):
+            stem, suffix = os.path.splitext(name)
+            if suffix not in SUFFIXES or is_hidden([name]):
+                continue
+            path = Path(folder, name)
+            slug = f"{base}/{stem}" if base else stem
+            if not SLUG.fullmatch(slug):
+                problems.append(
+                    f"{display_name(path)}: a page name may only hold letters, digits, -_."
+                )
+            elif slug in found:
+                problems.append(
+                    f"{display_name(path)}: {display_name(found[slug])} is the same page"
+                )
+            else:
+                found[slug] = path
     if problems:
         raise PageError("\n".join(problems))
-    return found
+    return dict(sorted(found.items()))
 
 
 def find_page(slug):
