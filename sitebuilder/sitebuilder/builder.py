@@ -85,6 +85,8 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
     invalid = [slug for slug in slugs if slug not in pages]
     if invalid:
         raise BuildError(f"Invalid pages: {', '.join(invalid)}")
+    if output.exists() and not output.is_dir():
+        raise BuildError(f"{output} is a file, not a folder to build into")
     state = {} if force else load_state(output)
     made_by_us = (output / STATE_FILE).is_file() or not output.is_dir()
     if not (slugs or made_by_us or not any(output.iterdir())):

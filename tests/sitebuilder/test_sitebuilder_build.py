@@ -332,6 +332,9 @@ def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):
     result = prototypes("build", "--output", str(foreign), check=False)
     assert result.returncode != 0 and "was not made by build" in result.stderr
     assert (foreign / "thesis.txt").read_text() == "precious"
+    result = prototypes("build", "--output", str(foreign / "thesis.txt"), check=False)
+    assert result.returncode != 0 and "is a file, not a folder" in result.stderr
+    assert (foreign / "thesis.txt").read_text() == "precious"
 
 
 def test_build_output_is_readable_by_a_web_server(site, prototypes):
