@@ -12,6 +12,7 @@ changed are rendered, and once all succeeded they, sitemap.xml and 404.html are 
 place one file at a time (each move atomic), and pages whose source is gone are removed.
 """
 
+import filecmp
 import hashlib
 import html
 import json
@@ -228,11 +229,16 @@ def save_state(root, state):
 
 
 def move_into(staging, output, names):
-    """Move the named files, the extras and the state from staging into output."""
+    """Move the named files, the extras and the state from staging into output.
+
+    A file whose content did not change is left as it was, modification time included.
+    """
     for name in [*names, *EXTRAS, STATE_FILE]:
-        target = output / name
+        source, target = staging / name, output / name
+        if target.is_file() and filecmp.cmp(source, target, shallow=False):
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / name, target)
+        os.replace(source, target)
 
 
 def remove_pages(output, slugs):
