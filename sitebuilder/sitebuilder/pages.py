@@ -57,7 +57,8 @@ def find_pages():
     found, problems = {}, []
     for folder, folders, files in os.walk(root):
         folders[:] = sorted(name for name in folders if not is_hidden([name]))
-        base = Path(folder).relative_to(root).as_posix().removeprefix(".").lstrip("/")
+        relative = os.path.relpath(folder, root)
+        base = "" if relative == "." else Path(relative).as_posix()
         for name in sorted(files):
             stem, suffix = os.path.splitext(name)
             if suffix not in SUFFIXES or is_hidden([name]):

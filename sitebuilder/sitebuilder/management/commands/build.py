@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--jobs", type=int, help="worker processes (default: all cores)")
         parser.add_argument("--force", action="store_true", help="render every page again")
 
-    def handle(self, *pages, **options):
+    def handle(self, *args, **options):
         settings.DEBUG = False
         settings.COMPRESS_ENABLED = True
         output = Path(options["output"] or settings.SITE_OUTPUT_DIRECTORY)
