@@ -4,7 +4,8 @@ All three render the same 1,000 pages (996 generated plus the book's four) throu
 view and templates, with the same static pipeline: collectstatic (hashed names), then
 django-compressor offline. Each run is a fresh process building into an empty folder:
 
-- sitebuilder: `build` (parallel workers, all cores);
+- sitebuilder: `build` (parallel workers, all cores); also shown with --jobs 1, for what a
+  single process does (no target);
 - distill: collectstatic + compress, then django-distill's DistillRenderer over a
   distill_path for the page view (its default, one page at a time);
 - book: collectstatic + compress, then the book's loop: Django's test Client, one page at a
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITEBUILDER = ROOT / "sitebuilder"
 PAGES = 1000
 BOOK_PAGES = ("index", "login", "contact", "pricing")
-PEERS = ("sitebuilder", "distill", "book")
+PEERS = ("sitebuilder", "sitebuilder-1job", "distill", "book")
 SAMPLE = "product-0100/index.html"  # must come out byte for byte the same from every peer
 
 PAGE = """{{% block context %}}
@@ -125,10 +126,11 @@ def driver(peer, site, output):
     django.setup()
     output = Path(output)
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    if peer == "sitebuilder":
+    if peer.startswith("sitebuilder"):
         from django.core.management import call_command
 
-        call_command("build", output=str(output), verbosity=0)
+        jobs = 1 if peer == "sitebuilder-1job" else None
+        call_command("build", output=str(output), jobs=jobs, verbosity=0)
         rendered = started
     else:
         settings.DEBUG = False
@@ -260,9 +262,9 @@ def report(runs):
         f"({cores} cores, load average {load:.1f} at the end):"
     )
     for peer, median in medians.items():
-        line = f"  {peer:12} {median['total']:6.2f} s {PAGES / median['total']:6.0f} pages/s"
+        line = f"  {peer:16} {median['total']:6.2f} s {PAGES / median['total']:6.0f} pages/s"
         line += f"  {median['cpu']:5.2f} CPU-s"
-        if peer != "sitebuilder":
+        if not peer.startswith("sitebuilder"):
             line += f"  (rendering alone {PAGES / median['render']:4.0f} pages/s)"
         print(line)
     ours = medians["sitebuilder"]["total"]

@@ -1,4 +1,4 @@
-"""The static build: every page rendered through the live view into an output folder.
+"""The static build: every page rendered as the live view renders it, into an output folder.
 
 Pages render in parallel worker processes forked from the configured parent, into a
 temporary folder beside the output; nothing in the output changes until every page rendered
@@ -36,12 +36,10 @@ from django.conf import settings
 from django.contrib.staticfiles.finders import get_finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
-from django.http import HttpRequest
 from django.template import Context, Engine, engines
 from django.template.loader import render_to_string
 from django.utils.functional import empty
 
-from . import views
 from .pages import PageError, display_name, find_pages, page_context, page_url
 
 STATE_FILE = ".sitebuilder.json"
@@ -133,11 +131,6 @@ def changed(entry, source, target, layout):
     if entry["stat"] == file_stat(source):
         return False
     return entry["digest"] != file_digest(source)
-
-
-def source_entry(source, layout):
-    """A page's record in the state file, without its links."""
-    return {"stat": file_stat(source), "digest": file_digest(source), "layout": layout}
 
 
 def find_source_pages():
@@ -303,24 +296,31 @@ def render_batch(batch):
 
 
 def render_to_file(slug, source, root, layout):
-    """Render one page through the view into root; returns (slug, state entry, problem)."""
-    request = HttpRequest()
-    request.method = "GET"
-    request.path = request.path_info = page_url(slug)
-    request.META = {"SERVER_NAME": "localhost", "SERVER_PORT": "80"}
+    """Render one page into root, as the view does; returns (slug, state entry, problem)."""
     try:
-        response = views.page(request, slug)
+        with open(source, "rb") as file:
+            status, data = os.fstat(file.fileno()), file.read()
+    except OSError as exc:
+        return slug, [], f"{display_name(source)}: {exc.strerror}"
+    try:
+        content = render_to_string("page.html", page_context(slug, source, data=data))
     except PageError as exc:
         return slug, [], str(exc)
     except Exception as exc:  # a template tag or filter failing while the page renders
         return slug, [], f"{locate_error(slug, source)}: {type(exc).__name__}: {exc}"
-    if response.status_code != 200:
-        return slug, [], f"{display_name(source)}: rendered with status {response.status_code}"
     target = output_file(root, slug)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(response.content)
-    links = internal_links(request.path, response.content.decode())
-    return slug, {**source_entry(source, layout), "links": links}, None
+    target.write_text(content, encoding="utf-8")
+    return (
+        slug,
+        {
+            "stat": [status.st_mtime_ns, status.st_size],
+            "digest": hashlib.blake2b(data).hexdigest(),
+            "layout": layout,
+            "links": internal_links(page_url(slug), content),
+        },
+        None,
+    )
 
 
 def locate_error(slug, source):

@@ -94,15 +94,19 @@ def find_page(slug):
     raise Http404("Page Not Found")
 
 
-def page_context(slug, path, engine=None):
-    """page.html's context: the page's own context keys, its slug and the page itself."""
+def page_context(slug, path, engine=None, data=None):
+    """page.html's context: the page's own context keys, its slug and the page itself.
+
+    data is the file's content when the caller has read it already.
+    """
+    source = decode(path, path.read_bytes() if data is None else data)
     name = slug.rsplit("/", 1)[-1].replace("-", " ").replace("_", " ")
     context = {"title": name.capitalize(), "body_id": slug.replace("/", "-")}
     if path.suffix == ".md":
-        content, extra = read_markdown(path)
+        content, extra = read_markdown(source)
         context.update(extra, slug=slug, markdown=content)
     else:
-        template, extra = read_template(path, engine)
+        template, extra = read_template(path, source, engine)
         context.update(extra, slug=slug, page=template)
     keywords = context.get("keywords")
     if isinstance(keywords, list | tuple):
@@ -110,16 +114,15 @@ def page_context(slug, path, engine=None):
     return context
 
 
-def read_source(path):
+def decode(path, data):
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PageError(f"{display_name(path)}: not UTF-8 text ({exc.reason})") from exc
 
 
-def read_template(path, engine=None):
+def read_template(path, source, engine=None):
     """The page as a Template without its context block, and the block's JSON."""
-    source = read_source(path)
     try:
         template = Template(source, Origin(str(path), display_name(path)), engine=engine)
     except TemplateSyntaxError as exc:
@@ -147,9 +150,9 @@ def parse_context(path, block):
     return data
 
 
-def read_markdown(path):
+def read_markdown(source):
     """A Markdown page as safe HTML, and its meta-data header as context."""
     converter = markdown.Markdown(extensions=["meta", "extra", "sane_lists"])
-    content = converter.convert(read_source(path))
+    content = converter.convert(source)
     meta = {key: " ".join(lines).strip() for key, lines in converter.Meta.items()}
     return mark_safe(content), meta
