@@ -17,11 +17,17 @@ runs again: its wall time minus that of a no-op command (`version`, same process
 the work done for the rebuild. Targets: full build >= 2x distill and >= 2x book in pages/s;
 rebuild < 0.5 s beyond process start.
 
+The machine's cores may be shared with other work, which decides what parallel rendering
+can gain: before each round the benchmark times CPU loops in one process and in one process
+per core, and prints the median speedup next to the figures (2.0 on an idle 2-core machine).
+CPU-seconds per build are printed too; they depend far less on that load than wall time.
+
     .venv/bin/python bench/bench_sitebuilder.py [--repeat N]
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -227,8 +233,9 @@ def main():
         site = Path(tmp) / "site"
         site.mkdir()
         generate_site(site)
-        runs, samples = {peer: [] for peer in PEERS}, set()
+        runs, samples, speedups = {peer: [] for peer in PEERS}, set(), []
         for n in range(args.repeat):  # interleaved, so load on the machine hits all alike
+            speedups.append(parallel_speedup(len(os.sched_getaffinity(0))))
             for peer in PEERS:
                 output = Path(tmp) / f"{peer}-{n}"
                 timings, sample = run_driver(peer, site, output)
@@ -237,7 +244,7 @@ def main():
                 shutil.rmtree(output)
         if len(samples) != 1:
             sys.exit(f"the peers built {SAMPLE} differently")
-        report(runs)
+        report(runs, speedups)
         rebuild, start = rebuild_after_edit(site, args.repeat)
     work = rebuild - start
     print(
@@ -248,7 +255,28 @@ def main():
     return 0
 
 
-def report(runs):
+def spin(count):
+    total = 0
+    for number in range(count):
+        total += number * number
+    return total
+
+
+def parallel_speedup(workers):
+    """How much faster `workers` processes finish `workers` equal CPU loops than one process:
+    what parallel rendering can gain on this machine right now (other work shares the cores)."""
+    count = 3_000_000
+    started = time.perf_counter()
+    for _ in range(workers):
+        spin(count)
+    serial = time.perf_counter() - started
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(spin, [count] * workers)
+    return serial / (time.perf_counter() - started)
+
+
+def report(runs, speedups):
     medians = {
         peer: {
             key: statistics.median(run[key] for run in results)
@@ -259,7 +287,8 @@ def report(runs):
     cores, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
     print(
         f"full build of {PAGES} pages, medians of {len(runs['sitebuilder'])} runs each "
-        f"({cores} cores, load average {load:.1f} at the end):"
+        f"({cores} cores, load average {load:.1f} at the end; {cores} processes ran CPU loops "
+        f"{statistics.median(speedups):.2f}x as fast as one, median of the checks between runs):"
     )
     for peer, median in medians.items():
         line = f"  {peer:16} {median['total']:6.2f} s {PAGES / median['total']:6.0f} pages/s"
