@@ -1,0 +1,53 @@
+"""Rapid prototypes: a static site generator in one Django project (Lightweight Django, ch. 3).
+
+    python prototypes.py runserver           # live pages from pages/ (the Procfile uses :8002)
+    python prototypes.py build [page ...]    # render the site into _build/ (or --output DIR)
+    python prototypes.py preview             # serve the built site over HTTP, as a host would
+
+DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list) and
+SITE_URL (the address the built site is published at, for sitemap.xml) come from the
+environment.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent
+
+settings.configure(
+    DEBUG=os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"},
+    SECRET_KEY=os.environ.get("SECRET_KEY") or get_random_secret_key(),
+    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(","),
+    ROOT_URLCONF="sitebuilder.urls",
+    MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
+    INSTALLED_APPS=["django.contrib.staticfiles", "sitebuilder", "compressor"],
+    TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
+    SITE_PAGES_DIRECTORY=BASE_DIR / "pages",
+    SITE_OUTPUT_DIRECTORY=BASE_DIR / "_build",
+    SITE_URL=os.environ.get("SITE_URL", "http://localhost:8002").rstrip("/"),
+    STATIC_URL="/static/",
+    STATIC_ROOT=BASE_DIR / "_build" / "static",
+    STORAGES={
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+        },
+    },
+    STATICFILES_FINDERS=[
+        "django.contrib.staticfiles.finders.FileSystemFinder",
+        "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+        "compressor.finders.CompressorFinder",
+    ],
+    # Live pages (DEBUG on) load the separate files; the build bundles and minifies them ahead
+    # of time, so a built page only looks its bundles up in the offline manifest.
+    COMPRESS_OFFLINE=True,
+    COMPRESS_CSS_HASHING_METHOD="content",
+)
+
+if __name__ == "__main__":
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

@@ -1,0 +1,416 @@
+"""The static build: every page rendered as the live view renders it, into an output folder.
+
+Pages render in parallel worker processes forked from the configured parent, into a
+temporary folder beside the output; nothing in the output changes until every page rendered
+and every internal link resolved, so a failed build leaves the previous output as it was.
+
+Builds are incremental. The output keeps a state file recording, for each page, its source's
+size, time and digest, the layout digest (templates, static sources, this code) and its
+links. When the layout changed (or with --force, or on the first build) everything is built
+into the temporary folder, which then replaces the output. Otherwise only pages whose source
+changed are rendered, and once all succeeded they, sitemap.xml and 404.html are moved into
+place one file at a time (each move atomic), and pages whose source is gone are removed.
+"""
+
+import filecmp
+import hashlib
+import html
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+from xml.sax.saxutils import escape
+
+from compressor.cache import flush_offline_manifest
+from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
+from compressor.storage import default_storage as compressor_storage
+from django.conf import settings
+from django.contrib.staticfiles.finders import get_finders
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.management import call_command
+from django.template import Context, Engine, engines
+from django.template.loader import render_to_string
+from django.utils.functional import empty
+
+from .pages import PageError, display_name, find_pages, page_context, page_url
+
+STATE_FILE = ".sitebuilder.json"
+STATE_VERSION = 2
+EXTRAS = ("404.html", "sitemap.xml")
+LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
+EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
+BATCH = 25  # pages per task sent to a worker
+
+
+class BuildError(Exception):
+    """A build that failed; the output was left as it was. One line per problem."""
+
+
+@dataclass
+class Summary:
+    pages: int
+    rendered: int
+    removed: int
+    static_collected: bool
+    seconds: float
+
+    def __str__(self):
+        if self.rendered == self.pages and not self.removed:
+            return f"{self.pages} pages rendered; {self.static()}; {self.seconds:.2f} s"
+        removed = f", {self.removed} removed" if self.removed else ""
+        return (
+            f"{self.pages} pages: {self.rendered} rendered, {self.pages - self.rendered} "
+            f"unchanged{removed}; {self.static()}; {self.seconds:.2f} s"
+        )
+
+    def static(self):
+        return "static files collected" if self.static_collected else "static files unchanged"
+
+
+def build(output, slugs=(), jobs=None, force=False, progress=None):
+    """Build the site into output, or only the pages named in slugs; returns a Summary."""
+    started = time.perf_counter()
+    output = Path(output).resolve()
+    pages = find_source_pages()
+    invalid = [slug for slug in slugs if slug not in pages]
+    if invalid:
+        raise BuildError(f"Invalid pages: {', '.join(invalid)}")
+    if output.exists() and not output.is_dir():
+        raise BuildError(f"{output} is a file, not a folder to build into")
+    state = {} if force else load_state(output)
+    made_by_us = (output / STATE_FILE).is_file() or not output.is_dir()
+    if not (slugs or made_by_us or not any(output.iterdir())):
+        raise BuildError(f"{output} is not empty and was not made by build; not replacing it")
+    layout = layout_digest()
+    static_built = (output / "static" / "staticfiles.json").is_file()
+    collect = state.get("static") != layout or not static_built
+    fresh = collect and not slugs  # a whole new tree, swapped in at the end
+    known = {} if fresh else state.get("pages", {})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = make_staging(output)
+    try:
+        use_static_root((staging if fresh else output) / "static")
+        if collect:  # named pages only: adds the new layout's files, older pages keep theirs
+            collect_static()
+        todo = list(dict.fromkeys(slugs)) or [
+            slug
+            for slug in pages
+            if changed(known.get(slug), pages[slug], output_file(output, slug), layout)
+        ]
+        entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
+        entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
+        links = {slug: entry["links"] for slug, entry in entries.items()}
+        not_found_links = write_extras(staging, entries)
+        check_links(pages, links, [staging] if fresh else [staging, output], not_found_links)
+        removed = [] if slugs else [slug for slug in known if slug not in pages]
+        save_state(staging, {"static": layout, "pages": entries})
+        if fresh:
+            swap_in(staging, output)
+        else:
+            move_into(staging, output, [output_file(Path(), slug) for slug in todo])
+            remove_pages(output, removed)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    count = len(slugs) or len(pages)
+    return Summary(count, len(todo), len(removed), collect, time.perf_counter() - started)
+
+
+def changed(entry, source, target, layout):
+    """Whether a page must be rendered again: new, new layout, output gone or source edited."""
+    if not entry or entry["layout"] != layout or not target.is_file():
+        return True
+    if entry["stat"] == file_stat(source):
+        return False
+    return entry["digest"] != file_digest(source)
+
+
+def find_source_pages():
+    try:
+        return find_pages()
+    except PageError as exc:
+        raise BuildError(str(exc)) from exc
+
+
+def make_staging(output):
+    """A fresh folder beside output (same file system, so it can be renamed into place)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}-build-", dir=output.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # as readable as any folder the user makes
+    return staging
+
+
+def output_file(root, slug):
+    """Where a page's HTML goes: index.html at the root, <slug>/index.html for the rest."""
+    return root / "index.html" if slug == "index" else root / slug / "index.html"
+
+
+def use_static_root(static_root):
+    """Point collectstatic, {% static %} and django-compressor at static_root."""
+    settings.STATIC_ROOT = settings.COMPRESS_ROOT = str(static_root)
+    for storage in (staticfiles_storage, compressor_storage, offline_manifest_storage):
+        storage._wrapped = empty  # made again from the new settings when next used
+    flush_offline_manifest()
+
+
+def collect_static():
+    """Collect static files with content-hashed names, then bundle and minify offline."""
+    call_command("collectstatic", interactive=False, verbosity=0)
+    call_command("compress", force=True, verbosity=0)
+    check_compressed_css(Path(settings.STATIC_ROOT))
+
+
+def check_compressed_css(static_root):
+    """Every url() in the compressed CSS bundles must point at a collected file."""
+    missing = []
+    for css in sorted((static_root / "CACHE").rglob("*.css")):
+        for reference in CSS_URL.findall(css.read_text(encoding="utf-8")):
+            path = urlsplit(reference).path
+            if reference.startswith("data:") or not path.startswith(settings.STATIC_URL):
+                continue
+            if not (static_root / unquote(path.removeprefix(settings.STATIC_URL))).is_file():
+                missing.append(f"{css.relative_to(static_root)}: missing {reference}")
+    if missing:
+        raise BuildError("\n".join(missing))
+
+
+def layout_digest():
+    """A digest of everything every page depends on besides its own source."""
+    digest = hashlib.blake2b(settings.STATIC_URL.encode())
+    template_dirs = engines["django"].template_dirs
+    sources = [path for folder in template_dirs for path in Path(folder).rglob("*")]
+    sources += Path(__file__).parent.glob("*.py")
+    for finder in get_finders():
+        if finder.__class__.__name__ == "CompressorFinder":
+            continue  # lists the compressor's output, not a source
+        for name, storage in finder.list(["CVS", ".*", "*~"]):
+            sources.append(Path(storage.path(name)))
+    for path in sorted(set(sources)):
+        if path.is_file():
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def file_digest(path):
+    return hashlib.blake2b(path.read_bytes()).hexdigest()
+
+
+def file_stat(path):
+    status = path.stat()
+    return [status.st_mtime_ns, status.st_size]
+
+
+def load_state(output):
+    try:
+        state = json.loads((output / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if state.get("version") == STATE_VERSION else {}
+
+
+def save_state(root, state):
+    (root / STATE_FILE).write_text(json.dumps({"version": STATE_VERSION, **state}))
+
+
+def move_into(staging, output, names):
+    """Move the named files, the extras and the state from staging into output.
+
+    A file whose content did not change is left as it was, modification time included.
+    """
+    for name in [*names, *EXTRAS, STATE_FILE]:
+        source, target = staging / name, output / name
+        if target.is_file() and filecmp.cmp(source, target, shallow=False):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+
+
+def remove_pages(output, slugs):
+    """Delete the output of pages whose source is gone, and the folders left empty."""
+    for slug in slugs:
+        target = output_file(output, slug)
+        target.unlink(missing_ok=True)
+        for folder in target.parents:
+            if folder == output or any(folder.iterdir()):
+                break
+            folder.rmdir()
+
+
+def swap_in(staging, output):
+    """Replace output by the finished staging folder."""
+    if output.exists():
+        retired = output.with_name(f".{output.name}-old-{os.getpid()}")
+        output.rename(retired)
+        staging.rename(output)
+        shutil.rmtree(retired)
+    else:
+        staging.rename(output)
+
+
+def render_pages(slugs, pages, root, layout, jobs=None, progress=None):
+    """Render pages into root, in parallel; returns {slug: state entry}, or BuildError."""
+    tasks = [(slug, str(pages[slug]), str(root), layout) for slug in slugs]
+    batches = [tasks[start : start + BATCH] for start in range(0, len(tasks), BATCH)]
+    jobs = min(jobs or available_cores(), len(batches))
+    results, problems = {}, []
+
+    def collect(batch_results):
+        for slug, entry, problem in batch_results:
+            results[slug] = entry
+            problems.extend([problem] if problem else [])
+        if progress:
+            progress(len(results), len(tasks))
+
+    if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
+        collect(render_batch([batches[0].pop(0)]))  # warms caches the workers inherit
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for batch_results in pool.imap_unordered(render_batch, batches):
+                collect(batch_results)
+    else:
+        for batch in batches:
+            collect(render_batch(batch))
+    if problems:
+        raise BuildError("\n".join(sorted(problems)))
+    return results
+
+
+def available_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def render_batch(batch):
+    """Render (slug, source, root, layout) tasks; returns (slug, entry, problem) for each."""
+    return [
+        render_to_file(slug, Path(source), Path(root), layout)
+        for slug, source, root, layout in batch
+    ]
+
+
+def render_to_file(slug, source, root, layout):
+    """Render one page into root, as the view does; returns (slug, state entry, problem)."""
+    try:
+        with open(source, "rb") as file:
+            status, data = os.fstat(file.fileno()), file.read()
+    except OSError as exc:
+        return slug, [], f"{display_name(source)}: {exc.strerror}"
+    try:
+        content = render_to_string("page.html", page_context(slug, source, data=data))
+    except PageError as exc:
+        return slug, [], str(exc)
+    except Exception as exc:  # a template tag or filter failing while the page renders
+        return slug, [], f"{locate_error(slug, source)}: {type(exc).__name__}: {exc}"
+    target = output_file(root, slug)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(content, encoding="utf-8")
+    return (
+        slug,
+        {
+            "stat": [status.st_mtime_ns, status.st_size],
+            "digest": hashlib.blake2b(data).hexdigest(),
+            "layout": layout,
+            "links": internal_links(page_url(slug), content),
+        },
+        None,
+    )
+
+
+def locate_error(slug, source):
+    """The page (and line) a render error comes from, found by rendering it again in debug mode.
+
+    Fast builds parse without positions, so the failing page is parsed and rendered once more
+    by a debug twin of the template engine, which annotates the exception with its line.
+    """
+    try:
+        context = page_context(slug, source, debug_engine())
+        debug_engine().get_template("page.html").render(Context(context))
+    except Exception as exc:
+        where = getattr(exc, "template_debug", None)
+        if where and where["name"] == str(source):
+            return display_name(source, where["line"])
+        if where:
+            return f"{display_name(source)} (in template {where['name']}, line {where['line']})"
+    return display_name(source)
+
+
+@cache
+def debug_engine():
+    engine = engines["django"].engine
+    return Engine(
+        dirs=engine.dirs,
+        loaders=engine.loaders,
+        context_processors=engine.context_processors,
+        libraries=engine.libraries,
+        builtins=engine.builtins,
+        debug=True,
+    )
+
+
+def internal_links(url, content):
+    """The site paths a page's href and src attributes point at (no fragments or queries)."""
+    values = {html.unescape(quoted[0] or quoted[1]).strip() for quoted in LINK.findall(content)}
+    found = {site_path(url, value) for value in values if value and not EXTERNAL.match(value)}
+    return sorted(found)
+
+
+@cache
+def site_path(url, value):
+    """The path a link resolves to from the page at url (pages share most of their links)."""
+    return unquote(urlsplit(urljoin(url, value)).path)
+
+
+def check_links(pages, links, roots, not_found_links):
+    """Every internal link ({slug: targets}, and the 404 page's) must reach a page or a file."""
+    urls = {page_url(slug) for slug in pages}
+    named = [(display_name, pages[slug], found) for slug, found in links.items()]
+    named.append((str, "404.html", not_found_links))
+    targets = {target for *_, found in named for target in found}
+    dead = {target for target in targets if not reaches(target, urls, roots)}
+    broken = [
+        f'{name(source)}: broken link "{target}"'
+        for name, source, found in named
+        for target in found
+        if target in dead
+    ]
+    if broken:
+        raise BuildError("\n".join(sorted(broken)))
+
+
+def reaches(target, urls, roots):
+    """Whether a link target is a page of the site (by URL) or another built file."""
+    if target in urls or target + "/" in urls:
+        return True
+    if target.endswith("/index.html"):  # a page's file: only if the page still exists
+        return target.removesuffix("index.html") in urls
+    for root in roots:
+        path = (root / target.lstrip("/")).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            return True
+    return False
+
+
+def write_extras(root, entries):
+    """The 404 page and sitemap.xml (under SITE_URL, dates from the sources); the 404's links."""
+    not_found = render_to_string("404.html")
+    (root / "404.html").write_text(not_found, encoding="utf-8")
+    urls = sorted((page_url(slug), entry["stat"][0]) for slug, entry in entries.items())
+    sitemap = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
+        *(
+            f"  <url><loc>{escape(settings.SITE_URL + url)}</loc>"
+            f"<lastmod>{datetime.fromtimestamp(mtime / 1e9, UTC).date()}</lastmod></url>"
+            for url, mtime in urls
+        ),
+        "</urlset>\n",
+    ]
+    (root / "sitemap.xml").write_text("\n".join(sitemap), encoding="utf-8")
+    return internal_links("/404.html", not_found)

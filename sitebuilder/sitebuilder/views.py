@@ -1,0 +1,10 @@
+"""The one view: a page of pages/ rendered inside the site layout (templates/page.html)."""
+
+from django.shortcuts import render
+
+from .pages import find_page, page_context
+
+
+def page(request, slug="index"):
+    """Render the requested page if found; unknown, hidden or escaping paths are 404."""
+    return render(request, "page.html", page_context(slug, find_page(slug)))

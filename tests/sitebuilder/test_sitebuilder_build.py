@@ -1,0 +1,373 @@
+"""`python prototypes.py build`: the static site, its assets, errors and incremental builds."""
+
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import requests
+from harness import Service
+
+BOOK_PAGES = {"index": "index.html", "pricing": "pricing/index.html"}
+BOOK_PAGES |= {"login": "login/index.html", "contact": "contact/index.html"}
+ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
+CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
+
+
+def pages_in(build):
+    return sorted(p.relative_to(build).as_posix() for p in build.rglob("index.html"))
+
+
+def test_builds_every_book_page_at_its_url(site, prototypes):
+    result = prototypes("build")
+    build = site / "_build"
+    assert pages_in(build) == sorted(BOOK_PAGES.values())
+    assert "4 pages rendered" in result.stdout
+    pricing = (build / "pricing" / "index.html").read_text()
+    assert "<title>Rapid Prototypes - Pricing</title>" in pricing
+    assert '<meta name="description" content="Product Pricing Plans">' in pricing
+    assert '<meta name="keywords" content="products, pricing, buy me">' in pricing
+    assert '<li class="active"><a href="/pricing/">Pricing</a></li>' in pricing
+    index = (build / "index.html").read_text()
+    assert "<h1>Welcome!</h1>" in index and '<body id="index">' in index
+
+
+def test_assets_are_hashed_bundled_minified_and_all_resolve(site, prototypes):
+    prototypes("build")
+    build = site / "_build"
+    for page in BOOK_PAGES.values():
+        html = (build / page).read_text()
+        assets = ASSET.findall(html)
+        # One compressed CSS bundle and one JS bundle, named by their content.
+        assert len(assets) == 2, assets
+        assert re.fullmatch(r"/static/CACHE/css/output\.[0-9a-f]{12}\.css", assets[0])
+        assert re.fullmatch(r"/static/CACHE/js/output\.[0-9a-f]{12}\.js", assets[1])
+        for asset in assets:
+            assert (build / asset.lstrip("/")).is_file(), f"{page}: {asset}"
+    css_path = build / ASSET.findall((build / "index.html").read_text())[0].lstrip("/")
+    css = css_path.read_text()
+    assert ".jumbotron{padding-top:40px}" in css  # site.css, minified into the bundle
+    assert "Bootstrap v3.4.1" in css
+    fonts = CSS_URL.findall(css)
+    assert fonts, "Bootstrap's glyphicon fonts are referenced"
+    for reference in fonts:
+        path = urlsplit(reference).path
+        assert re.search(r"\.[0-9a-f]{12}\.\w+$", path), reference  # hashed name
+        assert (build / path.lstrip("/")).is_file(), reference
+    js = (build / ASSET.findall((build / "index.html").read_text())[1].lstrip("/")).read_text()
+    assert "jQuery" in js and "Bootstrap's JavaScript requires jQuery" in js
+    assert js.index("jQuery v3.7.1") < js.index("Bootstrap v3.4.1")  # jQuery loads first
+
+
+def test_built_site_served_over_http_resolves_everything(site, prototypes, start):
+    prototypes("build")
+    preview = start(Service([sys.executable, "prototypes.py", "preview", "127.0.0.1:{port}"], site))
+    seen = set()
+    for page in ["/", "/pricing/", "/login/", "/contact/"]:
+        response = requests.get(preview.url + page, timeout=10)
+        assert response.status_code == 200
+        for asset in ASSET.findall(response.text):
+            fetched = requests.get(preview.url + asset, timeout=10)
+            assert fetched.status_code == 200, asset
+            if asset.endswith(".css"):
+                for reference in CSS_URL.findall(fetched.text):
+                    seen.add(urlsplit(urljoin(asset, reference)).path)
+    for font in seen:
+        assert requests.get(preview.url + font, timeout=10).status_code == 200, font
+    missing = requests.get(preview.url + "/no/such/page/", timeout=10)
+    assert missing.status_code == 404 and "Page not found" in missing.text
+
+
+def test_sitemap_and_404_page(site, prototypes):
+    prototypes("build", SITE_URL="https://prototypes.example.com/")
+    build = site / "_build"
+    namespace = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    root = ET.parse(build / "sitemap.xml").getroot()
+    locations = [loc.text for loc in root.findall("sm:url/sm:loc", namespace)]
+    assert locations == [
+        "https://prototypes.example.com/",
+        "https://prototypes.example.com/contact/",
+        "https://prototypes.example.com/login/",
+        "https://prototypes.example.com/pricing/",
+    ]
+    dates = [lastmod.text for lastmod in root.findall("sm:url/sm:lastmod", namespace)]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", date) for date in dates)
+    not_found = (build / "404.html").read_text()
+    assert "Page not found" in not_found and ASSET.findall(not_found)
+
+
+def test_single_page_build_leaves_the_others_alone(site, prototypes, snapshot):
+    prototypes("build")
+    before = snapshot(site / "_build")
+    for name in ("pricing", "contact"):
+        page = site / "pages" / f"{name}.html"
+        page.write_text(page.read_text().replace("</div>", "<p>EDITED</p></div>", 1))
+    result = prototypes("build", "pricing")
+    assert "1 pages rendered" in result.stdout
+    after = snapshot(site / "_build")
+    assert "EDITED" in (site / "_build" / "pricing" / "index.html").read_text()
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {"pricing/index.html", ".sitebuilder.json"}
+    assert after["contact/index.html"] == before["contact/index.html"]
+    assert after["index.html"] == before["index.html"]
+
+
+def test_unknown_page_names_fail(site, prototypes, snapshot):
+    prototypes("build")
+    before = snapshot(site / "_build")
+    result = prototypes("build", "pricing", "nope", "docs/gone", check=False)
+    assert result.returncode != 0
+    assert "Invalid pages: nope, docs/gone" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(site / "_build") == before
+
+
+def break_page(site, name, old, new):
+    page = site / "pages" / name
+    text = page.read_text()
+    assert old in text
+    page.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("page", "old", "new", "message"),
+    [
+        (
+            "pricing.html",
+            '"Storage"]},',
+            '"Storage"]}',
+            "pages/pricing.html, line 7: invalid JSON in {% block context %}: "
+            "Expecting ',' delimiter",
+        ),
+        (
+            "login.html",
+            '<div class="checkbox">',
+            '<div class="checkbox">{% if remember %}',
+            "pages/login.html, line 8: Unclosed tag on line 8: 'if'",
+        ),
+        (
+            "contact.html",
+            "<h2>Contact us</h2>",
+            "<h2>{% bogus %}</h2>",
+            "pages/contact.html, line 3: Invalid block tag on line 3: 'bogus'",
+        ),
+        (
+            "contact.html",
+            "<h2>Contact us</h2>",
+            "<h2>{% url 'page' 'a' 'b' %}</h2>",
+            "pages/contact.html, line 3: NoReverseMatch",
+        ),
+        (
+            "index.html",
+            "{% url 'page' 'contact' %}",
+            "/contcat/",
+            'pages/index.html: broken link "/contcat/"',
+        ),
+        (
+            "index.html",
+            "<h1>Welcome!</h1>",
+            '<h1>Welcome!</h1><img src="/static/img/missing.png">',
+            'pages/index.html: broken link "/static/img/missing.png"',
+        ),
+    ],
+    ids=["json", "unclosed-tag", "unknown-tag", "render-error", "link", "asset"],
+)
+def test_errors_name_the_page_and_keep_the_previous_build(
+    site, prototypes, snapshot, page, old, new, message
+):
+    prototypes("build")
+    before = snapshot(site / "_build")
+    break_page(site, page, old, new)
+    for args in [("build",), ("build", "--force"), ("build", page.removesuffix(".html"))]:
+        result = prototypes(*args, check=False)
+        assert result.returncode != 0, args
+        assert message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+        assert snapshot(site / "_build") == before, args
+    assert sorted(p.name for p in site.iterdir()) == [
+        "_build",
+        "pages",
+        "prototypes.py",
+        "sitebuilder",
+    ]
+
+
+def test_a_failed_first_build_leaves_no_output(site, prototypes):
+    break_page(site, "pricing.html", '"Storage"]},', '"Storage"]}')
+    result = prototypes("build", check=False)
+    assert result.returncode != 0 and "pages/pricing.html, line 7" in result.stderr
+    assert sorted(p.name for p in site.iterdir()) == ["pages", "prototypes.py", "sitebuilder"]
+
+
+def test_every_error_is_reported_at_once(site, prototypes):
+    break_page(site, "pricing.html", '"Storage"]},', '"Storage"]}')
+    break_page(site, "contact.html", "<h2>Contact us</h2>", "<h2>{% bogus %}</h2>")
+    result = prototypes("build", check=False)
+    assert "pages/pricing.html, line 7" in result.stderr
+    assert "pages/contact.html, line 3" in result.stderr
+
+
+def test_markdown_and_nested_pages_are_built(site, prototypes):
+    docs = site / "pages" / "docs"
+    docs.mkdir()
+    (docs / "intro.md").write_text(
+        "title: Getting started\ndescription: Start here\nkeywords: docs, intro\n\n"
+        "# Introduction\n\nRead [the setup](../setup/) and [pricing](/pricing/).\n"
+    )
+    (docs / "setup.html").write_text("<p>Setup</p><a href=\"{% url 'page' 'docs/intro' %}\">x</a>")
+    prototypes("build")
+    build = site / "_build"
+    intro = (build / "docs" / "intro" / "index.html").read_text()
+    assert "<title>Rapid Prototypes - Getting started</title>" in intro
+    assert '<meta name="description" content="Start here">' in intro
+    assert '<meta name="keywords" content="docs, intro">' in intro
+    assert "<h1>Introduction</h1>" in intro
+    assert re.search(r'<link rel="stylesheet" href="/static/CACHE/css/output\.\w+\.css"', intro)
+    setup = (build / "docs" / "setup" / "index.html").read_text()
+    assert '<a href="/docs/intro/">x</a>' in setup
+    sitemap = (build / "sitemap.xml").read_text()
+    assert "/docs/intro/</loc>" in sitemap and "/docs/setup/</loc>" in sitemap
+    (docs / "intro.md").write_text("# Intro\n\n[gone](../missing/)\n")
+    result = prototypes("build", check=False)
+    assert 'pages/docs/intro.md: broken link "/docs/missing/"' in result.stderr
+
+
+def test_clashing_and_unservable_page_names_fail(site, prototypes):
+    (site / "pages" / "pricing.md").write_text("# Pricing again")
+    result = prototypes("build", check=False)
+    assert "pages/pricing.md: pages/pricing.html is the same page" in result.stderr
+    (site / "pages" / "pricing.md").unlink()
+    (site / "pages" / "my page.html").write_text("<p>x</p>")
+    result = prototypes("build", check=False)
+    assert result.returncode != 0 and "pages/my page.html: a page name" in result.stderr
+
+
+def test_incremental_build_skips_unchanged_pages(site, prototypes, snapshot):
+    prototypes("build")
+    build = site / "_build"
+    before = snapshot(build)
+    result = prototypes("build")
+    assert "4 pages: 0 rendered, 4 unchanged; static files unchanged" in result.stdout
+    assert snapshot(build) == before  # not a byte, not a modification time changed
+
+    (site / "pages" / "login.html").touch()  # same content: still not rendered
+    assert "0 rendered, 4 unchanged" in prototypes("build").stdout
+    break_page(site, "login.html", "Please sign in", "Sign in, please")
+    assert "1 rendered, 3 unchanged" in prototypes("build").stdout
+    after = snapshot(build)
+    assert "Sign in, please" in (build / "login" / "index.html").read_text()
+    for page in ("index.html", "pricing/index.html", "contact/index.html"):
+        assert after[page] == before[page], page
+
+    (site / "pages" / "extra.html").write_text('<a href="/login/">in</a>')
+    assert "5 pages: 1 rendered, 4 unchanged" in prototypes("build").stdout
+    (site / "pages" / "extra.html").unlink()
+    assert "4 pages: 0 rendered, 4 unchanged, 1 removed" in prototypes("build").stdout
+    assert not (build / "extra").exists()
+
+
+def test_layout_change_rebuilds_everything(site, prototypes):
+    prototypes("build")
+    css = site / "sitebuilder" / "static" / "css" / "site.css"
+    css.write_text(css.read_text() + "\n.brand-new { color: red; }\n")
+    result = prototypes("build")
+    assert "4 pages rendered; static files collected" in result.stdout
+    index = (site / "_build" / "index.html").read_text()
+    bundle = site / "_build" / ASSET.findall(index)[0].lstrip("/")
+    assert ".brand-new{color:red}" in bundle.read_text()
+    base = site / "sitebuilder" / "templates" / "base.html"
+    base.write_text(base.read_text().replace("Rapid Prototypes</a>", "Prototypes Inc.</a>"))
+    assert "4 pages rendered" in prototypes("build").stdout
+    assert "Prototypes Inc.</a>" in (site / "_build" / "pricing" / "index.html").read_text()
+
+
+def test_deleting_a_linked_page_breaks_the_build(site, prototypes, snapshot):
+    prototypes("build")
+    before = snapshot(site / "_build")
+    (site / "pages" / "contact.html").unlink()
+    result = prototypes("build", check=False)
+    assert 'pages/index.html: broken link "/contact/"' in result.stderr
+    assert 'pages/pricing.html: broken link "/contact/"' in result.stderr
+    assert snapshot(site / "_build") == before
+
+
+def test_parallel_and_serial_builds_are_identical(site, prototypes, tmp_path):
+    for n in range(60):
+        (site / "pages" / f"p{n:02d}.html").write_text(
+            f'{{% block context %}}{{"n": {n}}}{{% endblock %}}<p>Page {{{{ n }}}}</p>'
+            f'<a href="../p{(n + 1) % 60:02d}/">next</a>'
+        )
+    prototypes("build", "--jobs", "1", "--output", str(tmp_path / "serial"))
+    prototypes("build", "--jobs", "2", "--output", str(tmp_path / "parallel"))
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    pages = pages_in(serial)
+    assert len(pages) == 64 and pages == pages_in(parallel)
+    for page in pages:
+        if page != "index.html":  # {% lorem %} and {% now %} are the same, but be exact
+            assert (serial / page).read_bytes() == (parallel / page).read_bytes(), page
+    assert "<p>Page 41</p>" in (parallel / "p41" / "index.html").read_text()
+
+
+def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):
+    target = tmp_path / "public" / "site"
+    prototypes("build", "--output", str(target))
+    assert pages_in(target) == sorted(BOOK_PAGES.values())
+    assert not (site / "_build").exists()
+    foreign = tmp_path / "documents"
+    foreign.mkdir()
+    (foreign / "thesis.txt").write_text("precious")
+    result = prototypes("build", "--output", str(foreign), check=False)
+    assert result.returncode != 0 and "was not made by build" in result.stderr
+    assert (foreign / "thesis.txt").read_text() == "precious"
+    result = prototypes("build", "--output", str(foreign / "thesis.txt"), check=False)
+    assert result.returncode != 0 and "is a file, not a folder" in result.stderr
+    assert (foreign / "thesis.txt").read_text() == "precious"
+
+
+def test_build_output_is_as_readable_as_any_new_folder(site, prototypes, tmp_path):
+    prototypes("build")
+    reference = tmp_path / "made-by-hand"
+    reference.mkdir()  # the user's umask decides, not the temporary folder's 0700
+    assert (site / "_build").stat().st_mode == reference.stat().st_mode
+
+
+def test_the_404_page_links_are_checked_too(site, prototypes):
+    template = site / "sitebuilder" / "templates" / "404.html"
+    template.write_text(template.read_text().replace("{% url 'homepage' %}", "/home/"))
+    result = prototypes("build", check=False)
+    assert result.returncode != 0 and '404.html: broken link "/home/"' in result.stderr
+
+
+def test_a_lost_static_folder_is_collected_again(site, prototypes):
+    prototypes("build")
+    shutil.rmtree(site / "_build" / "static")
+    assert "4 pages rendered; static files collected" in prototypes("build").stdout
+    index = (site / "_build" / "index.html").read_text()
+    assert all((site / "_build" / asset.lstrip("/")).is_file() for asset in ASSET.findall(index))
+
+
+def test_progress_line_on_a_terminal(site):
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "prototypes.py", "build"], cwd=site, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the build closed its end
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(controller)
+    text = output.decode()
+    assert "\rRendering pages: 4/4" in text
+    assert "Built _build: 4 pages rendered" in text

@@ -1,0 +1,136 @@
+"""`python prototypes.py runserver`: the book's pages served live through page.html."""
+
+import datetime
+import http.client
+import re
+
+import pytest
+import requests
+from harness import runserver
+
+
+@pytest.fixture
+def live(start, site):
+    return start(runserver("prototypes.py", site))
+
+
+def get(live, path):
+    response = requests.get(live.url + path, timeout=10)
+    return response.status_code, response.text
+
+
+def meta(html, name):
+    return re.search(rf'<meta name="{name}" content="([^"]*)">', html).group(1)
+
+
+def active_nav(html):
+    return re.findall(r'<li class="active"><a href="([^"]*)">', html)
+
+
+def test_index_is_the_books_landing_page(live):
+    status, html = get(live, "/")
+    assert status == 200
+    assert "<title>Rapid Prototypes - Index</title>" in html
+    assert '<body id="index">' in html
+    assert '<div class="jumbotron">' in html and "<h1>Welcome!</h1>" in html
+    assert "<h2>About</h2>" in html and "<h2>Contact</h2>" in html
+    assert html.count("Lorem ipsum dolor sit amet") >= 3  # {% lorem %} in each column
+    assert f"&copy; Company {datetime.date.today().year}" in html  # {% now 'Y' %}
+    assert active_nav(html) == ["/"]
+    assert meta(html, "description") == "Rapid prototypes of the site"  # base.html's default
+    assert meta(html, "keywords") == "prototype, mockup"
+
+
+def test_pricing_is_driven_by_its_context_block(live):
+    status, html = get(live, "/pricing/")
+    assert status == 200
+    assert "<title>Rapid Prototypes - Pricing</title>" in html
+    assert '<body id="pricing">' in html
+    assert meta(html, "description") == "Product Pricing Plans"
+    assert meta(html, "keywords") == "products, pricing, buy me"
+    assert "block context" not in html and '"plans"' not in html  # the JSON is removed
+    plans = re.findall(r'<h3 class="panel-title">([^<]+)</h3>', html)
+    assert plans == ["Starter", "Team", "Enterprise"]
+    assert re.findall(r'<p class="price">([^<]+)</p>', html) == ["$9", "$29", "$99"]
+    # Starter has 2 of the 4 features, Team 3, Enterprise all 4.
+    assert html.count("glyphicon-ok") == 9 and html.count("glyphicon-remove") == 3
+    assert active_nav(html) == ["/pricing/"]
+
+
+@pytest.mark.parametrize(
+    ("slug", "marker"),
+    [("login", "Please sign in"), ("contact", "Contact us")],
+)
+def test_login_and_contact_pages(live, slug, marker):
+    status, html = get(live, f"/{slug}/")
+    assert status == 200
+    assert f"<title>Rapid Prototypes - {slug.capitalize()}</title>" in html
+    assert f'<body id="{slug}">' in html
+    assert marker in html and "<form" in html
+    assert active_nav(html) == [f"/{slug}/"]
+
+
+def test_live_pages_load_the_separate_vendored_files(live):
+    _, html = get(live, "/")
+    assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+    assert "/static/vendor/bootstrap/css/bootstrap.min.css" in assets
+    assert "/static/vendor/jquery/jquery.min.js" in assets
+    assert "/static/vendor/bootstrap/js/bootstrap.min.js" in assets
+    for asset in assets:
+        assert requests.get(live.url + asset, timeout=10).status_code == 200, asset
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert "https://" not in html
+
+
+def test_edits_show_up_without_a_restart(live, site):
+    page = site / "pages" / "login.html"
+    page.write_text(page.read_text().replace("Please sign in", "Welcome back"))
+    assert "Welcome back" in get(live, "/login/")[1]
+
+
+def test_markdown_and_nested_pages(live, site):
+    (site / "pages" / "docs").mkdir()
+    (site / "pages" / "docs" / "intro.md").write_text(
+        "title: Getting started\ndescription: Start here\nkeywords: docs, intro\n\n"
+        "# Introduction\n\nSee the *pricing* page.\n"
+    )
+    (site / "pages" / "docs" / "setup.html").write_text("<p>Setup steps</p>")
+    status, html = get(live, "/docs/intro/")
+    assert status == 200
+    assert "<title>Rapid Prototypes - Getting started</title>" in html
+    assert meta(html, "description") == "Start here"
+    assert "<h1>Introduction</h1>" in html and "<em>pricing</em>" in html
+    assert '<body id="docs-intro">' in html
+    status, html = get(live, "/docs/setup/")
+    assert status == 200 and "<p>Setup steps</p>" in html
+    assert "<title>Rapid Prototypes - Setup</title>" in html
+
+
+def test_unknown_page_is_404(live):
+    assert get(live, "/nope/")[0] == 404
+    assert get(live, "/pricing/nope/")[0] == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../prototypes.py/",
+        "/..%2fprototypes/",
+        "/%2e%2e/prototypes/",
+        "/%2e%2e%2fprototypes/",
+        "/docs/../../prototypes/",
+        "/..%2f..%2fetc%2fpasswd/",
+        "/%2fetc%2fpasswd/",
+        "/_secret/",
+        "/.hidden/",
+    ],
+)
+def test_paths_escaping_pages_are_404(live, site, path):
+    for name in ("pages/_secret.html", "pages/.hidden.html", "prototypes.html"):
+        (site / name).write_text("NOT-A-PAGE-7f3a")
+    connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    connection.request("GET", path)  # sent as is, no client-side normalising
+    response = connection.getresponse()
+    body = response.read().decode()
+    assert response.status == 404
+    assert "NOT-A-PAGE-7f3a" not in body and "root:x:0:0" not in body
