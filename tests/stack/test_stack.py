@@ -37,18 +37,19 @@ def scrum_env(tmp_path):
     return env
 
 
-def api(scrum):
+def board(start, scrum_env, announce_to, listen_on):
+    """Start scrum announcing to one watercooler; returns an API session, the scrum service,
+    a new sprint and a board socket on that sprint connected to another (or the same) one."""
+    server = f"127.0.0.1:{announce_to.port}"
+    scrum = start(gunicorn("scrum", SCRUM, {**scrum_env, "WATERCOOLER_SERVER": server}))
     session = requests.Session()
     token = session.post(scrum.url + "/api/token/", data={"username": "demo", "password": "test"})
     session.headers["Authorization"] = f"Token {token.json()['token']}"
-    return session
-
-
-def new_sprint(session, scrum):
     end = (date.today() + timedelta(days=30)).isoformat()
     sprint = session.post(scrum.url + "/api/sprints/", json={"name": "Stack", "end": end})
     assert sprint.status_code == 201, sprint.text
-    return sprint.json()
+    sprint = sprint.json()
+    return session, scrum, sprint, board_socket(sprint["links"]["channel"], listen_on.port)
 
 
 def receive_until(socket, predicate, limit=20):
@@ -68,11 +69,7 @@ def board_socket(channel_url, port):
 
 def test_a_task_created_through_the_api_reaches_the_board(start, scrum_env):
     hub = start(watercooler())
-    server = f"127.0.0.1:{hub.port}"
-    scrum = start(gunicorn("scrum", SCRUM, {**scrum_env, "WATERCOOLER_SERVER": server}))
-    session = api(scrum)
-    sprint = new_sprint(session, scrum)
-    socket = board_socket(sprint["links"]["channel"], hub.port)
+    session, scrum, sprint, socket = board(start, scrum_env, announce_to=hub, listen_on=hub)
     created = session.post(scrum.url + "/api/tasks/", json={"name": "Ship", "sprint": sprint["id"]})
     assert created.status_code == 201, created.text
     message = receive_until(socket, lambda m: m.get("model") == "task" and m.get("action") == "add")
@@ -84,11 +81,7 @@ def test_a_task_created_through_the_api_reaches_the_board(start, scrum_env):
 def test_two_watercoolers_on_redis_act_as_one(start, scrum_env, redis_url):
     board_side = start(watercooler({"REDIS_URL": redis_url}))
     api_side = start(watercooler({"REDIS_URL": redis_url}))
-    server = f"127.0.0.1:{api_side.port}"
-    scrum = start(gunicorn("scrum", SCRUM, {**scrum_env, "WATERCOOLER_SERVER": server}))
-    session = api(scrum)
-    sprint = new_sprint(session, scrum)
-    socket = board_socket(sprint["links"]["channel"], board_side.port)
+    session, scrum, sprint, socket = board(start, scrum_env, api_side, board_side)
     task = session.post(scrum.url + "/api/tasks/", json={"name": "Fan out", "sprint": sprint["id"]})
     updated = session.patch(task.json()["links"]["self"], json={"name": "Fanned out"})
     assert updated.status_code == 200, updated.text
