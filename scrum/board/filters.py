@@ -31,7 +31,19 @@ class IdFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
 
-class SprintFilter(django_filters.FilterSet):
+class BoardFilterSet(django_filters.FilterSet):
+    """A filter set that builds its form class once rather than on every list request
+    (django-filter makes a new class with new form fields each time). Safe because these
+    filters' fields hold no per-request state (their querysets are fixed)."""
+
+    def get_form_class(self):
+        cls = type(self)
+        if "form_class" not in cls.__dict__:
+            cls.form_class = super().get_form_class()
+        return cls.form_class
+
+
+class SprintFilter(BoardFilterSet):
     end_min = django_filters.DateFilter(field_name="end", lookup_expr="gte")
     end_max = django_filters.DateFilter(field_name="end", lookup_expr="lte")
 
@@ -40,7 +52,7 @@ class SprintFilter(django_filters.FilterSet):
         fields = ("end_min", "end_max")
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(BoardFilterSet):
     sprint = IdFilter(min_value=1, max_value=MAX_ID, label="Sprint")
     backlog = NullFilter(field_name="sprint", label="Backlog")
     assigned = django_filters.ModelChoiceFilter(
