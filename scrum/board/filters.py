@@ -13,6 +13,7 @@ from .models import Sprint, Task
 
 User = get_user_model()
 MAX_ID = 2**31 - 1  # the largest id PostgreSQL's integer keys hold
+MAX_OFFSET = 2**62  # far beyond any list, within both databases' 64-bit OFFSET
 
 
 class NullFilter(django_filters.BooleanFilter):
@@ -70,9 +71,9 @@ class TotalInRowsPaginator(Paginator):
     Other lists, and empty pages, use Django's separate count query."""
 
     def page(self, number):
-        first = (int(number) - 1) * self.per_page if str(number).isdigit() else -1
+        first = (int(number) - 1) * self.per_page if str(number).isdecimal() else -1
         counted = "list_total" in self.object_list.query.annotations
-        if counted and first >= 0 and "count" not in self.__dict__:
+        if counted and 0 <= first <= MAX_OFFSET and "count" not in self.__dict__:
             rows = list(self.object_list[first : first + self.per_page])
             if rows:
                 self.count = rows[0].list_total  # count is a cached_property

@@ -358,6 +358,8 @@ def test_pagination(api, sprint):
         ("/api/users/?ordering=password", 400),
         ("/api/tasks/?page=99999999", 404),
         ("/api/tasks/?page=abc", 404),
+        ("/api/tasks/?page=99999999999999999999999", 404),
+        ("/api/tasks/?page=%C2%B2", 404),
         ("/api/tasks/?page_size=-5", 200),
         ("/api/sprints/?end_max=2024-13-45", 400),
     ],
