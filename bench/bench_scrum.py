@@ -225,7 +225,8 @@ def report(results):
         failed = failed or errors > 0
         print(f"{name:>10} {rps:>9.1f} {p50:>8.2f} {p99:>8.2f} {cpu:>8.2f} {errors:>7}")
     pairs = list(zip(results["floor"], results["list"], strict=True))
-    cost = statistics.median(sorted(lst["cpu_ms"] / fl["cpu_ms"] for fl, lst in pairs))
+    costs = sorted(lst["cpu_ms"] / fl["cpu_ms"] for fl, lst in pairs)
+    cost = statistics.median(costs)
     speed = statistics.median(sorted(fl["rps"] / lst["rps"] for fl, lst in pairs))
     met = cost <= TARGET
     print(
@@ -233,6 +234,7 @@ def report(results):
         f"medians of {ROUNDS} back-to-back rounds; target <= {TARGET}x: "
         f"{'met' if met else 'NOT met'}"
     )
+    print(f"per-round cost ratios, sorted: {' '.join(f'{ratio:.2f}' for ratio in costs)}")
     if failed:
         print("some requests failed (non-2xx or socket errors)")
     return 0 if met and not failed else 1

@@ -2,7 +2,9 @@
 strict ordering backend and the pagination shared by every list."""
 
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import PageNumberPagination
@@ -10,6 +12,8 @@ from rest_framework.pagination import PageNumberPagination
 from .models import Sprint, Task
 
 User = get_user_model()
+MAX_ID = 2**31 - 1  # the largest id PostgreSQL's integer keys hold
+MAX_OFFSET = 2**62  # far beyond any list, within both databases' 64-bit OFFSET
 
 
 class NullFilter(django_filters.BooleanFilter):
@@ -21,7 +25,26 @@ class NullFilter(django_filters.BooleanFilter):
         return qs
 
 
-class SprintFilter(django_filters.FilterSet):
+class IdFilter(django_filters.Filter):
+    """A related object's id, validated as a number without a query: the hot task list
+    filters by sprint on every request (the view checks unknown ids when nothing matched)."""
+
+    field_class = forms.IntegerField
+
+
+class BoardFilterSet(django_filters.FilterSet):
+    """A filter set that builds its form class once rather than on every list request
+    (django-filter makes a new class with new form fields each time). Safe because these
+    filters' fields hold no per-request state (their querysets are fixed)."""
+
+    def get_form_class(self):
+        cls = type(self)
+        if "form_class" not in cls.__dict__:
+            cls.form_class = super().get_form_class()
+        return cls.form_class
+
+
+class SprintFilter(BoardFilterSet):
     end_min = django_filters.DateFilter(field_name="end", lookup_expr="gte")
     end_max = django_filters.DateFilter(field_name="end", lookup_expr="lte")
 
@@ -30,7 +53,8 @@ class SprintFilter(django_filters.FilterSet):
         fields = ("end_min", "end_max")
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(BoardFilterSet):
+    sprint = IdFilter(min_value=1, max_value=MAX_ID, label="Sprint")
     backlog = NullFilter(field_name="sprint", label="Backlog")
     assigned = django_filters.ModelChoiceFilter(
         queryset=User.objects.all(), to_field_name=User.USERNAME_FIELD, label="Assigned"
@@ -41,7 +65,24 @@ class TaskFilter(django_filters.FilterSet):
         fields = ("sprint", "status", "assigned", "backlog")
 
 
+class TotalInRowsPaginator(Paginator):
+    """Takes a list's total from its rows when its query counts them (a `list_total` column,
+    COUNT(*) OVER (), as the task list has): one query for count and page instead of two.
+    Other lists, and empty pages, use Django's separate count query."""
+
+    def page(self, number):
+        first = (int(number) - 1) * self.per_page if str(number).isdecimal() else -1
+        counted = "list_total" in self.object_list.query.annotations
+        if counted and 0 <= first <= MAX_OFFSET and "count" not in self.__dict__:
+            rows = list(self.object_list[first : first + self.per_page])
+            if rows:
+                self.count = rows[0].list_total  # count is a cached_property
+                return self._get_page(rows, int(number), self)
+        return super().page(number)
+
+
 class Pagination(PageNumberPagination):
+    django_paginator_class = TotalInRowsPaginator
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100

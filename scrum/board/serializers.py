@@ -1,6 +1,7 @@
 """Representations of sprints, tasks and users, with the book's links and validation rules."""
 
 from datetime import date
+from functools import cached_property
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -121,6 +122,7 @@ class TaskSerializer(serializers.ModelSerializer):
         """The fields of Meta.fields, built directly: listing 100 tasks is the board's hot
         path, and DRF's generic field-by-field walk costs several times the database work.
         instance is a Task or, in lists, a row with the same attribute names (TASK_ROW)."""
+        assigned = assignee(instance)
         return {
             "id": instance.id,
             "name": instance.name,
@@ -129,22 +131,29 @@ class TaskSerializer(serializers.ModelSerializer):
             "status": instance.status,
             "status_display": STATUS_LABELS[instance.status],
             "order": instance.order,
-            "assigned": assignee(instance),
+            "assigned": assigned,
             "started": iso_date(instance.started),
             "due": iso_date(instance.due),
             "completed": iso_date(instance.completed),
-            "links": self.get_links(instance),
+            "links": self.task_links(instance.id, instance.sprint_id, assigned),
+        }
+
+    @cached_property
+    def api_url(self):
+        """/api/ for this request; one serializer renders every row of a list."""
+        return api_root(self.context["request"])
+
+    def task_links(self, pk, sprint_id, assigned):
+        root = self.api_url
+        return {
+            "self": f"{root}tasks/{pk}/",
+            "sprint": f"{root}sprints/{sprint_id}/" if sprint_id else None,
+            "assigned": f"{root}users/{assigned}/" if assigned else None,
         }
 
     @extend_schema_field(LINKS_SCHEMA)
     def get_links(self, obj):
-        root = api_root(self.context["request"])
-        assigned = assignee(obj)
-        return {
-            "self": f"{root}tasks/{obj.id}/",
-            "sprint": f"{root}sprints/{obj.sprint_id}/" if obj.sprint_id else None,
-            "assigned": f"{root}users/{assigned}/" if assigned else None,
-        }
+        return self.task_links(obj.id, obj.sprint_id, assignee(obj))
 
     def validate_sprint(self, value):
         if self.instance is not None and value != self.instance.sprint:

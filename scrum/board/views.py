@@ -6,7 +6,7 @@ commit (hooks.py). Tasks and sprints carry an ETag; a write with a stale If-Matc
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Window
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
@@ -189,13 +189,28 @@ class TaskViewSet(BoardViewSet):
     hook_model = "task"
 
     def get_queryset(self):
-        """Lists fetch named rows with the assignee's username (building model objects would
-        be most of a page's cost); single tasks, which may be written, are model objects."""
+        """Lists fetch named rows with the assignee's username and the list's total (building
+        model objects would be most of a page's cost); single tasks, which may be written,
+        are model objects."""
         queryset = super().get_queryset()
         if self.action == "list":
-            username = F(f"assigned__{User.USERNAME_FIELD}")
-            return queryset.annotate(assigned_username=username).values_list(*TASK_ROW, named=True)
+            return queryset.annotate(
+                assigned_username=F(f"assigned__{User.USERNAME_FIELD}"),
+                list_total=Window(Count("*")),  # read by the pagination instead of a count query
+            ).values_list(*TASK_ROW, "list_total", named=True)
         return queryset.select_related("assigned")
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        if not response.data["results"]:
+            self.check_sprint_exists()
+        return response
+
+    def check_sprint_exists(self):
+        """400 for an unknown ?sprint= (asked only when nothing matched, saving a query)."""
+        sprint = self.request.query_params.get("sprint")
+        if sprint and not Sprint.objects.filter(pk=sprint).exists():
+            raise exceptions.ValidationError({"sprint": [f"Sprint {sprint} does not exist."]})
 
     def perform_create(self, serializer):
         if "order" not in serializer.validated_data:

@@ -314,6 +314,11 @@ def test_task_filters(api, user, sprint):
     assert ids("backlog=true") == {d.pk}
     assert ids("backlog=false") == {a.pk, b.pk, c.pk}
     assert ids("search=docs") == {a.pk, b.pk}
+    unknown = api.get(f"/api/tasks/?sprint={other.pk + 1000}")
+    assert unknown.status_code == 400
+    assert unknown.json() == {"sprint": [f"Sprint {other.pk + 1000} does not exist."]}
+    empty = Sprint.objects.create(end=TODAY + timedelta(days=40))
+    assert ids(f"sprint={empty.pk}") == set()
     names = [t["name"] for t in api.get("/api/tasks/?ordering=-name").json()["results"]]
     assert names == ["Gamma", "Delta", "Beta", "Alpha docs"]
 
@@ -329,7 +334,10 @@ def test_pagination(api, sprint):
     assert len(api.get("/api/tasks/?page_size=1000").json()["results"]) == 100
     last = api.get("/api/tasks/?page_size=100&page=2").json()
     assert len(last["results"]) == 30
+    assert last["count"] == 130
     assert last["next"] is None
+    assert api.get("/api/tasks/?page_size=100&page=last").json()["results"] == last["results"]
+    assert api.get(f"/api/tasks/?sprint={sprint.pk}&status=4").json()["count"] == 0
 
 
 @pytest.mark.parametrize(
@@ -342,6 +350,7 @@ def test_pagination(api, sprint):
         ("/api/users/nobody/", 404),
         ("/api/tasks/?sprint=abc", 400),
         ("/api/tasks/?sprint=99999999999999999999999", 400),
+        ("/api/tasks/?sprint=0", 400),
         ("/api/tasks/?status=9", 400),
         ("/api/tasks/?assigned=nobody", 400),
         ("/api/tasks/?ordering=password", 400),
@@ -349,6 +358,8 @@ def test_pagination(api, sprint):
         ("/api/users/?ordering=password", 400),
         ("/api/tasks/?page=99999999", 404),
         ("/api/tasks/?page=abc", 404),
+        ("/api/tasks/?page=99999999999999999999999", 404),
+        ("/api/tasks/?page=%C2%B2", 404),
         ("/api/tasks/?page_size=-5", 200),
         ("/api/sprints/?end_max=2024-13-45", 400),
     ],
@@ -377,8 +388,8 @@ def test_listing_costs_a_constant_number_of_queries(api, sprint):
     )
     many = queries()
     assert many[1] == 100
-    # token lookup, the sprint filter's check, count, one page of tasks joined to users
-    assert few[0] == many[0] == 4
+    # token lookup, one page of tasks joined to users with the list's total in every row
+    assert few[0] == many[0] == 2
 
 
 # ETags -----------------------------------------------------------------------------------
