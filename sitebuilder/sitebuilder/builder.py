@@ -50,8 +50,8 @@ EXTRAS = ("404.html", "sitemap.xml")
 LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
-ENGINE_OPTIONS = "dirs loaders context_processors libraries builtins debug string_if_invalid \
-file_charset autoescape"
+ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
+ENGINE_OPTIONS += ("string_if_invalid", "file_charset", "autoescape")
 BATCH = 25  # pages per task sent to a worker
 
 
@@ -368,15 +368,14 @@ def build_engine():
 def copy_engine(**options):
     """A template engine like the site's (settings.TEMPLATES), with options changed."""
     engine = engines["django"].engine
-    names = ENGINE_OPTIONS.split()
-    return Engine(**{**{name: getattr(engine, name) for name in names}, **options})
+    return Engine(**{**{name: getattr(engine, name) for name in ENGINE_OPTIONS}, **options})
 
 
 register = Library()  # build_engine()'s own tags, replacing the built-in ones of that name
 
 
 class MemoURLNode(URLNode):
-    """{% url %} reversing each distinct view name and arguments once per process.
+    """{% url %} reversing each distinct view name and arguments once per build.
 
     Every page links to the same few pages; without a request (as in the build) the result
     depends on nothing else. `{% url ... as var %}` and unhashable arguments take the usual way.
@@ -385,21 +384,26 @@ class MemoURLNode(URLNode):
     urls = {}
 
     def render(self, context):
-        try:
-            key = (
-                self.view_name.resolve(context),
-                tuple(arg.resolve(context) for arg in self.args),
-                frozenset((name, value.resolve(context)) for name, value in self.kwargs.items()),
-                context.autoescape,
-            )
-            hash(key)
-        except TypeError:
-            key = None
-        if self.asvar or key is None:
+        key = None if self.asvar else self.key(context)
+        if key is None:
             return super().render(context)
         if key not in self.urls:
             self.urls[key] = super().render(context)
         return self.urls[key]
+
+    def key(self, context):
+        """What the URL depends on here, or None if that cannot be a dict key."""
+        key = (
+            self.view_name.resolve(context),
+            tuple(arg.resolve(context) for arg in self.args),
+            tuple(sorted((name, value.resolve(context)) for name, value in self.kwargs.items())),
+            context.autoescape,
+        )
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
 
 
 @register.tag
