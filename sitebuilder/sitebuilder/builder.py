@@ -36,7 +36,9 @@ from django.conf import settings
 from django.contrib.staticfiles.finders import get_finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
-from django.template import Context, Engine, engines
+from django.template import Context, Engine, Library, engines
+from django.template.defaulttags import URLNode
+from django.template.defaulttags import url as url_tag
 from django.template.loader import render_to_string
 from django.utils.functional import empty
 
@@ -48,6 +50,8 @@ EXTRAS = ("404.html", "sitemap.xml")
 LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
+ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
+ENGINE_OPTIONS += ("string_if_invalid", "file_charset", "autoescape")
 BATCH = 25  # pages per task sent to a worker
 
 
@@ -101,6 +105,7 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         use_static_root((staging if fresh else output) / "static")
         if collect:  # named pages only: adds the new layout's files, older pages keep theirs
             collect_static()
+        memoize_lookups()
         todo = list(dict.fromkeys(slugs)) or [
             slug
             for slug in pages
@@ -167,6 +172,13 @@ def collect_static():
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("compress", force=True, verbosity=0)
     check_compressed_css(Path(settings.STATIC_ROOT))
+
+
+def memoize_lookups():
+    """{% static %} (and {% compress %}, keying its bundles by their tags) and {% url %} ask for
+    the same few names on every page: look each up once per build."""
+    staticfiles_storage.url = cache(staticfiles_storage.url)
+    MemoURLNode.urls.clear()
 
 
 def check_compressed_css(static_root):
@@ -303,7 +315,8 @@ def render_to_file(slug, source, root, layout):
     except OSError as exc:
         return slug, [], f"{display_name(source)}: {exc.strerror}"
     try:
-        content = render_to_string("page.html", page_context(slug, source, data=data))
+        context = Context(page_context(slug, source, build_engine(), data))
+        content = build_engine().get_template("page.html").render(context)
     except PageError as exc:
         return slug, [], str(exc)
     except Exception as exc:  # a template tag or filter failing while the page renders
@@ -343,27 +356,79 @@ def locate_error(slug, source):
 
 @cache
 def debug_engine():
+    return copy_engine(debug=True)
+
+
+@cache
+def build_engine():
+    """The site's template engine with {% url %} memoized (tags below), for rendering pages."""
+    return copy_engine(builtins=[*engines["django"].engine.builtins, __name__])
+
+
+def copy_engine(**options):
+    """A template engine like the site's (settings.TEMPLATES), with options changed."""
     engine = engines["django"].engine
-    return Engine(
-        dirs=engine.dirs,
-        loaders=engine.loaders,
-        context_processors=engine.context_processors,
-        libraries=engine.libraries,
-        builtins=engine.builtins,
-        debug=True,
-    )
+    return Engine(**{**{name: getattr(engine, name) for name in ENGINE_OPTIONS}, **options})
+
+
+register = Library()  # build_engine()'s own tags, replacing the built-in ones of that name
+
+
+class MemoURLNode(URLNode):
+    """{% url %} reversing each distinct view name and arguments once per build.
+
+    Every page links to the same few pages; without a request (as in the build) the result
+    depends on nothing else. `{% url ... as var %}` and unhashable arguments take the usual way.
+    """
+
+    urls = {}
+
+    def render(self, context):
+        key = None if self.asvar else self.key(context)
+        if key is None:
+            return super().render(context)
+        if key not in self.urls:
+            self.urls[key] = super().render(context)
+        return self.urls[key]
+
+    def key(self, context):
+        """What the URL depends on here, or None if that cannot be a dict key."""
+        key = (
+            self.view_name.resolve(context),
+            tuple(arg.resolve(context) for arg in self.args),
+            tuple(sorted((name, value.resolve(context)) for name, value in self.kwargs.items())),
+            context.autoescape,
+        )
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+
+@register.tag
+def url(parser, token):
+    node = url_tag(parser, token)
+    return MemoURLNode(node.view_name, node.args, node.kwargs, node.asvar)
 
 
 def internal_links(url, content):
     """The site paths a page's href and src attributes point at (no fragments or queries)."""
-    values = {html.unescape(quoted[0] or quoted[1]).strip() for quoted in LINK.findall(content)}
-    found = {site_path(url, value) for value in values if value and not EXTERNAL.match(value)}
+    values = {quoted[0] or quoted[1] for quoted in LINK.findall(content)}
+    found = {site_path("/" if value.startswith("/") else url, value) for value in values}
+    found.discard(None)
     return sorted(found)
 
 
 @cache
 def site_path(url, value):
-    """The path a link resolves to from the page at url (pages share most of their links)."""
+    """The path a link resolves to from the page at url, None if it leaves the site.
+
+    Pages share most of their links, and an absolute one resolves alike from every page.
+    """
+    value = html.unescape(value).strip()
+    if not value or EXTERNAL.match(value):
+        return None
     return unquote(urlsplit(urljoin(url, value)).path)
 
 

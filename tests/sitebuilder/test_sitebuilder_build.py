@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-from harness import Service
+from harness import Service, runserver
 
 BOOK_PAGES = {"index": "index.html", "pricing": "pricing/index.html"}
 BOOK_PAGES |= {"login": "login/index.html", "contact": "contact/index.html"}
@@ -311,6 +311,21 @@ def test_parallel_and_serial_builds_are_identical(site, prototypes, tmp_path):
         if page != "index.html":  # {% lorem %} and {% now %} are the same, but be exact
             assert (serial / page).read_bytes() == (parallel / page).read_bytes(), page
     assert "<p>Page 41</p>" in (parallel / "p41" / "index.html").read_text()
+
+
+def test_built_pages_are_what_the_live_server_serves(site, prototypes, start):
+    (site / "pages" / "links.html").write_text(
+        """{% load static %}{% url 'page' 'pricing' as pricing %}
+<a href="{{ pricing }}">Plans</a> <a href="{% url 'page' 'contact' %}">Ask</a>
+<img src="{% static 'css/site.css' %}"> <a href="../login/">Sign in</a>"""
+    )
+    prototypes("build")
+    build = site / "_build"
+    live = start(runserver("prototypes.py", site, {"DEBUG": "off"}))
+    for page in [*BOOK_PAGES.values(), "links/index.html"]:
+        url = live.url + "/" + page.removesuffix("index.html")
+        assert requests.get(url, timeout=10).content == (build / page).read_bytes(), page
+    assert '<a href="/pricing/">Plans</a>' in (build / "links" / "index.html").read_text()
 
 
 def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):
