@@ -34,9 +34,7 @@ from django.core.management.utils import get_random_secret_key
 BASE_DIR = Path(__file__).resolve().parent
 DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
-ALLOWED_HOSTS = [
-    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
-]
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
 

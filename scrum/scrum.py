@@ -56,7 +56,7 @@ DEBUG = env_flag("DEBUG", "on")
 settings.configure(
     DEBUG=DEBUG,
     SECRET_KEY=required_secret("SECRET_KEY", DEBUG),
-    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(","),
+    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF=__name__,
     APPEND_SLASH=False,
     DATABASES={

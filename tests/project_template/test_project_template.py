@@ -118,3 +118,31 @@ def test_https_on_redirects_plain_http(start, project):
     response = requests.get(service.url + "/", allow_redirects=False)
     assert response.status_code == 301
     assert response.headers["Location"].startswith("https://")
+
+
+def test_allowed_hosts_entries_are_stripped(start, project):
+    env = {"DEBUG": "off", "SECRET_KEY": secrets.token_urlsafe(50)}
+    env["ALLOWED_HOSTS"] = "localhost, foo.example.com "
+    service = start(gunicorn("foo", project, env))
+    for host in ("localhost", "foo.example.com"):
+        response = requests.get(service.url + "/", headers={"Host": host})
+        assert response.status_code == 200, host
+        assert "foo is running" in response.text
+    assert requests.get(service.url + "/", headers={"Host": "evil.test"}).status_code == 400
+
+
+def test_https_on_behind_a_tls_proxy_serves_instead_of_redirecting_forever(start, project):
+    """The proxy terminates TLS and says so in X-Forwarded-Proto; gunicorn is told not to act
+    on it itself (as behind a proxy on another host), so that Django must."""
+    env = {"DEBUG": "off", "SECRET_KEY": secrets.token_urlsafe(50), "HTTPS": "on"}
+    extra = ["--forwarded-allow-ips", "192.0.2.1"]
+    service = start(gunicorn("foo", project, env, extra=extra))
+    proxied = requests.get(
+        service.url + "/", headers={"X-Forwarded-Proto": "https"}, allow_redirects=False
+    )
+    assert proxied.status_code == 200
+    assert "foo is running" in proxied.text
+    assert proxied.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    plain = requests.get(service.url + "/", allow_redirects=False)
+    assert plain.status_code == 301
+    assert plain.headers["Location"].startswith("https://")
