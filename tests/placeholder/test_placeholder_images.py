@@ -324,7 +324,7 @@ def test_home_page_explains_and_shows_examples(server):
     page = response.text
     assert f'src="{server.url}/image/50x50/"' in page  # absolute, from reverse()
     sources = [part.split('"', 1)[0] for part in page.split('<img src="')[1:]]
-    assert len(sources) >= 5
+    assert len(sources) == 8  # the book's example and seven options
     for source in sources:
         image = requests.get(source.replace("&amp;", "&"), timeout=30)
         assert image.status_code == 200, source
