@@ -72,6 +72,7 @@ settings.configure(
     ALLOWED_HOSTS=ALLOWED_HOSTS,
     ROOT_URLCONF=__name__,
     MIDDLEWARE=[
+        f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -522,6 +523,20 @@ def home(request):
         options.append({"what": what, "url": url, "width": width, "height": height})
     context = {"example": request.build_absolute_uri(book_url), "options": options}
     return render(request, "home.html", context)
+
+
+def head_without_body(get_response):
+    """Middleware: a HEAD gets GET's headers and no body, which gunicorn would drop with a
+    warning (image HEADs render nothing at all, see head_response)."""
+
+    def middleware(request):
+        response = get_response(request)
+        if request.method == "HEAD" and not response.streaming and response.content:
+            response["Content-Length"] = len(response.content)
+            response.content = b""
+        return response
+
+    return middleware
 
 
 IMAGE_PATH = (

@@ -262,6 +262,10 @@ def test_head_renders_nothing_and_gunicorn_logs_no_warning(start):
     cached = requests.head(service.url + path, timeout=10)
     assert cached.headers["X-Cache"] == "HIT"
     assert cached.headers["Content-Length"] == get.headers["Content-Length"]
+    for other in ("/", "/image/0x0/"):  # the home page and an error: headers, no body
+        head, get = (requests.request(m, service.url + other, timeout=10) for m in ("HEAD", "GET"))
+        assert (head.status_code, head.content) == (get.status_code, b"")
+        assert head.headers["Content-Length"] == str(len(get.content))
     assert "WARNING" not in service.output()
     assert "body" not in service.output()
 
