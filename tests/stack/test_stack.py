@@ -179,3 +179,20 @@ def wait_for_scrum(url, timeout=30):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_the_same_change_twice_is_announced_twice(start, scrum_env):
+    """Equal announcements within a second would sign alike; scrum never reuses a signature."""
+    hub = start(watercooler())
+    session, scrum, sprint, socket = board(start, scrum_env, hub, hub)
+    task = session.post(scrum.url + "/api/tasks/", json={"name": "A", "sprint": sprint["id"]})
+    for name in ("B", "A", "A"):  # the second "A" is the very same body as the first
+        response = session.patch(task.json()["links"]["self"], json={"name": name})
+        assert response.status_code == 200, response.text
+    names = [
+        receive_until(socket, lambda m: m.get("action") == "update")["body"]["name"]
+        for _ in range(3)
+    ]
+    assert names == ["B", "A", "A"]
+    assert "watercooler refused" not in scrum.output()
+    socket.close()
