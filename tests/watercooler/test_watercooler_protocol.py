@@ -106,7 +106,7 @@ def token_signed_for_a_hook(server):
 def test_refused_tokens_close_with_a_reason_and_relay_nothing(
     server, clients, token_kwargs, query, code
 ):
-    peer = clients(server, 1)
+    peer, token_kwargs = clients(server, 1), dict(token_kwargs)  # shared by both brokers' runs
     url = f"ws://127.0.0.1:{server.port}/socket"
     if query == "&missing":
         refused = websocket.create_connection(url, timeout=5)
