@@ -389,10 +389,15 @@ class RedisBroker:
             backoff = min(backoff * 2, 5.0)
 
     def _dispatch(self, message):
+        """Deliver "<sender> <seq> <epoch> <frame>"; anything else (an older process) is skipped."""
         channel = message["channel"].decode()[len(self.PREFIX) :]
-        sender, seq, epoch, frame = message["data"].split(b" ", 3)
-        sender = None if sender == b"-" else sender.decode()
-        self.deliver(channel, sender, int(seq), epoch.decode(), frame)
+        try:
+            sender, seq, epoch, frame = message["data"].split(b" ", 3)
+            seq, epoch = int(seq), epoch.decode("ascii")
+        except ValueError:
+            log.warning("broker: skipped a message on %s in an unknown format", channel)
+            return
+        self.deliver(channel, None if sender == b"-" else sender.decode(), seq, epoch, frame)
 
     def _set_state(self, state, error=None):
         if state != self.state:

@@ -169,3 +169,15 @@ def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, client
     assert late.receive() == {"type": "resync", "channel": "sprint:1", "seq": 5, "epoch": new_epoch}
     bare = clients(a, 1, query="&since=4")
     assert bare.receive() == {**TASK, "channel": "sprint:1", "seq": 5, "epoch": new_epoch}
+
+
+def test_a_message_in_an_older_format_is_skipped(pair, redis_url, clients):
+    """During a rolling upgrade an old process publishes "<sender> <seq> <frame>"."""
+    a, b = pair
+    sender, peer = clients(a, 1), clients(b, 1)
+    old_format = b'- 1 {"model":"task","id":1,"action":"drop","channel":"sprint:1","seq":1}'
+    assert redis.Redis.from_url(redis_url).publish("watercooler:sprint:1", old_format) == 2
+    drag_marker(sender, peer)  # both listeners are still alive
+    assert sender.receive()["type"] == "ack"
+    drag_marker(peer, sender)
+    assert "in an unknown format" in b.output()
