@@ -373,6 +373,8 @@ class RedisBroker:
                         *(self.PREFIX + c for c in self.channels - requested)
                     )
                 if connected_before:
+                    # Idle command connections may be from before the outage: start afresh.
+                    await self.client.connection_pool.disconnect(inuse_connections=False)
                     await self.on_reconnect()
                 connected_before, backoff = True, 0.1
                 while True:
@@ -826,7 +828,8 @@ class ScrumApplication(Application):
         for channel in list(self.subscriptions):
             try:
                 last, epoch, _ = await self.broker.history(channel)
-            except (RedisError, OSError):
+            except (RedisError, OSError) as exc:
+                log.warning("broker: position of %s unavailable for its resync: %r", channel, exc)
                 last, epoch = 0, UNKNOWN_EPOCH
             for handler in list(self.subscriptions.get(channel, ())):
                 handler.resync(channel, last, epoch)

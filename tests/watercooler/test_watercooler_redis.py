@@ -100,6 +100,7 @@ def test_redis_stopped_and_restarted_while_clients_stay_connected(pair, clients,
         assert {m["type"] for m in resyncs} == {"resync"}
         assert {m["channel"] for m in resyncs} == {"sprint:1", "all"}
         assert all(m["epoch"] for m in resyncs)
+    assert "unavailable for its resync" not in a.output() + b.output()
     sender.send(TASK)
     assert peer.receive()["action"] == "drop"
     assert joined_during_outage.receive()["action"] == "drop"
