@@ -125,7 +125,7 @@ def test_refused_tokens_close_with_a_reason_and_relay_nothing(
     assert int.from_bytes(data[:2], "big") == code
     assert data[2:]  # a human-readable reason
     drag_marker(clients(server, 1), peer)
-    hook_marker(server, peer)  # and no socket was left listening to announcements
+    hook_marker(server, peer)
 
 
 def test_tampered_token_is_refused(server, clients):
