@@ -527,3 +527,18 @@ def test_origin_null_is_refused_over_a_raw_socket(launch):
         raw.sendall(request.encode())
         status_line = raw.recv(4096).split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 403")
+
+
+def test_hook_through_a_tls_proxy_under_its_public_name(launch, clients):
+    """Behind a proxy: --xheaders for the scheme, --public_hosts for the name scrum uses."""
+    server = launch("--xheaders", "--public_hosts=board.example")
+    client = clients(server, 1)
+    body = b'{"id": 7}'
+    headers = {
+        "Host": "board.example",
+        "X-Forwarded-Proto": "https",
+        "X-Signature": signature("put", "https://board.example/task/7", body),
+    }
+    response = requests.put(server.url + "/task/7", data=body, headers=headers, timeout=5)
+    assert response.status_code == 200, response.text
+    assert client.receive()["body"] == {"id": 7}
