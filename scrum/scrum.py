@@ -6,7 +6,8 @@
 
 Configuration comes from the environment (see the README): DEBUG, SECRET_KEY, ALLOWED_HOSTS,
 DATABASE_URL (SQLite file next to this module by default, or postgres://...), and the
-watercooler's WATERCOOLER_SERVER, WATERCOOLER_SECURE and WATERCOOLER_SECRET. With DEBUG off
+watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel; default
+WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET. With DEBUG off
 the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET.
 """
 
@@ -119,6 +120,8 @@ settings.configure(
         "COMPONENT_SPLIT_REQUEST": True,
     },
     WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
+    WATERCOOLER_PUBLIC=os.environ.get("WATERCOOLER_PUBLIC")
+    or os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
     WATERCOOLER_SECURE=env_flag("WATERCOOLER_SECURE", "off"),
     WATERCOOLER_SECRET=required_secret("WATERCOOLER_SECRET", DEBUG),
 )
