@@ -7,6 +7,7 @@ commit (hooks.py). Tasks and sprints carry an ETag; a write with a stale If-Matc
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F, Window
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
@@ -15,10 +16,10 @@ from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from . import columns, hooks
 from .filters import SprintFilter, TaskFilter
+from .logins import LoginThrottle
 from .models import Sprint, Task, etag
 from .serializers import (
     TASK_ROW,
@@ -36,10 +37,16 @@ MOVE_ATTEMPTS = 5
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
-    """POST username + password, get a token; throttled against password guessing."""
+    """POST username + password, get a token; wrong passwords count as failed logins."""
 
-    throttle_classes = (ScopedRateThrottle,)
-    throttle_scope = "token"
+    def post(self, request, *args, **kwargs):
+        throttle = LoginThrottle()
+        throttle.check(request)
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.ValidationError:
+            throttle.record_failure()
+            raise
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -53,10 +60,19 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def etag_matches(header, tag):
-    """Whether an If-Match / If-None-Match header value names this ETag (or is *)."""
-    tags = {value.strip().removeprefix("W/") for value in header.split(",")}
+def etag_matches(header, tag, weak=False):
+    """Whether an If-Match (strong comparison: a W/ tag never matches) or If-None-Match
+    (weak=True) header value names this ETag, or is *."""
+    tags = {value.strip() for value in header.split(",")}
+    if weak:
+        tags = {value.removeprefix("W/") for value in tags}
     return "*" in tags or tag in tags
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: JSON for API clients instead of Django's HTML page (the error itself is
+    logged with its traceback, see LOGGING in scrum.py)."""
+    return JsonResponse({"detail": "Server error."}, status=500)
 
 
 class BoardViewSet(viewsets.ModelViewSet):
@@ -91,7 +107,7 @@ class BoardViewSet(viewsets.ModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
         tag = etag(instance)
-        if etag_matches(request.headers.get("If-None-Match", ""), tag):
+        if etag_matches(request.headers.get("If-None-Match", ""), tag, weak=True):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
         return Response(self.get_serializer(instance).data, headers={"ETag": tag})
 

@@ -272,3 +272,47 @@ def test_schemathesis_finds_no_server_error(scrum_server, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-4000:] + server.output()[-3000:]
     assert " passed" in result.stdout and "generated" in result.stdout
+
+
+def guess(server, n, **headers):
+    """One wrong password for demo at /api/token/; returns the status code."""
+    data = {"username": "demo", "password": f"guess{n}"}
+    return requests.post(f"{server.url}/api/token/", data=data, headers=headers).status_code
+
+
+@pytest.mark.parametrize("cache", ["database", "redis"])
+def test_failed_logins_are_limited_per_client_across_workers(scrum_server, cache, request):
+    """An attacker rotating X-Forwarded-For over fresh connections to 3 workers gets 10 guesses."""
+    env = {"REDIS_URL": request.getfixturevalue("redis_url")} if cache == "redis" else {}
+    server = scrum_server(env, workers=3)
+    codes = [guess(server, n, **{"X-Forwarded-For": f"203.0.113.{n}"}) for n in range(10)]
+    assert codes == [400] * 10
+    right = {"username": "demo", "password": "test"}
+    refused = requests.post(
+        f"{server.url}/api/token/", data=right, headers={"X-Forwarded-For": "198.51.100.7"}
+    )
+    assert refused.status_code == 429
+    assert "Retry-After" in refused.headers
+    assert requests.get(f"{server.url}/api/tasks/", auth=("demo", "test")).status_code == 429
+
+
+def test_failed_basic_logins_count_against_the_same_limit(scrum_server):
+    server = scrum_server(workers=3)
+    logged_in = token_session(server)
+    tasks = f"{server.url}/api/tasks/"
+    codes = [requests.get(tasks, auth=("demo", f"guess{n}")).status_code for n in range(10)]
+    assert codes == [401] * 10
+    assert requests.get(tasks, auth=("demo", "test")).status_code == 429  # password unchecked
+    assert guess(server, 10) == 429
+    assert logged_in.get(tasks).status_code == 200  # a token already handed out keeps working
+
+
+def test_behind_proxies_the_client_is_the_address_they_saw(scrum_server):
+    """NUM_PROXIES=1: the last X-Forwarded-For entry (the proxy's) names the client."""
+    server = scrum_server({"NUM_PROXIES": "1"})
+    codes = [guess(server, n, **{"X-Forwarded-For": "203.0.113.5"}) for n in range(10)]
+    assert codes == [400] * 10
+    assert guess(server, 10, **{"X-Forwarded-For": "192.0.2.1, 203.0.113.5"}) == 429
+    other = {"X-Forwarded-For": "203.0.113.6"}
+    other = requests.get(f"{server.url}/api/tasks/", auth=("demo", "test"), headers=other)
+    assert other.status_code == 200
