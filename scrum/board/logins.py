@@ -39,12 +39,15 @@ class LoginThrottle(SimpleRateThrottle):
 
 
 class ThrottledBasicAuthentication(BasicAuthentication):
-    """HTTP basic auth whose wrong passwords count as failed logins."""
+    """HTTP basic auth whose wrong passwords (and impossible usernames) count as failed
+    logins."""
 
     def authenticate_credentials(self, userid, password, request=None):
         throttle = LoginThrottle()
         throttle.check(request)
         try:
+            if "\x00" in userid:  # no such user; PostgreSQL could not even look it up
+                raise exceptions.AuthenticationFailed("Invalid username/password.")
             return super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:
             throttle.record_failure()

@@ -171,7 +171,8 @@ class SprintViewSet(BoardViewSet):
         sprint = self.get_object()
         serializer = CarryOverSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        moved = columns.carry_over(sprint, serializer.validated_data["to"])
+        moved, others = columns.carry_over(sprint, serializer.validated_data["to"])
+        self.announce_tasks(others)
         return Response({"moved": self.announce_tasks(moved)})
 
     @extend_schema(
@@ -195,7 +196,7 @@ class SprintViewSet(BoardViewSet):
 
 
 class TaskViewSet(BoardViewSet):
-    """Tasks in board order; new tasks go to the end of their column unless given an order."""
+    """Tasks in board order; their place (sprint, status, order) changes only by a move."""
 
     queryset = Task.objects.order_by("order", "id")
     serializer_class = TaskSerializer
@@ -229,13 +230,14 @@ class TaskViewSet(BoardViewSet):
             raise exceptions.ValidationError({"sprint": [f"Sprint {sprint} does not exist."]})
 
     def perform_create(self, serializer):
-        if "order" not in serializer.validated_data:
-            sprint = serializer.validated_data.get("sprint")
-            state = serializer.validated_data.get("status", Task.STATUS_TODO)
-            sprint_id = sprint.pk if sprint else None
-            columns.lock_columns({sprint_id})
-            serializer.validated_data["order"] = columns.next_position(sprint_id, state)
-        super().perform_create(serializer)
+        """A new task takes its place in its column: `order` is its position there (default:
+        the end), and the tasks after it move down (each is announced)."""
+        position = serializer.validated_data.pop("order", None)
+        task = Task(**serializer.validated_data)
+        others = columns.add(task, position)
+        serializer.instance = self.written = task
+        self.announce("POST", task.pk, serializer.data)
+        self.announce_tasks(others)
 
     @extend_schema(
         request=MoveSerializer,
@@ -278,7 +280,7 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
     """Users, looked up by username; read-only through the API."""
 
     lookup_field = User.USERNAME_FIELD
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = "[^/\\x00]+"  # no username holds a NUL (PostgreSQL cannot compare one)
     queryset = User.objects.order_by(User.USERNAME_FIELD)
     serializer_class = UserSerializer
     search_fields = (User.USERNAME_FIELD,)
