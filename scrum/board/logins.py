@@ -5,8 +5,8 @@ gunicorn) the address those proxies saw in X-Forwarded-For, so a client cannot p
 another by sending the header itself. Failures are counted in the default cache, which is
 shared by every worker (a database table, or Redis with REDIS_URL, see scrum.py). Wrong
 passwords for /api/token/ and for HTTP basic auth count against the same limit; once it is
-reached both answer 429 until the window ends, without checking the password. (The token
-view, in views.py, uses the same LoginThrottle.)
+reached both answer 429 for a minute, without checking the password. (The token view, in
+views.py, uses the same LoginThrottle.)
 """
 
 from drf_spectacular.authentication import BasicScheme
@@ -16,7 +16,9 @@ from rest_framework.throttling import SimpleRateThrottle
 
 
 class LoginThrottle(SimpleRateThrottle):
-    """Failed logins of one client in a fixed window (the "login" rate, e.g. 10/minute)."""
+    """Failed logins of one client: the "login" rate's count (e.g. 10/minute) of failures,
+    each less than the period (a minute) after the one before, blocks for that period.
+    The count is a cache counter (atomic in Redis), its expiry renewed by every failure."""
 
     scope = "login"
 
@@ -30,12 +32,13 @@ class LoginThrottle(SimpleRateThrottle):
             raise exceptions.Throttled(wait=self.duration)
 
     def record_failure(self):
-        """Count one failed login (after check); the window starts with the first failure."""
+        """Count one failed login (call after check)."""
         self.cache.add(self.key, 0, self.duration)
         try:
             self.cache.incr(self.key)
-        except ValueError:  # the window ended between add and incr
+        except ValueError:  # expired between add and incr
             self.cache.add(self.key, 1, self.duration)
+        self.cache.touch(self.key, self.duration)
 
 
 class ThrottledBasicAuthentication(BasicAuthentication):
