@@ -5,10 +5,12 @@
     gunicorn scrum:application                            # production, from inside scrum/
 
 Configuration comes from the environment (see the README): DEBUG, SECRET_KEY, ALLOWED_HOSTS,
-DATABASE_URL (SQLite file next to this module by default, or postgres://...), and the
-watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel; default
-WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET. With DEBUG off
-the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET.
+DATABASE_URL (SQLite file next to this module by default, or postgres://...), REDIS_URL (the
+shared cache; default: a table in the database), NUM_PROXIES (proxies in front, whose
+X-Forwarded-For is trusted; default 0), HTTPS (on behind TLS: redirects, secure cookies,
+HSTS), and the watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel;
+default WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET.
+With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET.
 """
 
 import os
@@ -21,6 +23,7 @@ from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent
 BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
+CACHE_TABLE = "scrum_cache"
 
 
 def env_flag(name, default):
@@ -35,6 +38,23 @@ def required_secret(name, debug):
         print(f"scrum: {name} must be set when DEBUG is off (refusing to start)", file=sys.stderr)
         sys.exit(BOOT_ERROR)
     return value or f"dev-only-{name.lower()}-do-not-use-in-production"
+
+
+def env_count(name):
+    """A non-negative integer environment variable (default 0), or a start-up error."""
+    value = os.environ.get(name, "0")
+    if not value.isdecimal():
+        print(f"scrum: {name} must be a whole number, not {value!r}", file=sys.stderr)
+        sys.exit(BOOT_ERROR)
+    return int(value)
+
+
+def cache(redis_url):
+    """CACHES['default'], shared by every worker (the login throttle counts there): Redis at
+    REDIS_URL, else a table in the database (created by the board's migrations)."""
+    if redis_url:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": CACHE_TABLE}
 
 
 def database(url):
@@ -53,6 +73,7 @@ def database(url):
 
 
 DEBUG = env_flag("DEBUG", "on")
+HTTPS = env_flag("HTTPS", "off")
 
 settings.configure(
     DEBUG=DEBUG,
@@ -65,6 +86,7 @@ settings.configure(
             os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'scrum.sqlite3'}"
         )
     },
+    CACHES={"default": cache(os.environ.get("REDIS_URL"))},
     DEFAULT_AUTO_FIELD="django.db.models.AutoField",
     INSTALLED_APPS=[
         "django.contrib.auth",
@@ -97,7 +119,7 @@ settings.configure(
     TIME_ZONE="UTC",
     REST_FRAMEWORK={
         "DEFAULT_AUTHENTICATION_CLASSES": (
-            "rest_framework.authentication.BasicAuthentication",
+            "board.logins.ThrottledBasicAuthentication",
             "rest_framework.authentication.TokenAuthentication",
         ),
         "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
@@ -108,7 +130,8 @@ settings.configure(
             "board.filters.StrictOrderingFilter",
         ),
         "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-        "DEFAULT_THROTTLE_RATES": {"token": "10/minute"},
+        "DEFAULT_THROTTLE_RATES": {"login": "10/minute"},  # failed logins per client
+        "NUM_PROXIES": env_count("NUM_PROXIES"),
     },
     SPECTACULAR_SETTINGS={
         "TITLE": "Scrum board API",
@@ -119,6 +142,24 @@ settings.configure(
         "REDOC_DIST": "SIDECAR",
         "COMPONENT_SPLIT_REQUEST": True,
     },
+    LOGGING={  # every server error with its traceback on stderr, whatever DEBUG is
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "loggers": {
+            "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False}
+        },
+    },
+    SECURE_SSL_REDIRECT=HTTPS,
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
+    SESSION_COOKIE_SECURE=HTTPS,
+    CSRF_COOKIE_SECURE=HTTPS,
+    SECURE_HSTS_SECONDS=31536000 if HTTPS else 0,
+    SECURE_HSTS_INCLUDE_SUBDOMAINS=HTTPS,
+    SECURE_HSTS_PRELOAD=HTTPS,
+    # The API authenticates with tokens and basic auth, never with cookies, so there is no
+    # cookie a cross-site request could ride on: Django's CSRF middleware has nothing to do.
+    SILENCED_SYSTEM_CHECKS=["security.W003"],
     WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
     WATERCOOLER_PUBLIC=os.environ.get("WATERCOOLER_PUBLIC")
     or os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
@@ -144,6 +185,7 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("api/", include("board.urls")),
 ]
 
+handler500 = "board.views.server_error"
 application = get_wsgi_application()
 
 if __name__ == "__main__":

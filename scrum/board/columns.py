@@ -5,12 +5,15 @@ order, so concurrent moves queue up instead of losing or duplicating positions: 
 (which has no row to lock) through a transaction-level advisory lock, then the sprint rows
 in primary-key order, and only then the tasks. On SQLite, IMMEDIATE transactions (see
 scrum.py) already serialize writers, so there is nothing more to lock.
+
+Every write that changes a column renumbers it densely (orders 0..n-1), so an order never
+outgrows the column's size nor the field's range (MAX_ORDER, the same on every database).
 """
 
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Count, Max
 from rest_framework.exceptions import ValidationError
 
 from .models import Sprint, Task
@@ -18,6 +21,7 @@ from .models import Sprint, Task
 BACKLOG_LOCK = 0x5C2B  # advisory lock key standing in for the backlog's missing row
 DATE_FIELDS = ("started", "completed")
 KEEP = object()  # move(): leave the task in its current sprint
+MAX_ORDER = 32767  # the largest order a SmallIntegerField holds (PostgreSQL smallint)
 
 
 def lock_columns(sprint_ids):
@@ -39,12 +43,6 @@ def column(sprint_id, status, exclude=None):
     tasks = Task.objects.filter(sprint_id=sprint_id, status=status).select_related("assigned")
     tasks = tasks.order_by("order", "id")
     return list(tasks.exclude(pk=exclude)) if exclude else list(tasks)
-
-
-def next_position(sprint_id, status):
-    """The order value after the last task of a column (call with the column locked)."""
-    last = Task.objects.filter(sprint_id=sprint_id, status=status).aggregate(last=Max("order"))
-    return 0 if last["last"] is None else last["last"] + 1
 
 
 def apply_dates(task, today):
@@ -71,6 +69,8 @@ def check_target(task, sprint, status, today):
 
 def renumber(tasks, changed):
     """Give tasks the orders 0..n-1; record those whose order changed."""
+    if len(tasks) > MAX_ORDER + 1:
+        raise ValidationError({"order": [f"A column holds at most {MAX_ORDER + 1} tasks."]})
     for position, task in enumerate(tasks):
         if task.order != position:
             task.order = position
@@ -114,7 +114,7 @@ def move(task, status, sprint=KEEP, position=None, today=None):
     task.sprint, task.status = sprint, status
     apply_dates(task, today)
     target = column(task.sprint_id, status, exclude=task.pk)
-    target.insert(len(target) if position is None else min(position, len(target)), task)
+    insert(target, task, position)
     task.order = -1  # always rewritten by renumber
     renumber(target, changed)
     task.save(update_fields=["order", "sprint", "status", *DATE_FIELDS])
@@ -122,29 +122,61 @@ def move(task, status, sprint=KEEP, position=None, today=None):
     return sorted(changed.values(), key=lambda t: (t.status, t.order, t.pk))
 
 
+def insert(tasks, task, position):
+    """Put task into a column's list at position (None or past the end: at the end)."""
+    tasks.insert(len(tasks) if position is None else min(position, len(tasks)), task)
+
+
+def add(task, position=None):
+    """Save a new task at position in its column, renumbering the column; returns the other
+    tasks whose order changed. Call inside a transaction.
+
+    Appending to a column numbered 0..n-1 (the usual case) costs one aggregate query, not a
+    read of the whole column."""
+    lock_columns({task.sprint_id})
+    tasks = Task.objects.filter(sprint_id=task.sprint_id, status=task.status)
+    size, last = tasks.aggregate(size=Count("pk"), last=Max("order")).values()
+    if (position is None or position >= size) and size <= MAX_ORDER and last in (None, size - 1):
+        task.order = size
+        task.save()
+        return []
+    tasks = column(task.sprint_id, task.status)
+    insert(tasks, task, position)
+    task.order = -1  # always rewritten by renumber
+    changed = {}
+    renumber(tasks, changed)
+    task.save()
+    others = [t for t in changed.values() if t is not task]
+    Task.objects.bulk_update(others, ["order"])
+    return others
+
+
 def carry_over(source, target, today=None):
-    """Move a sprint's unfinished tasks to another sprint or the backlog; returns them."""
+    """Move a sprint's unfinished tasks to the end of another sprint's columns or the backlog;
+    returns them and the tasks already there whose order changed."""
     today = today or date.today()
     if target is not None and target.pk == source.pk:
         raise ValidationError({"to": ["Cannot carry a sprint over to itself."]})
     if target is not None and target.end < today:
         raise ValidationError({"to": ["Cannot assign tasks to past sprints."]})
-    lock_columns({source.pk, target.pk if target else None})
+    target_id = target.pk if target else None
+    lock_columns({source.pk, target_id})
     unfinished = Task.objects.filter(sprint=source).exclude(status=Task.STATUS_DONE)
-    unfinished = unfinished.select_related("assigned")
-    moved = list(unfinished.order_by("status", "order", "id"))
-    positions = {}
+    moved = list(unfinished.select_related("assigned").order_by("status", "order", "id"))
+    arriving = {}
     for task in moved:
         task.sprint = target
         if target is None:
             task.status = Task.STATUS_TODO
             apply_dates(task, today)
-        key = task.status
-        if key not in positions:
-            positions[key] = next_position(task.sprint_id, key)
-        task.order, positions[key] = positions[key], positions[key] + 1
+        arriving.setdefault(task.status, []).append(task)
+    changed = {}
+    for status, tasks in arriving.items():
+        renumber(column(target_id, status) + tasks, changed)
     Task.objects.bulk_update(moved, ["sprint", "status", "order", *DATE_FIELDS])
-    return moved
+    others = [task for task in changed.values() if task not in moved]
+    Task.objects.bulk_update(others, ["order"])
+    return moved, others
 
 
 def burndown(sprint, start=None):

@@ -16,8 +16,24 @@ MAX_ID = 2**31 - 1  # the largest id PostgreSQL's integer keys hold
 MAX_OFFSET = 2**62  # far beyond any list, within both databases' 64-bit OFFSET
 
 
+class StrictBooleanField(forms.Field):
+    """true or false (also 1/0, any case); anything else is an error, not "no filter"."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.VALUES[value.lower()]
+        except KeyError:
+            raise forms.ValidationError("Use true or false.", code="invalid") from None
+
+
 class NullFilter(django_filters.BooleanFilter):
     """Filter on whether a related field is set (backlog=true: tasks without a sprint)."""
+
+    field_class = StrictBooleanField
 
     def filter(self, qs, value):
         if value is not None:
@@ -82,10 +98,20 @@ class TotalInRowsPaginator(Paginator):
 
 
 class Pagination(PageNumberPagination):
+    """Pages of 25 by default; page_size asks for 1 to 100 (more is cut to 100, a value that
+    is not a positive whole number is a 400)."""
+
     django_paginator_class = TotalInRowsPaginator
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request):
+        value = request.query_params.get(self.page_size_query_param)
+        if value and not (value.isascii() and value.isdecimal() and int(value) > 0):
+            message = f"A whole number from 1 to {self.max_page_size}."
+            raise exceptions.ValidationError({self.page_size_query_param: [message]})
+        return super().get_page_size(request)
 
 
 class StrictOrderingFilter(OrderingFilter):

@@ -11,10 +11,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from .columns import MAX_ORDER
 from .models import Sprint, Task
 
 User = get_user_model()
 STATUS_LABELS = dict(Task.STATUS_CHOICES)
+PLACE_FIELDS = ("sprint", "status", "order")  # a task's column and position: changed by move
 
 LINKS_SCHEMA = {
     "type": "object",
@@ -89,8 +91,18 @@ class SprintSerializer(serializers.ModelSerializer):
         return value
 
 
+class UsernameField(serializers.SlugRelatedField):
+    """A user by username; one with a NUL, which PostgreSQL cannot even compare, is unknown
+    (as on SQLite) rather than a server error."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class TaskSerializer(serializers.ModelSerializer):
-    assigned = serializers.SlugRelatedField(
+    assigned = UsernameField(
         slug_field=User.USERNAME_FIELD,
         required=False,
         allow_null=True,
@@ -115,6 +127,7 @@ class TaskSerializer(serializers.ModelSerializer):
             "completed",
             "links",
         )
+        extra_kwargs = {"order": {"min_value": 0, "max_value": MAX_ORDER}}
 
     def get_status_display(self, obj) -> str:
         return STATUS_LABELS[obj.status]
@@ -157,25 +170,48 @@ class TaskSerializer(serializers.ModelSerializer):
         return self.task_links(obj.id, obj.sprint_id, assignee(obj))
 
     def validate_sprint(self, value):
-        if self.instance is not None and value != self.instance.sprint:
-            if self.instance.status == Task.STATUS_DONE:
-                raise serializers.ValidationError("Cannot change the sprint of a completed task.")
-            if value and value.end < date.today():
-                raise serializers.ValidationError("Cannot assign tasks to past sprints.")
-        elif self.instance is None and value and value.end < date.today():
+        if self.instance is None and value and value.end < date.today():
             raise serializers.ValidationError("Cannot add tasks to past sprints.")
         return value
 
     def validate(self, attrs):
+        if self.instance is not None:
+            self.check_place_kept(attrs)
         sprint = self.current(attrs, "sprint")
         status = self.current(attrs, "status", Task.STATUS_TODO)
+        started, completed = self.current(attrs, "started"), self.current(attrs, "completed")
         if not sprint and status != Task.STATUS_TODO:
             raise serializers.ValidationError('Backlog tasks must have "Not Started" status.')
-        if self.current(attrs, "started") and status == Task.STATUS_TODO:
+        if started and status == Task.STATUS_TODO:
             raise serializers.ValidationError("Started date cannot be set for not started tasks.")
-        if self.current(attrs, "completed") and status != Task.STATUS_DONE:
+        if completed and status != Task.STATUS_DONE:
             raise serializers.ValidationError("Completed date cannot be set for uncompleted tasks.")
+        if self.instance is None:  # a new task gets the dates a move would give it
+            today = date.today()
+            if status != Task.STATUS_TODO:
+                started = attrs["started"] = started or today
+            if status == Task.STATUS_DONE:
+                completed = attrs["completed"] = completed or today
+        elif status != Task.STATUS_TODO and not started:
+            raise serializers.ValidationError("A started task needs its started date.")
+        elif status == Task.STATUS_DONE and not completed:
+            raise serializers.ValidationError("A completed task needs its completed date.")
+        if started and completed and completed < started:
+            raise serializers.ValidationError("Completed date cannot be before started date.")
         return attrs
+
+    def check_place_kept(self, attrs):
+        """PUT/PATCH may repeat a task's sprint, status and order but not change them: only
+        a move keeps the columns dense and the dates in step (400 naming the move URL)."""
+        changed = [
+            name
+            for name in PLACE_FIELDS
+            if name in attrs and attrs[name] != getattr(self.instance, name)
+        ]
+        if changed:
+            move = f"{api_root(self.context['request'])}tasks/{self.instance.pk}/move/"
+            message = f"Change a task's sprint, status or order with POST {move}"
+            raise serializers.ValidationError({name: [message] for name in changed})
 
     def current(self, attrs, name, default=None):
         """The value a field will have after this write (partial updates keep stored values)."""
@@ -215,7 +251,7 @@ class MoveSerializer(serializers.Serializer):
     position = serializers.IntegerField(
         required=False,
         min_value=0,
-        max_value=32767,
+        max_value=MAX_ORDER,
         help_text="0-based position in the target column; omitted: the end of the column.",
     )
 

@@ -7,6 +7,7 @@ commit (hooks.py). Tasks and sprints carry an ETag; a write with a stale If-Matc
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F, Window
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
@@ -15,10 +16,10 @@ from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from . import columns, hooks
 from .filters import SprintFilter, TaskFilter
+from .logins import LoginThrottle
 from .models import Sprint, Task, etag
 from .serializers import (
     TASK_ROW,
@@ -36,10 +37,16 @@ MOVE_ATTEMPTS = 5
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
-    """POST username + password, get a token; throttled against password guessing."""
+    """POST username + password, get a token; wrong passwords count as failed logins."""
 
-    throttle_classes = (ScopedRateThrottle,)
-    throttle_scope = "token"
+    def post(self, request, *args, **kwargs):
+        throttle = LoginThrottle()
+        throttle.check(request)
+        try:
+            return super().post(request, *args, **kwargs)
+        except exceptions.ValidationError:
+            throttle.record_failure()
+            raise
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -53,10 +60,19 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def etag_matches(header, tag):
-    """Whether an If-Match / If-None-Match header value names this ETag (or is *)."""
-    tags = {value.strip().removeprefix("W/") for value in header.split(",")}
+def etag_matches(header, tag, weak=False):
+    """Whether an If-Match (strong comparison: a W/ tag never matches) or If-None-Match
+    (weak=True) header value names this ETag, or is *."""
+    tags = {value.strip() for value in header.split(",")}
+    if weak:
+        tags = {value.removeprefix("W/") for value in tags}
     return "*" in tags or tag in tags
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: JSON for API clients instead of Django's HTML page (the error itself is
+    logged with its traceback, see LOGGING in scrum.py)."""
+    return JsonResponse({"detail": "Server error."}, status=500)
 
 
 class BoardViewSet(viewsets.ModelViewSet):
@@ -91,7 +107,7 @@ class BoardViewSet(viewsets.ModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         instance = self.get_object()
         tag = etag(instance)
-        if etag_matches(request.headers.get("If-None-Match", ""), tag):
+        if etag_matches(request.headers.get("If-None-Match", ""), tag, weak=True):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
         return Response(self.get_serializer(instance).data, headers={"ETag": tag})
 
@@ -155,7 +171,8 @@ class SprintViewSet(BoardViewSet):
         sprint = self.get_object()
         serializer = CarryOverSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        moved = columns.carry_over(sprint, serializer.validated_data["to"])
+        moved, others = columns.carry_over(sprint, serializer.validated_data["to"])
+        self.announce_tasks(others)
         return Response({"moved": self.announce_tasks(moved)})
 
     @extend_schema(
@@ -179,7 +196,7 @@ class SprintViewSet(BoardViewSet):
 
 
 class TaskViewSet(BoardViewSet):
-    """Tasks in board order; new tasks go to the end of their column unless given an order."""
+    """Tasks in board order; their place (sprint, status, order) changes only by a move."""
 
     queryset = Task.objects.order_by("order", "id")
     serializer_class = TaskSerializer
@@ -213,13 +230,14 @@ class TaskViewSet(BoardViewSet):
             raise exceptions.ValidationError({"sprint": [f"Sprint {sprint} does not exist."]})
 
     def perform_create(self, serializer):
-        if "order" not in serializer.validated_data:
-            sprint = serializer.validated_data.get("sprint")
-            state = serializer.validated_data.get("status", Task.STATUS_TODO)
-            sprint_id = sprint.pk if sprint else None
-            columns.lock_columns({sprint_id})
-            serializer.validated_data["order"] = columns.next_position(sprint_id, state)
-        super().perform_create(serializer)
+        """A new task takes its place in its column: `order` is its position there (default:
+        the end), and the tasks after it move down (each is announced)."""
+        position = serializer.validated_data.pop("order", None)
+        task = Task(**serializer.validated_data)
+        others = columns.add(task, position)
+        serializer.instance = self.written = task
+        self.announce("POST", task.pk, serializer.data)
+        self.announce_tasks(others)
 
     @extend_schema(
         request=MoveSerializer,
@@ -262,7 +280,7 @@ class UserViewSet(viewsets.ReadOnlyModelViewSet):
     """Users, looked up by username; read-only through the API."""
 
     lookup_field = User.USERNAME_FIELD
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = "[^/\\x00]+"  # no username holds a NUL (PostgreSQL cannot compare one)
     queryset = User.objects.order_by(User.USERNAME_FIELD)
     serializer_class = UserSerializer
     search_fields = (User.USERNAME_FIELD,)

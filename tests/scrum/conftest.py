@@ -35,14 +35,6 @@ def pytest_unconfigure(config):
         CLUSTER.stop()
 
 
-@pytest.fixture(autouse=True)
-def clear_throttles():
-    """The token throttle counts in the local-memory cache; each test starts afresh."""
-    from django.core.cache import cache
-
-    cache.clear()
-
-
 @pytest.fixture
 def server_database(tmp_path):
     """URL of a fresh, migrated database for server subprocesses (same engine as the run)."""

@@ -100,10 +100,12 @@ def test_token_is_throttled_against_guessing(user):
     assert codes[10:] == [429, 429]
 
 
-def test_root_lists_the_resources(api):
-    body = api.get("/api/").json()
-    assert set(body) == {"sprints", "tasks", "users"}
-    assert body["tasks"].startswith("http://testserver/api/tasks")
+def test_root_lists_the_resources_with_links_ending_in_a_slash(api):
+    assert api.get("/api/").json() == {
+        "sprints": "http://testserver/api/sprints/",
+        "tasks": "http://testserver/api/tasks/",
+        "users": "http://testserver/api/users/",
+    }
 
 
 def test_paths_work_with_and_without_trailing_slash(api, sprint):
@@ -241,38 +243,117 @@ def test_cannot_add_tasks_to_past_sprints(api, past_sprint):
     assert errors(response) == ["Cannot add tasks to past sprints."]
 
 
-def test_cannot_assign_tasks_to_past_sprints(api, sprint, past_sprint):
-    moving = task(sprint=sprint)
-    response = api.patch(f"/api/tasks/{moving.pk}/", {"sprint": past_sprint.pk}, format="json")
-    assert errors(response) == ["Cannot assign tasks to past sprints."]
-
-
-def test_done_task_keeps_its_sprint(api, sprint):
+@pytest.mark.parametrize(
+    "change", [{"status": IN_PROGRESS}, {"order": 0}, {"sprint": "OTHER"}, {"sprint": None}]
+)
+def test_generic_writes_leave_a_tasks_place_to_move(api, sprint, change):
+    """PATCH/PUT cannot change sprint, status or order: 400 naming the move URL instead."""
     other = Sprint.objects.create(end=TODAY + timedelta(days=30))
-    done = task(sprint=sprint, status=DONE, started=TODAY, completed=TODAY)
-    response = api.patch(f"/api/tasks/{done.pk}/", {"sprint": other.pk}, format="json")
-    assert errors(response) == ["Cannot change the sprint of a completed task."]
+    change = {k: other.pk if v == "OTHER" else v for k, v in change.items()}
+    task("first", sprint=sprint)
+    second = task("second", sprint=sprint, order=1)
+    path = f"/api/tasks/{second.pk}/"
+    move = f"http://testserver{path}move/"
+    message = f"Change a task's sprint, status or order with POST {move}"
+    assert errors(api.patch(path, change, format="json")) == [message]
+    body = api.get(path).json()
+    assert errors(api.put(path, {**body, **change}, format="json")) == [message]
+    assert column(sprint, TODO) == [("first", 0), ("second", 1)]
+    second.refresh_from_db()
+    assert (second.started, second.completed) == (None, None)
 
 
-def test_partial_update_is_checked_against_stored_values(api):
-    backlog = task()
-    response = api.patch(f"/api/tasks/{backlog.pk}/", {"status": IN_PROGRESS}, format="json")
-    assert errors(response) == ['Backlog tasks must have "Not Started" status.']
-
-
-def test_full_update(api, user, sprint):
-    existing = task(sprint=sprint)
-    payload = {
-        "name": "Renamed",
-        "sprint": sprint.pk,
-        "status": TESTING,
-        "assigned": "alice",
-        "started": TODAY.isoformat(),
-    }
+def test_full_update_may_repeat_the_place(api, user, sprint):
+    existing = task(sprint=sprint, status=TESTING, started=TODAY)
+    body = api.get(f"/api/tasks/{existing.pk}/").json()
+    payload = {**body, "name": "Renamed", "assigned": "alice"}
     response = api.put(f"/api/tasks/{existing.pk}/", payload, format="json")
     assert response.status_code == 200
     existing.refresh_from_db()
     assert (existing.name, existing.status, existing.assigned) == ("Renamed", TESTING, user)
+
+
+def test_partial_update_is_checked_against_stored_values(api, sprint):
+    doing = task(sprint=sprint, status=IN_PROGRESS, started=TODAY)
+    path = f"/api/tasks/{doing.pk}/"
+    done_today = {"completed": TODAY.isoformat()}
+    assert errors(api.patch(path, done_today, format="json")) == [
+        "Completed date cannot be set for uncompleted tasks."
+    ]
+    assert errors(api.patch(path, {"started": None}, format="json")) == [
+        "A started task needs its started date."
+    ]
+
+
+def test_completed_before_started_is_refused(api, sprint):
+    done = task(sprint=sprint, status=DONE, started=TODAY, completed=TODAY)
+    early = (TODAY - timedelta(days=3)).isoformat()
+    response = api.patch(f"/api/tasks/{done.pk}/", {"completed": early}, format="json")
+    assert errors(response) == ["Completed date cannot be before started date."]
+    new = {"name": "T", "sprint": sprint.pk, "status": DONE, "completed": early}
+    assert errors(api.post("/api/tasks/", new, format="json")) == [
+        "Completed date cannot be before started date."
+    ]
+    new["started"] = (TODAY - timedelta(days=5)).isoformat()
+    assert api.post("/api/tasks/", new, format="json").status_code == 201
+
+
+def test_new_tasks_get_the_dates_of_their_status(api, sprint):
+    doing = api.post(
+        "/api/tasks/", {"name": "T", "sprint": sprint.pk, "status": IN_PROGRESS}, format="json"
+    ).json()
+    assert (doing["started"], doing["completed"]) == (TODAY.isoformat(), None)
+    done = api.post(
+        "/api/tasks/", {"name": "T", "sprint": sprint.pk, "status": DONE}, format="json"
+    ).json()
+    assert (done["started"], done["completed"]) == (TODAY.isoformat(), TODAY.isoformat())
+
+
+def test_a_new_task_takes_its_position_and_the_column_stays_dense(api, sprint):
+    task("a", sprint=sprint)
+    task("b", sprint=sprint, order=1)
+    response = api.post("/api/tasks/", {"name": "c", "sprint": sprint.pk, "order": 0})
+    assert response.status_code == 201
+    assert response.json()["order"] == 0
+    assert column(sprint, TODO) == [("c", 0), ("a", 1), ("b", 2)]
+    last = api.post("/api/tasks/", {"name": "d", "sprint": sprint.pk, "order": 999})
+    assert last.json()["order"] == 3
+    assert column(sprint, TODO)[-1] == ("d", 3)
+
+
+def test_order_never_overflows_the_field(api, sprint):
+    """A column already at order 32767 (PostgreSQL's smallint limit): the next task is
+    numbered densely, and orders beyond the range are refused alike on both databases."""
+    task("last", sprint=sprint, order=32767)
+    response = api.post("/api/tasks/", {"name": "next", "sprint": sprint.pk}, format="json")
+    assert response.status_code == 201
+    assert column(sprint, TODO) == [("last", 0), ("next", 1)]
+    for order, message in [
+        (32768, "Ensure this value is less than or equal to 32767."),
+        (-1, "Ensure this value is greater than or equal to 0."),
+        (99999, "Ensure this value is less than or equal to 32767."),
+    ]:
+        too_far = {"name": "far", "sprint": sprint.pk, "order": order}
+        assert errors(api.post("/api/tasks/", too_far, format="json")) == [message]
+
+
+def test_a_full_column_takes_no_more_tasks(api, sprint):
+    Task.objects.bulk_create(
+        (Task(name="T", sprint=sprint, order=n) for n in range(32768)), batch_size=4000
+    )
+    response = api.post("/api/tasks/", {"name": "one too many", "sprint": sprint.pk})
+    assert errors(response) == ["A column holds at most 32768 tasks."]
+    assert Task.objects.count() == 32768
+
+
+def test_nul_characters_are_client_errors_on_every_database(api, user):
+    """PostgreSQL cannot compare a string holding NUL; SQLite can: both answer the same."""
+    assert api.get("/api/users/%00/").status_code == 404
+    assert api.get("/api/users/alice%00/").status_code == 404
+    response = api.post("/api/tasks/", {"name": "T", "assigned": "alice\x00"}, format="json")
+    assert errors(response) == ["Object with username=alice\x00 does not exist."]
+    basic = base64.b64encode(b"alice\x00:s3cret").decode()
+    assert APIClient().get("/api/", HTTP_AUTHORIZATION=f"Basic {basic}").status_code == 401
 
 
 def test_users_are_read_only_and_looked_up_by_username(api, user):
@@ -313,6 +394,8 @@ def test_task_filters(api, user, sprint):
     assert ids("assigned=alice") == {a.pk}
     assert ids("backlog=true") == {d.pk}
     assert ids("backlog=false") == {a.pk, b.pk, c.pk}
+    assert ids("backlog=TRUE") == ids("backlog=1") == {d.pk}
+    assert ids("backlog=") == {a.pk, b.pk, c.pk, d.pk}
     assert ids("search=docs") == {a.pk, b.pk}
     unknown = api.get(f"/api/tasks/?sprint={other.pk + 1000}")
     assert unknown.status_code == 400
@@ -360,8 +443,15 @@ def test_pagination(api, sprint):
         ("/api/tasks/?page=abc", 404),
         ("/api/tasks/?page=99999999999999999999999", 404),
         ("/api/tasks/?page=%C2%B2", 404),
-        ("/api/tasks/?page_size=-5", 200),
+        ("/api/tasks/?page_size=-5", 400),
+        ("/api/tasks/?page_size=0", 400),
+        ("/api/tasks/?page_size=ten", 400),
         ("/api/sprints/?end_max=2024-13-45", 400),
+        ("/api/sprints/?end_min=2024-02-30", 400),
+        ("/api/tasks/?backlog=maybe", 400),
+        ("/api/tasks/?backlog=yes please", 400),
+        ("/api/tasks/?status=doing", 400),
+        ("/api/tasks/?sprint=1.5", 400),
     ],
 )
 def test_hostile_query_parameters_are_client_errors(api, path, status):
@@ -420,6 +510,20 @@ def test_stale_if_match_is_refused_with_412(api, sprint):
     assert api.delete(f"/api/tasks/{existing.pk}/", HTTP_IF_MATCH=tag).status_code == 412
     fresh = changed["ETag"]
     assert api.delete(f"/api/tasks/{existing.pk}/", HTTP_IF_MATCH=fresh).status_code == 204
+
+
+def test_if_match_uses_the_strong_comparison(api, sprint):
+    """A weak validator never matches If-Match (RFC 9110); If-None-Match compares weakly."""
+    existing = task(name="Original", sprint=sprint)
+    path = f"/api/tasks/{existing.pk}/"
+    tag = api.get(path)["ETag"]
+    weak = api.patch(path, {"name": "Mine"}, format="json", HTTP_IF_MATCH=f"W/{tag}")
+    assert weak.status_code == 412
+    moved = api.post(f"{path}move/", {"status": 2}, format="json", HTTP_IF_MATCH=f"W/{tag}")
+    assert moved.status_code == 412
+    assert Task.objects.get(pk=existing.pk).name == "Original"
+    assert api.get(path, HTTP_IF_NONE_MATCH=f"W/{tag}").status_code == 304
+    assert api.patch(path, {"name": "Mine"}, format="json", HTTP_IF_MATCH=tag).status_code == 200
 
 
 def test_sprint_if_match(api, sprint):
@@ -540,6 +644,16 @@ def test_carry_over_to_next_sprint_and_backlog(api, sprint):
         ("doing", TODO),
     }
     assert not backlog.exclude(started=None).exists()
+
+
+def test_carry_over_renumbers_the_target_columns(api, sprint):
+    nxt = Sprint.objects.create(name="Next", end=TODAY + timedelta(days=21))
+    task("there", sprint=nxt, order=32767)
+    task("todo", sprint=sprint)
+    response = api.post(f"/api/sprints/{sprint.pk}/carry-over/", {"to": nxt.pk}, format="json")
+    assert response.status_code == 200
+    assert [t["name"] for t in response.json()["moved"]] == ["todo"]
+    assert column(nxt, TODO) == [("there", 0), ("todo", 1)]
 
 
 def test_carry_over_rules(api, sprint, past_sprint):

@@ -4,18 +4,23 @@ import hashlib
 import json
 import os
 import random
+import shlex
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import date, timedelta
 
+import psycopg
 import pytest
 import requests
+import yaml
 from conftest import SCRUM, SECRET
 from django.core.signing import TimestampSigner
-from harness import BIN
+from harness import BIN, ROOT, Service
 
 SPRINT_END = (date.today() + timedelta(days=30)).isoformat()  # the demo sprint ends sooner
 
@@ -272,3 +277,117 @@ def test_schemathesis_finds_no_server_error(scrum_server, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-4000:] + server.output()[-3000:]
     assert " passed" in result.stdout and "generated" in result.stdout
+
+
+def guess(server, n, **headers):
+    """One wrong password for demo at /api/token/; returns the status code."""
+    data = {"username": "demo", "password": f"guess{n}"}
+    return requests.post(f"{server.url}/api/token/", data=data, headers=headers).status_code
+
+
+@pytest.mark.parametrize("cache", ["database", "redis"])
+def test_failed_logins_are_limited_per_client_across_workers(scrum_server, cache, request):
+    """An attacker rotating X-Forwarded-For over fresh connections to 3 workers gets 10 guesses."""
+    env = {"REDIS_URL": request.getfixturevalue("redis_url")} if cache == "redis" else {}
+    server = scrum_server(env, workers=3)
+    codes = [guess(server, n, **{"X-Forwarded-For": f"203.0.113.{n}"}) for n in range(10)]
+    assert codes == [400] * 10
+    right = {"username": "demo", "password": "test"}
+    refused = requests.post(
+        f"{server.url}/api/token/", data=right, headers={"X-Forwarded-For": "198.51.100.7"}
+    )
+    assert refused.status_code == 429
+    assert "Retry-After" in refused.headers
+    assert requests.get(f"{server.url}/api/tasks/", auth=("demo", "test")).status_code == 429
+
+
+def test_failed_basic_logins_count_against_the_same_limit(scrum_server):
+    server = scrum_server(workers=3)
+    logged_in = token_session(server)
+    tasks = f"{server.url}/api/tasks/"
+    codes = [requests.get(tasks, auth=("demo", f"guess{n}")).status_code for n in range(10)]
+    assert codes == [401] * 10
+    assert requests.get(tasks, auth=("demo", "test")).status_code == 429  # password unchecked
+    assert guess(server, 10) == 429
+    assert logged_in.get(tasks).status_code == 200  # a token already handed out keeps working
+
+
+def test_behind_proxies_the_client_is_the_address_they_saw(scrum_server):
+    """NUM_PROXIES=1: the last X-Forwarded-For entry (the proxy's) names the client."""
+    server = scrum_server({"NUM_PROXIES": "1"})
+    codes = [guess(server, n, **{"X-Forwarded-For": "203.0.113.5"}) for n in range(10)]
+    assert codes == [400] * 10
+    assert guess(server, 10, **{"X-Forwarded-For": "192.0.2.1, 203.0.113.5"}) == 429
+    neighbour = {"X-Forwarded-For": "203.0.113.6"}
+    response = requests.get(f"{server.url}/api/tasks/", auth=("demo", "test"), headers=neighbour)
+    assert response.status_code == 200
+
+
+def drop_table(database_url, table):
+    """Break a server's database from outside (as a half-done migration or restore would)."""
+    if database_url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as database:
+            database.execute(f"DROP TABLE {table}")
+    else:
+        with psycopg.connect(database_url, autocommit=True) as database:
+            database.execute(f"DROP TABLE {table} CASCADE")
+
+
+def test_a_server_error_is_logged_and_answered_in_json(scrum_server, server_database):
+    server = scrum_server(PRODUCTION)
+    api = token_session(server)
+    assert api.get(f"{server.url}/api/tasks/").status_code == 200
+    drop_table(server_database, "board_task")
+    response = api.get(f"{server.url}/api/tasks/")
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Server error."}
+    log = server.output()
+    assert "Internal Server Error: /api/tasks/" in log
+    assert "Traceback (most recent call last)" in log and "board_task" in log
+
+
+DEPLOY_KEY = "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8s9t0u1v2w3x4y5z6"  # long and varied
+
+
+def deploy_check(env):
+    """`python scrum.py check --deploy` with DEBUG off; returns (exit code, output)."""
+    environment = {**os.environ, **PRODUCTION, "SECRET_KEY": DEPLOY_KEY, **env}
+    command = [sys.executable, "scrum.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = subprocess.run(command, cwd=SCRUM, env=environment, capture_output=True, text=True)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_check_deploy_is_clean_behind_tls():
+    code, output = deploy_check({"HTTPS": "on"})
+    assert code == 0, output
+    assert "System check identified no issues" in output
+    code, output = deploy_check({})
+    assert code != 0
+    assert "security.W004" in output and "security.W008" in output  # HSTS, redirect
+
+
+def test_https_switch_redirects_and_sends_hsts(scrum_server):
+    server = scrum_server({**PRODUCTION, "HTTPS": "on"})
+    plain = requests.get(f"{server.url}/api/", allow_redirects=False)
+    assert plain.status_code == 301
+    assert plain.headers["Location"] == f"https://127.0.0.1:{server.port}/api/"
+    proxied = requests.get(
+        f"{server.url}/api/tasks/", auth=("demo", "test"), headers={"X-Forwarded-Proto": "https"}
+    )
+    assert proxied.status_code == 200
+    assert proxied.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert proxied.json()["next"] is None
+
+
+def test_the_compose_stack_seeds_no_demo_data(start, server_database):
+    """docker-compose.yml's scrum command, run as is (bound to a free loopback port): no
+    demo user with a known password appears, and no token is printed."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["scrum"]
+    assert compose["working_dir"] == "/app/scrum"
+    command = shlex.split(compose["command"])
+    command[-1] = command[-1].replace("0.0.0.0:8000", "127.0.0.1:{port}")
+    env = {**compose["environment"], "DATABASE_URL": server_database}
+    server = start(Service(command, SCRUM, env))
+    assert requests.get(f"{server.url}/api/tasks/", auth=("demo", "test")).status_code == 401
+    assert "API token for demo" not in server.output()
