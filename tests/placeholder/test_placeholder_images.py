@@ -215,7 +215,7 @@ def test_retina_without_extension(server):
         ("/image/100x100.gif?bg=00000080", "all or nothing"),
         ("/image/2000x2000@2x.webp", "webp is at most 4000000 pixels"),
         ("/image/1000x1001@2x.webp", "webp is at most 4000000 pixels"),
-        ("/image/100x100/?text=%F0%9F%98%80", "no bundled font can draw U+1F600"),
+        ("/image/100x100/?text=%E0%A4%85", "no bundled font can draw U+0905"),
         ("/image/100x100/?text=%E4%B8%AD&font=serif", "font=serif can draw U+4E2D"),
         ("/image/100x100/?text=%FF", "not valid UTF-8"),
         ("/image/100x100/?text=ok&bg=%C3%28", "not valid UTF-8"),
@@ -324,7 +324,7 @@ def test_home_page_explains_and_shows_examples(server):
     page = response.text
     assert f'src="{server.url}/image/50x50/"' in page  # absolute, from reverse()
     sources = [part.split('"', 1)[0] for part in page.split('<img src="')[1:]]
-    assert len(sources) == 8  # the book's example and seven options
+    assert len(sources) == 17  # the book's example and sixteen options
     for source in sources:
         image = requests.get(source.replace("&amp;", "&"), timeout=30)
         assert image.status_code == 200, source
