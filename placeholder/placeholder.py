@@ -114,9 +114,9 @@ log = logging.getLogger("placeholder")
 
 MAX_SIZE = 2000  # the book's limit on width and height
 MAX_PIXELS_PER_SIDE = 4000  # after the retina factor: bounds the memory of one render
-# libwebp's lossless encoder needs about 20 bytes a pixel (360 MB at 4000x4000) and libavif's
-# about 25, the others at most 5: WebP and AVIF are at most 2000x2000 pixels, so that no render
-# needs more than about 110 MB.
+# libwebp's lossless encoder and libavif's (aom, 4:2:0) need about 20 bytes a pixel (360 MB at
+# 4000x4000), the others at most 5: WebP and AVIF are at most 2000x2000 pixels, so that no render
+# needs more than about 100 MB.
 MAX_WEBP_PIXELS = 2000 * 2000
 MAX_PIXELS = {"webp": MAX_WEBP_PIXELS, "avif": MAX_WEBP_PIXELS}
 MAX_TEXT = 100
@@ -133,7 +133,7 @@ FORMATS = {
 }
 ALIASES = {"jpg": "jpeg"}
 NEGOTIABLE = [f for f in ("avif", "webp") if f in FORMATS]  # in order of preference
-AVIF_OPTIONS = {"quality": 90, "speed": 10, "subsampling": "4:4:4"}  # flat colours: fast, tiny
+AVIF_OPTIONS = {"quality": 90, "speed": 10}  # fastest; 4:2:0 needs a quarter less memory
 HEX_COLOUR = RegexValidator(
     r"^#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$",
     "a colour is 3, 4, 6 or 8 hex digits (RGB, RGBA, RRGGBB or RRGGBBAA) or a CSS colour name",

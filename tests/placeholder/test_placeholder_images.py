@@ -343,7 +343,9 @@ def test_home_page_explains_and_shows_examples(server):
     width=st.integers(-1, 300) | st.sampled_from([2000, 2001]),
     height=st.integers(-1, 300) | st.sampled_from([2000, 2001]),
     retina=st.sampled_from(["", "@0x", "@1x", "@2x", "@3x", "@9x"]),
-    suffix=st.sampled_from(["", "/", ".png", ".JPG", ".gif", ".webp", ".svg", ".bmp", ".png/"]),
+    suffix=st.sampled_from(
+        ["", "/", ".png", ".JPG", ".gif", ".webp", ".avif", ".svg", ".bmp", ".png/"]
+    ),
     query=st.dictionaries(
         st.sampled_from(["bg", "fg", "text", "format", "v"]),
         st.text(max_size=110) | st.from_regex(r"\A#?[0-9a-fA-F]{3,8}\Z"),
