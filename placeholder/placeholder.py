@@ -254,12 +254,13 @@ def font_face(text, name, weight):
     for face in candidates:
         if glyphs <= COVERAGE[face]:
             return face
-    missing = sorted(glyphs - COVERAGE[candidates[-1]])
+    missing = sorted(glyphs.difference(*(COVERAGE[face] for face in candidates)))
     code_points = ", ".join(f"U+{ord(c):04X}" for c in missing[:3])
     where = "no bundled font" if name == DEFAULT_FONT else f"font={name}"
+    what = f"can draw {code_points}" if missing else "draws all of this text"
     raise forms.ValidationError(
-        f"{where} can draw {code_points}; the fonts cover Latin, Greek, Cyrillic, common "
-        "symbols and common Chinese, Japanese and Korean (font=cjk)"
+        f"{where} {what}; the fonts cover Latin, Greek, Cyrillic, common symbols (sans, serif, "
+        "mono) and common Chinese, Japanese and Korean (cjk)"
     )
 
 

@@ -247,6 +247,7 @@ def test_glyph_coverage_is_checked_per_font(server, font):
         ("weight=bold", "the default font has only regular"),
         ("font=cjk&weight=bold", "font=cjk has only regular"),
         ("text=%E0%A4%85", "no bundled font can draw U+0905"),
+        ("text=%C9%90%E4%B8%AD", "no bundled font draws all of this text"),  # IPA and CJK
     ],
 )
 def test_font_errors(server, query, reason):
