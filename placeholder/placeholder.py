@@ -3,16 +3,18 @@
     python placeholder.py runserver          # development server on :8000
     gunicorn placeholder                     # production, configured from the environment
 
-GET /image/<width>x<height>/ is a PNG of that size, black with white "<width> X <height>".
-Optional: @2x/@3x (retina), an extension or ?format= (png, jpeg, gif, webp, svg), ?bg= and
-?fg= colours (hex RGB/RRGGBB, plus alpha as RGBA/RRGGBBAA) and ?text= (empty: no text).
+GET /image/<width>x<height>/ is a PNG of that size, black with white "<width> X <height>";
+/image/<side>/ is a square, and one side may be a ratio (640x16:9, 16:9x360).
+Optional: @2x/@3x (retina), an extension or ?format= (png, jpeg, gif, webp, avif, svg; without
+either, AVIF or WebP when the Accept header names it), ?bg= and ?fg= colours (hex RGB/RRGGBB,
+plus alpha as RGBA/RRGGBBAA, or CSS names), ?text= (empty: no text), ?font= and ?weight=.
 Images are a pure function of their URL: the ETag is computed from the validated parameters
 before anything is rendered, rendered images are kept in the Django cache (Redis when
 REDIS_URL is set, else a bounded local-memory cache) and may be cached by clients for a year.
 
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
-REDIS_URL and HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) come from the
-environment.
+REDIS_URL, HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) and PLACEHOLDER_NEGOTIATE
+(off: no content negotiation, for CDNs that ignore Vary) come from the environment.
 """
 
 import functools
@@ -21,6 +23,7 @@ import io
 import logging
 import math
 import os
+import re
 import sys
 import time
 from html import escape
@@ -37,6 +40,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
+NEGOTIATE = os.environ.get("PLACEHOLDER_NEGOTIATE", "on").lower() in {"on", "true", "1", "yes"}
 
 # Memory bound of the local-memory cache, per process: at most CACHE_ENTRIES images of at
 # most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
@@ -98,19 +102,23 @@ from django.core.cache import cache  # noqa: E402
 from django.core.validators import RegexValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse  # noqa: E402
+from django.http.request import MediaType  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path, re_path, reverse  # noqa: E402
+from django.utils.cache import patch_vary_headers  # noqa: E402
 from django.views.decorators.http import etag, require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
 
 log = logging.getLogger("placeholder")
 
 MAX_SIZE = 2000  # the book's limit on width and height
 MAX_PIXELS_PER_SIDE = 4000  # after the retina factor: bounds the memory of one render
-# libwebp's lossless encoder needs about 20 bytes a pixel (360 MB at 4000x4000), the others at
-# most 5: a WebP is at most 2000x2000 pixels, so that no render needs more than about 90 MB.
+# libwebp's lossless encoder and libavif's (aom, 4:2:0) need about 20 bytes a pixel (360 MB at
+# 4000x4000), the others at most 5: WebP and AVIF are at most 2000x2000 pixels, so that no render
+# needs more than about 100 MB.
 MAX_WEBP_PIXELS = 2000 * 2000
+MAX_PIXELS = {"webp": MAX_WEBP_PIXELS, "avif": MAX_WEBP_PIXELS}
 MAX_TEXT = 100
 VALIDATED_URLS = 1024  # memoized validations; URLs are at most ~4 KB (gunicorn's limit)
 IMMUTABLE = f"public, max-age={365 * 24 * 60 * 60}, immutable"
@@ -120,24 +128,58 @@ FORMATS = {
     "jpeg": "image/jpeg",
     "gif": "image/gif",
     "webp": "image/webp",
+    **({"avif": "image/avif"} if features.check("avif") else {}),
     "svg": "image/svg+xml",
 }
 ALIASES = {"jpg": "jpeg"}
-COLOUR = RegexValidator(
+NEGOTIABLE = [f for f in ("avif", "webp") if f in FORMATS]  # in order of preference
+AVIF_OPTIONS = {"quality": 90, "speed": 10}  # fastest; 4:2:0 needs a quarter less memory
+HEX_COLOUR = RegexValidator(
     r"^#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$",
-    "a colour is 3, 4, 6 or 8 hex digits (RGB, RGBA, RRGGBB or RRGGBBAA)",
+    "a colour is 3, 4, 6 or 8 hex digits (RGB, RGBA, RRGGBB or RRGGBBAA) or a CSS colour name",
 )
+CSS_COLOURS = {**ImageColor.colormap, "transparent": "#0000"}  # the CSS names
 PNG_COMPRESS_LEVEL = 3  # zlib level: 3 is 2x faster than the default 6 for a few more bytes
 TEXT_WIDTH, TEXT_HEIGHT = 0.8, 0.5  # the text fills at most this share of the image
 MIN_FONT_SIZE = 6  # below this the text does not fit legibly and is left out
 REFERENCE_SIZE = 100  # font size at which text is measured before scaling
-WIDE_FONT = BASE_DIR / "fonts" / "DejaVuSans.ttf"
-WIDE_FONT_CHARACTERS = frozenset(map(chr, TTFont(WIDE_FONT, lazy=True).getBestCmap()))
-SVG_FONTS = "Aileron, DejaVu Sans, Helvetica, Arial, sans-serif"
+FONTS = {  # ?font=: {weight: file in fonts/ (licences and origin beside them)}, SVG families
+    "sans": (
+        {"regular": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf"},
+        "DejaVu Sans, Helvetica, Arial, sans-serif",
+    ),
+    "serif": (
+        {"regular": "DejaVuSerif.ttf", "bold": "DejaVuSerif-Bold.ttf"},
+        "DejaVu Serif, Georgia, Times New Roman, serif",
+    ),
+    "mono": (
+        {"regular": "DejaVuSansMono.ttf", "bold": "DejaVuSansMono-Bold.ttf"},
+        "DejaVu Sans Mono, Menlo, Consolas, monospace",
+    ),
+    "cjk": (
+        {"regular": "WenQuanYiMicroHei-CJK.ttf"},
+        "WenQuanYi Micro Hei, Noto Sans CJK SC, Microsoft YaHei, sans-serif",
+    ),
+}
+# No ?font=: Pillow's default (Aileron) for ASCII, else the first of these that has every glyph.
+DEFAULT_FONT, FALLBACK_FONTS = "default", ("sans", "cjk")
+SVG_DEFAULT_FONTS = "Aileron, DejaVu Sans, Helvetica, Arial, sans-serif"
+WEIGHTS = ("regular", "bold")
+FONT_FILES = {
+    (name, weight): BASE_DIR / "fonts" / file
+    for name, (files, _) in FONTS.items()
+    for weight, file in files.items()
+}
+COVERAGE = {
+    face: frozenset(map(chr, TTFont(file, lazy=True).getBestCmap()))
+    for face, file in FONT_FILES.items()
+}
 
 
 def parse_colour(value):
-    """'#f80', 'ff8800' or 'ff880080' as an (r, g, b, a) tuple."""
+    """'#f80', 'ff8800', 'ff880080' or a CSS name as an (r, g, b, a) tuple."""
+    if value.lower() in CSS_COLOURS:
+        return ImageColor.getcolor(CSS_COLOURS[value.lower()], "RGBA")
     digits = value.lstrip("#")
     if len(digits) <= 4:
         digits = "".join(d * 2 for d in digits)
@@ -156,6 +198,70 @@ class Spec(NamedTuple):
     bg: tuple
     fg: tuple
     text: str
+    font: str = DEFAULT_FONT  # fields added since the first version: see fingerprint()
+    weight: str = "regular"
+
+
+ADDED_FIELDS = ("font", "weight")
+
+
+def fingerprint(spec):
+    """The ETag: a digest of the canonical parameters. Fields added since the first version
+    are left out while they hold their defaults, so every URL of that version keeps its ETag."""
+    fields = ", ".join(
+        f"{name}={value!r}"
+        for name, value in spec._asdict().items()
+        if name not in ADDED_FIELDS or value != Spec._field_defaults[name]
+    )
+    canonical = f"({RENDER_VERSION!r}, Spec({fields}))"  # what repr() gave in the first version
+    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def colour_name_error(value):
+    """The reason for a colour that is neither hex nor a CSS name (hex-like: the hex rule)."""
+    if re.fullmatch(r"#?[0-9a-fA-F]*", value):
+        return HEX_COLOUR.message
+    return (
+        f"unknown colour {value[:20]!r}: use 3, 4, 6 or 8 hex digits or a CSS colour name: "
+        + ", ".join(sorted(CSS_COLOURS))
+    )
+
+
+def validate_colour(value):
+    if value.lower() not in CSS_COLOURS:
+        try:
+            HEX_COLOUR(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(colour_name_error(value)) from None
+
+
+def font_face(text, name, weight):
+    """(font, weight) of the bundled font that draws ``text``, None for Pillow's default, or a
+    ValidationError naming what cannot be drawn."""
+    if name == DEFAULT_FONT:
+        if weight != "regular":
+            raise forms.ValidationError(
+                "weight: the default font has only regular; add font=sans, serif or mono"
+            )
+        if text.isascii():
+            return None
+        candidates = [(fallback, "regular") for fallback in FALLBACK_FONTS]
+    elif (name, weight) in FONT_FILES:
+        candidates = [(name, weight)]
+    else:
+        raise forms.ValidationError(f"weight: font={name} has only {', '.join(FONTS[name][0])}")
+    glyphs = set(text) - {"\n"}
+    for face in candidates:
+        if glyphs <= COVERAGE[face]:
+            return face
+    missing = sorted(glyphs.difference(*(COVERAGE[face] for face in candidates)))
+    code_points = ", ".join(f"U+{ord(c):04X}" for c in missing[:3])
+    where = "no bundled font" if name == DEFAULT_FONT else f"font={name}"
+    what = f"can draw {code_points}" if missing else "draws all of this text"
+    raise forms.ValidationError(
+        f"{where} {what}; the fonts cover Latin, Greek, Cyrillic, common symbols (sans, serif, "
+        "mono) and common Chinese, Japanese and Korean (cjk)"
+    )
 
 
 class ImageForm(forms.Form):
@@ -166,21 +272,31 @@ class ImageForm(forms.Form):
     retina = forms.IntegerField(min_value=1, max_value=3, required=False)
     extension = forms.CharField(required=False)
     format = forms.CharField(required=False)
-    bg = forms.CharField(required=False, validators=[COLOUR])
-    fg = forms.CharField(required=False, validators=[COLOUR])
+    bg = forms.CharField(required=False, validators=[validate_colour])
+    fg = forms.CharField(required=False, validators=[validate_colour])
     text = forms.CharField(required=False, strip=False, max_length=MAX_TEXT)
+    font = forms.ChoiceField(
+        required=False,
+        choices=[(f, f) for f in (DEFAULT_FONT, *FONTS)],
+        error_messages={
+            "invalid_choice": f"unknown font; use one of {DEFAULT_FONT}, {', '.join(FONTS)}"
+        },
+    )
+    weight = forms.ChoiceField(
+        required=False,
+        choices=[(w, w) for w in WEIGHTS],
+        error_messages={"invalid_choice": f"unknown weight; use {' or '.join(WEIGHTS)}"},
+    )
+
+    def __init__(self, data, offered=()):
+        """``offered``: the formats the client accepts, for a URL that names none."""
+        super().__init__(data)
+        self.offered = offered
 
     def clean_text(self):
         text = self.cleaned_data["text"]
         if any(not (c.isprintable() or c == "\n") for c in text):
             raise forms.ValidationError("text may contain only printable characters and newlines")
-        missing = sorted(set(text) - WIDE_FONT_CHARACTERS - {"\n"})
-        if missing:
-            code_points = ", ".join(f"U+{ord(c):04X}" for c in missing[:3])
-            raise forms.ValidationError(
-                f"no bundled font can draw {code_points}; the fonts cover Latin, Greek, "
-                "Cyrillic and common symbols"
-            )
         return text
 
     def clean(self):
@@ -191,20 +307,25 @@ class ImageForm(forms.Form):
         chosen.discard("")
         if len(chosen) > 1:
             raise forms.ValidationError("the extension and ?format= name different formats")
-        image_format = chosen.pop() if chosen else "png"
-        if image_format not in FORMATS:
-            raise forms.ValidationError(
-                f"unknown format {image_format!r}; use one of {', '.join(FORMATS)}"
-            )
         scale = data["retina"] or 1
         if max(data["width"], data["height"]) * scale > MAX_PIXELS_PER_SIDE:
             raise forms.ValidationError(
                 f"at most {MAX_PIXELS_PER_SIDE} pixels per side after the retina factor"
             )
-        if image_format == "webp" and data["width"] * data["height"] * scale**2 > MAX_WEBP_PIXELS:
+        pixels = data["width"] * data["height"] * scale**2
+        if chosen:
+            image_format = chosen.pop()
+        else:  # the client's best offer whose limit this image is within
+            fits = [f for f in self.offered if pixels <= MAX_PIXELS.get(f, pixels)]
+            image_format = (fits or ["png"])[0]
+        if image_format not in FORMATS:
             raise forms.ValidationError(
-                f"webp is at most {MAX_WEBP_PIXELS} pixels (2000x2000) after the retina factor; "
-                "use png or jpeg for bigger images"
+                f"unknown format {image_format!r}; use one of {', '.join(FORMATS)}"
+            )
+        if pixels > MAX_PIXELS.get(image_format, pixels):
+            raise forms.ValidationError(
+                f"{image_format} is at most {MAX_PIXELS[image_format]} pixels (2000x2000) after "
+                "the retina factor; use png or jpeg for bigger images"
             )
         bg = parse_colour(data["bg"] or "000")
         fg = parse_colour(data["fg"] or "fff")
@@ -214,36 +335,77 @@ class ImageForm(forms.Form):
             raise forms.ValidationError("gif transparency is all or nothing (alpha 00 or ff)")
         text = self.data.get("text")  # absent: the book's "W X H"; empty: no text
         text = f"{data['width']} X {data['height']}" if text is None else data["text"]
-        data["spec"] = Spec(data["width"], data["height"], scale, image_format, bg, fg, text)
+        font, weight = data["font"] or DEFAULT_FONT, data["weight"] or "regular"
+        font_face(text, font, weight)  # a ValidationError when it cannot be drawn
+        data["spec"] = Spec(
+            data["width"], data["height"], scale, image_format, bg, fg, text, font, weight
+        )
         return data
 
 
-@functools.lru_cache(maxsize=VALIDATED_URLS)
-def check(width, height, retina, extension, query):
-    """Validate one image URL with ImageForm: (spec, etag, None) or (None, None, reason).
+class Checked(NamedTuple):
+    """What check() found: a spec and its ETag, or the reason it is invalid; ``negotiated``
+    when the URL names no format, so that the answer varies with the Accept header."""
 
-    The answer is a pure function of the URL, so it is memoized: a repeated URL skips the
-    form, which is most of the work of serving a cached image. The ETag is a digest of the
-    canonical parameters, known before (and without) rendering.
+    spec: Spec | None
+    etag: str | None
+    reason: str | None
+    negotiated: bool
+
+
+QUERY_FIELDS = ("format", "bg", "fg", "text", "font", "weight")
+
+
+@functools.lru_cache(maxsize=VALIDATED_URLS)
+def check(width, height, retina, extension, query, offered):
+    """Validate one image URL with ImageForm, ``offered`` the formats the client accepts.
+
+    The answer is a pure function of the URL and the offer, so it is memoized: a repeated URL
+    skips the form, which is most of the work of serving a cached image. The ETag is a digest
+    of the canonical parameters, known before (and without) rendering.
     """
     try:
         params = query_parameters(query)
+        width, height = resolve_size(width, height)
     except ValueError as error:
-        return None, None, str(error)
+        return Checked(None, None, str(error), False)
+    negotiated = NEGOTIATE and not extension and "format" not in params
+    fields = {name: params[name] for name in QUERY_FIELDS if name in params}
     form = ImageForm(
         {
             "width": width,
             "height": height,
             "retina": retina,
             "extension": extension or "",
-            **{name: params[name] for name in ("format", "bg", "fg", "text") if name in params},
-        }
+            **fields,
+        },
+        offered=offered if negotiated else (),
     )
     if not form.is_valid():
-        return None, None, invalid_reason(form)
+        return Checked(None, None, invalid_reason(form), negotiated)
     spec = form.cleaned_data["spec"]
-    digest = hashlib.blake2b(repr((RENDER_VERSION, spec)).encode(), digest_size=16)
-    return spec, digest.hexdigest(), None
+    return Checked(spec, fingerprint(spec), None, negotiated)
+
+
+def resolve_size(width, height):
+    """(width, height) as digit strings: a missing height makes a square, and a side given as
+    a ratio (width:height, e.g. 16:9) is worked out from the other side, rounded."""
+    height = width if height is None else height
+    if ":" in width and ":" in height:
+        raise ValueError("one side must be a number of pixels; the other may be a ratio like 16:9")
+    if ":" not in width + height:
+        return width, height
+    across, down = map(int, (width if ":" in width else height).split(":"))
+    if not across or not down:
+        raise ValueError("the terms of a ratio are whole numbers from 1, like 16:9")
+    if ":" in width:
+        return str(round_ratio(int(height) * across, down)), height
+    return width, str(round_ratio(int(width) * down, across))
+
+
+def round_ratio(numerator, denominator):
+    """numerator / denominator rounded half up, in integers (any size, no float overflow)."""
+    return (2 * numerator + denominator) // (2 * denominator)
 
 
 def query_parameters(query):
@@ -270,35 +432,46 @@ def invalid_reason(form):
     )
 
 
-def check_request(request, width, height, retina=None, extension=None):
+def check_request(request, width, height=None, retina=None, extension=None):
     """check() for this request's URL (the book's route passes ints, the other strings)."""
     query = request.META.get("QUERY_STRING", "")
-    return check(str(width), str(height), retina, extension, query)
+    offered = accepted_formats(request.META.get("HTTP_ACCEPT", "")) if NEGOTIATE else ()
+    height = None if height is None else str(height)
+    return check(str(width), height, retina, extension, query, offered)
+
+
+@functools.lru_cache(maxsize=256)
+def accepted_formats(accept):
+    """The negotiable formats an Accept header names explicitly (q > 0), best first: */* and
+    image/* do not count, so curl and other generic clients keep the PNG."""
+    named = {}
+    for part in accept.split(",")[:64]:
+        media = MediaType(part)
+        named[f"{media.main_type}/{media.sub_type}".lower()] = media.quality
+    return tuple(f for f in NEGOTIABLE if named.get(FORMATS[f], 0) > 0)
 
 
 def image_etag(request, **url):
-    return check_request(request, **url)[1]
+    return check_request(request, **url).etag
 
 
 @functools.lru_cache(maxsize=128)
-def font(size, ascii_only):
-    """A scalable font at ``size`` pixels: Pillow's default (Aileron) covers ASCII only, so
-    other text gets DejaVu Sans (Latin, Greek, Cyrillic and common symbols; from Debian's
-    fonts-dejavu-core, licence beside it)."""
-    if ascii_only:
+def font(face, size):
+    """A scalable font at ``size`` pixels: ``face`` (font, weight) of FONT_FILES, or None for
+    Pillow's default (Aileron), which covers ASCII only."""
+    if face is None:
         return ImageFont.load_default(size=size)
-    return ImageFont.truetype(WIDE_FONT, size)
+    return ImageFont.truetype(FONT_FILES[face], size)
 
 
 MEASURE = ImageDraw.Draw(Image.new("L", (1, 1)))
 
 
-def fit_text(text, width, height):
+def fit_text(text, width, height, face):
     """(font, ink box) of the largest text that fits, or None when it cannot fit legibly."""
     if not text.strip():
         return None
-    ascii_only = text.isascii()
-    reference = font(REFERENCE_SIZE, ascii_only)
+    reference = font(face, REFERENCE_SIZE)
     left, top, right, bottom = MEASURE.textbbox((0, 0), text, font=reference)
     if right <= left or bottom <= top:  # nothing with an extent, e.g. lone combining marks
         return None
@@ -306,18 +479,18 @@ def fit_text(text, width, height):
     size = int(REFERENCE_SIZE * scale)
     if size < MIN_FONT_SIZE:
         return None
-    fitted = font(size, ascii_only)
+    fitted = font(face, size)
     return fitted, MEASURE.textbbox((0, 0), text, font=fitted, align="center")
 
 
-def text_mask(text, width, height):
+def text_mask(text, width, height, face):
     """An 'L' image: 0 is background, 255 is text, values between are anti-aliased edges.
 
     The text is drawn on a small canvas first, so that its actual ink (not the font's
     metrics) is centred to the pixel.
     """
     mask = Image.new("L", (width, height), 0)
-    fitted = fit_text(text, width, height)
+    fitted = fit_text(text, width, height, face)
     if fitted:
         text_font, (left, top, right, bottom) = fitted
         canvas = Image.new("L", (math.ceil(right - left) + 2, math.ceil(bottom - top) + 2), 0)
@@ -336,14 +509,14 @@ def blend_palette(bg, fg):
     return [round(b + (f - b) * i / 255) for i in range(256) for b, f in zip(bg, fg, strict=True)]
 
 
-def render_raster(width, height, image_format, bg, fg, text):
+def render_raster(width, height, image_format, bg, fg, text, face):
     """Encoded raster image bytes.
 
     The text is drawn once into an 8-bit mask whose values index a palette blended from bg
     to fg, so PNG and GIF are written as palette images (a third of the bytes of RGB, no
     colour conversion) while every pixel keeps the exact requested colours.
     """
-    image = text_mask(text, width, height)
+    image = text_mask(text, width, height, face)
     image.putpalette(blend_palette(bg, fg), "RGBA")  # the mask becomes a "P" image
     opaque = bg[3] == fg[3] == 255
     out = io.BytesIO()
@@ -359,6 +532,8 @@ def render_raster(width, height, image_format, bg, fg, text):
     elif image_format == "webp":
         image = image.convert("RGB" if opaque else "RGBA")
         image.save(out, "WEBP", lossless=True, method=0)
+    elif image_format == "avif":
+        image.convert("RGB" if opaque else "RGBA").save(out, "AVIF", **AVIF_OPTIONS)
     else:
         image.convert("RGB").save(out, "JPEG", quality=95, subsampling=0)
     return out.getvalue()
@@ -378,14 +553,23 @@ def svg_length(text_font, line):
     return f' textLength="{text_font.getlength(line):.1f}" lengthAdjust="spacingAndGlyphs"'
 
 
-def render_svg(width, height, bg, fg, text):
+def svg_font(face):
+    """font-family (and font-weight when bold) of the SVG text for a face of font_face()."""
+    if face is None:
+        return f'font-family="{SVG_DEFAULT_FONTS}"'
+    name, weight = face
+    bold = ' font-weight="bold"' if weight == "bold" else ""
+    return f'font-family="{FONTS[name][1]}"{bold}'
+
+
+def render_svg(width, height, bg, fg, text, face):
     """The same picture as SVG text, sized with the raster's font metrics."""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">',
         f'<rect width="100%" height="100%" {svg_colour("fill", bg)}/>',
     ]
-    fitted = fit_text(text, width, height)
+    fitted = fit_text(text, width, height, face)
     if fitted:
         lines = text.split("\n")
         first_dy = f"{-0.6 * (len(lines) - 1):.1f}em"  # the block of lines is centred
@@ -395,7 +579,7 @@ def render_svg(width, height, bg, fg, text):
             for number, line in enumerate(lines)
         )
         parts.append(
-            f'<text x="50%" y="50%" font-family="{SVG_FONTS}" '
+            f'<text x="50%" y="50%" {svg_font(face)} '
             f'font-size="{fitted[0].size}" text-anchor="middle" dominant-baseline="central" '
             f"{svg_colour('fill', fg)}>{spans}</text>"
         )
@@ -406,9 +590,10 @@ def render_svg(width, height, bg, fg, text):
 def render_image(spec):
     """Encoded bytes of the image that ``spec`` describes."""
     width, height = spec.width * spec.scale, spec.height * spec.scale
+    face = font_face(spec.text, spec.font, spec.weight)
     if spec.format == "svg":
-        return render_svg(width, height, spec.bg, spec.fg, spec.text)
-    return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text)
+        return render_svg(width, height, spec.bg, spec.fg, spec.text, face)
+    return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text, face)
 
 
 class ImageCache:
@@ -462,13 +647,16 @@ def cached_render(key, spec):
 
 
 def immutable(view):
-    """Images (and their 304s) never change for a URL: cacheable by anyone for a year."""
+    """Images (and their 304s) never change for a URL: cacheable by anyone for a year, kept
+    apart by Accept where the format is negotiated."""
 
     @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
+    def wrapper(request, **url):
+        response = view(request, **url)
         if response.status_code in (200, 304):
             response["Cache-Control"] = IMMUTABLE
+            if check_request(request, **url).negotiated:
+                patch_vary_headers(response, ["Accept"])
         return response
 
     return wrapper
@@ -478,7 +666,7 @@ def immutable(view):
 @immutable
 @etag(image_etag)
 def placeholder(request, **url):
-    spec, key, reason = check_request(request, **url)
+    spec, key, reason, _ = check_request(request, **url)
     if spec is None:
         return HttpResponseBadRequest(
             "Invalid Image Request: " + reason, content_type="text/plain; charset=utf-8"
@@ -501,27 +689,48 @@ def head_response(key, spec):
     return response
 
 
-HOME_OPTIONS = [  # (what it shows, width, height, path suffix after the size, query)
-    ("the book's image", 200, 100, "/", ""),
-    ("colours (background, text)", 200, 100, "/", "?bg=1e6f9f&fg=ffd54a"),
-    ("custom text, two lines", 200, 100, "/", "?text=Hello%0Aworld"),
-    ("translucent background", 200, 100, ".png", "?bg=ff000040&fg=222"),
-    ("format by extension", 200, 100, ".webp", ""),
-    ("format by parameter", 200, 100, "/", "?format=svg"),
-    ("retina (twice the pixels)", 200, 100, "@2x.png", ""),
+HOME_OPTIONS = [  # (what it shows, path after /image/, width, height)
+    ("the book's image", "200x100/", 200, 100),
+    ("colours (background, text)", "200x100/?bg=1e6f9f&fg=ffd54a", 200, 100),
+    ("custom text, two lines", "200x100/?text=Hello%0Aworld", 200, 100),
+    ("translucent background", "200x100.png?bg=ff000040&fg=222", 200, 100),
+    ("format by extension", "200x100.webp", 200, 100),
+    ("format by parameter", "200x100/?format=svg", 200, 100),
+    ("retina (twice the pixels)", "200x100@2x.png", 200, 100),
+    ("square shorthand", "100/", 100, 100),
+    ("aspect ratio: 16:9 of 200 wide", "200x16:9/", 200, 113),
+    ("CSS colour names", "200x100/?bg=rebeccapurple&fg=gold", 200, 100),
+    ("font=sans", "200x100/?font=sans&text=Sans", 200, 100),
+    ("font=serif", "200x100/?font=serif&text=Serif", 200, 100),
+    ("font=mono", "200x100/?font=mono&text=Mono", 200, 100),
+    ("weight=bold", "200x100/?font=serif&weight=bold&text=Bold", 200, 100),
+    (
+        "font=cjk (common Chinese, Japanese, Korean)",
+        "200x100/?font=cjk&text=%E4%BD%A0%E5%A5%BD%20%EC%95%88%EB%85%95",
+        200,
+        100,
+    ),
+    ("AVIF", "200x100.avif", 200, 100),
 ]
 
 
 @require_safe
 def home(request):
-    """How to use the service, with absolute example URLs built by reverse()."""
-    book_url = reverse("placeholder", args=(50, 50))
-    options = []
-    for what, width, height, suffix, query in HOME_OPTIONS:
-        size_path = reverse("placeholder", args=(width, height)).removesuffix("/")
-        url = request.build_absolute_uri(size_path + suffix + query)
-        options.append({"what": what, "url": url, "width": width, "height": height})
-    context = {"example": request.build_absolute_uri(book_url), "options": options}
+    """How to use the service, with absolute example URLs built by reverse(), and the URL
+    builder (static/builder.js) with the choices the service offers."""
+    image_base = reverse("placeholder", args=(1, 1)).removesuffix("1x1/")
+    options = [
+        {"what": what, "url": request.build_absolute_uri(image_base + url), "width": w, "height": h}
+        for what, url, w, h in HOME_OPTIONS
+    ]
+    context = {
+        "example": request.build_absolute_uri(reverse("placeholder", args=(50, 50))),
+        "options": options,
+        "image_base": request.build_absolute_uri(image_base),
+        "fonts": [DEFAULT_FONT, *FONTS],
+        "formats": FORMATS,
+        "negotiable": NEGOTIABLE if NEGOTIATE else [],
+    }
     return render(request, "home.html", context)
 
 
@@ -539,8 +748,9 @@ def head_without_body(get_response):
     return middleware
 
 
+SIDE = r"[0-9]+(?::[0-9]+)?"  # pixels, or a ratio worked out from the other side
 IMAGE_PATH = (
-    r"^image/(?P<width>[0-9]+)x(?P<height>[0-9]+)"
+    rf"^image/(?P<width>{SIDE})(?:x(?P<height>{SIDE}))?"
     r"(?:@(?P<retina>[0-9]+)x)?(?:\.(?P<extension>[A-Za-z0-9]+))?/?$"
 )
 urlpatterns = [

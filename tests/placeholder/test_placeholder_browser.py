@@ -70,3 +70,59 @@ def test_svg_text_is_as_wide_as_the_png_text(browser, server, width, height, que
     raster = Image.open(io.BytesIO(png.content))
     assert drawn.size == raster.size == (width, height)
     assert ink_width(drawn) == pytest.approx(ink_width(raster), rel=0.04)
+
+
+def builder_state(page):
+    """(shown URL, the preview's natural size once it has loaded, the error shown)."""
+    page.wait_for_function(
+        "() => { const i = document.getElementById('builder-image');"
+        " return i.complete && (i.naturalWidth > 0 ||"
+        " document.getElementById('builder-error').textContent !== ''); }"
+    )
+    url = page.text_content("#builder-url")
+    size = page.evaluate(
+        "() => { const i = document.getElementById('builder-image');"
+        " return [i.naturalWidth, i.naturalHeight]; }"
+    )
+    return url, tuple(size), page.text_content("#builder-error")
+
+
+@pytest.mark.browser
+def test_url_builder_shows_the_url_and_the_image_as_you_type(browser, server):
+    page = browser.new_page(viewport={"width": 1000, "height": 1400})
+    types = {}
+    page.on("response", lambda r: types.__setitem__(r.url, r.headers.get("content-type")))
+    try:
+        page.goto(server.url + "/")
+        url, size, error = builder_state(page)
+        assert url == f"{server.url}/image/640x16:9/?bg=rebeccapurple&fg=fff"
+        assert (size, error) == ((640, 360), "")
+        assert types[url] == "image/avif"  # negotiated: Chromium's Accept names AVIF first
+        shot = Image.open(io.BytesIO(page.locator("#builder-image").screenshot()))
+        corner = shot.convert("RGB").getpixel((2, 2))
+        assert all(abs(a - b) <= 3 for a, b in zip(corner, (102, 51, 153), strict=True))
+
+        page.fill("#builder [name=width]", "300")
+        page.fill("#builder [name=height]", "")
+        page.fill("#builder [name=text]", "Hi there")
+        page.select_option("#builder [name=font]", "serif")
+        page.check("#builder [name=bold]")
+        page.select_option("#builder [name=format]", "gif")
+        page.select_option("#builder [name=retina]", "2")
+        page.wait_for_function("document.getElementById('builder-image').naturalWidth === 600")
+        url, size, error = builder_state(page)
+        query = "bg=rebeccapurple&fg=fff&text=Hi%20there&font=serif&weight=bold"
+        assert url == f"{server.url}/image/300@2x.gif?{query}"
+        assert (size, error) == ((600, 600), "")
+        assert page.get_attribute("#builder-link", "href") == url
+        image = Image.open(io.BytesIO(requests.get(url, timeout=30).content))
+        assert (image.format, image.size) == ("GIF", (600, 600))
+        assert image.convert("RGB").getpixel((0, 0)) == (102, 51, 153)
+
+        page.fill("#builder [name=width]", "3000")
+        page.wait_for_function("document.getElementById('builder-error').textContent !== ''")
+        assert "width: Ensure this value is less than or equal to 2000" in page.text_content(
+            "#builder-error"
+        )
+    finally:
+        page.close()

@@ -218,6 +218,7 @@ def worker_memory(arbiter):
 
 LARGEST = ["/image/2000x2000@2x.png", "/image/2000x2000@2x.gif", "/image/2000x2000@2x.jpg"]
 LARGEST += ["/image/2000x2000.webp", "/image/500x2000@2x.webp", "/image/2000x2000@2x.svg"]
+LARGEST += ["/image/2000x2000.avif", "/image/500x2000@2x.avif"]
 
 
 def test_one_render_of_any_format_needs_at_most_128_mib(start):
@@ -230,7 +231,8 @@ def test_one_render_of_any_format_needs_at_most_128_mib(start):
         assert response.status_code == 200, response.text
     peak = worker_memory(service)["VmHWM"]
     assert peak - baseline < 128 * 1024 * 1024
-    assert requests.get(service.url + "/image/2000x2000@2x.webp", timeout=30).status_code == 400
+    for too_big in ("/image/2000x2000@2x.webp", "/image/2000x2000@2x.avif"):
+        assert requests.get(service.url + too_big, timeout=30).status_code == 400
 
 
 TOO_MANY_FIELDS = "a&" * 1001  # gunicorn takes it (request line < 4 KB); Django's limit is 1000
