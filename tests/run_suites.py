@@ -35,6 +35,8 @@ SERVICE_SETTINGS = [  # the README's configuration table
     "WATERCOOLER_SECURE",
     "WATERCOOLER_SECRET",
     "HTTPS",
+    "NUM_PROXIES",
+    "PLACEHOLDER_NEGOTIATE",
     "SITE_URL",
 ]
 FACTS = "RUN_SUITES_FACTS"  # where this module, as a pytest plugin, reports what a pass used
