@@ -4,12 +4,14 @@ Pages render in parallel worker processes forked from the configured parent, int
 temporary folder beside the output; nothing in the output changes until every page rendered
 and every internal link resolved, so a failed build leaves the previous output as it was.
 
-Builds are incremental. The output keeps a state file recording, for each page, its source's
-size, time and digest, the layout digest (templates, static sources, this code) and its
-links. When the layout changed (or with --force, or on the first build) everything is built
+Builds are incremental. A state file beside the output (._build.sitebuilder.json, so it is
+not published) records, for each page, its source's size, time and digest, the layout digest
+(templates, static sources, this code) and its links; it also marks the output as made by
+build. When the layout changed (or with --force, or on the first build) everything is built
 into the temporary folder, which then replaces the output. Otherwise only pages whose source
-changed are rendered, and once all succeeded they, sitemap.xml and 404.html are moved into
-place one file at a time (each move atomic), and pages whose source is gone are removed.
+changed are rendered (or the named pages, with the new layout's static files added to the
+old), and once all succeeded they, sitemap.xml and 404.html are moved into place one file
+at a time (each move atomic), and pages whose source is gone are removed.
 """
 
 import filecmp
@@ -102,8 +104,9 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
     staging = make_staging(output)
     try:
         use_static_root((staging if fresh or collect else output) / "static")
-        if collect and not fresh and (output / "static").is_dir():  # named pages: older
-            shutil.copytree(output / "static", staging / "static")  # pages keep their files
+        if collect and not fresh and (output / "static").is_dir():
+            # named pages with a new layout: the other pages keep the files they link to
+            shutil.copytree(output / "static", staging / "static")
         if collect:
             collect_static()
         memoize_lookups()
@@ -118,17 +121,15 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         not_found_links = write_extras(staging, entries)
         check_links(pages, links, [staging] if fresh else [staging, output], not_found_links)
         removed = [] if slugs else [slug for slug in known if slug not in pages]
-        state = {"static": layout, "pages": entries}
         if fresh:
             swap_in(staging, output)
-            save_state(output, state)
         else:
             if collect:
                 swap_in(staging / "static", output / "static")
             move_into(staging, output, [output_file(Path(), slug) for slug in todo])
             remove_pages(output, removed)
-            save_state(output, state)
             (output / OLD_STATE).unlink(missing_ok=True)
+        save_state(output, {"static": layout, "pages": entries})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     count = len(slugs) or len(pages)

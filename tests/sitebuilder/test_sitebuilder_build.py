@@ -72,7 +72,9 @@ def test_built_site_served_over_http_resolves_everything(site, prototypes, start
     for page in ["/", "/pricing/", "/login/", "/contact/"]:
         response = requests.get(preview.url + page, timeout=10)
         assert response.status_code == 200
-        for asset in ASSET.findall(response.text):
+        assets = ASSET.findall(response.text)
+        assert len(assets) == 2, page  # the CSS bundle and the JS bundle
+        for asset in assets:
             fetched = requests.get(preview.url + asset, timeout=10)
             assert fetched.status_code == 200, asset
             if asset.endswith(".css"):
