@@ -67,8 +67,8 @@ def walk_pages(folder=None, base="", seen=frozenset()):
     seen = seen | {folder.resolve()}
     for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
         path = Path(entry.path)
-        if is_hidden([entry.name]) or not reachable(path, seen):
-            continue
+        if is_hidden([entry.name]) or entry.is_symlink() and not reachable(path, seen):
+            continue  # (what is not a symlink is where its folder is)
         stem, suffix = os.path.splitext(entry.name)
         if entry.is_dir():
             yield from walk_pages(path, f"{base}{entry.name}/", seen)
@@ -101,7 +101,7 @@ def find_pages():
 def find_page(slug):
     """The source file of the page at slug, found as find_pages finds it, or Http404."""
     parts = slug.split("/")
-    if SLUG.fullmatch(slug) and not is_hidden(parts) and (parts[-1] != "index" or slug == "index"):
+    if SLUG.fullmatch(slug) and not is_hidden(parts):
         try:
             return next(path for path in candidates(parts) if path.is_file())
         except (OSError, StopIteration):  # OSError: a name too long for the file system...
@@ -112,7 +112,10 @@ def find_page(slug):
 def candidates(parts):
     """The files that can be the page at parts (<parts>.html, <parts>/index.html, .md), each
     with every folder on its way reachable as walk_pages would reach it."""
-    for folders, stem in [(parts[:-1], parts[-1]), (parts, "index")]:
+    places = [(parts[:-1], parts[-1]), (parts, "index")]
+    if parts[-1] == "index" and len(parts) > 1:
+        del places[0]  # pages/docs/index.html is the page docs, not docs/index
+    for folders, stem in places:
         folder = pages_directory()
         seen = {folder.resolve()}
         for part in folders:
