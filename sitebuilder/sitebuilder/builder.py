@@ -125,7 +125,7 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
             swap_in(staging, output)
         else:
             if collect:
-                swap_in(staging / "static", output / "static")
+                swap_in(staging / "static", output / "static", staging / "old-static")
             move_into(staging, output, [output_file(Path(), slug) for slug in todo])
             remove_pages(output, removed)
             (output / OLD_STATE).unlink(missing_ok=True)
@@ -151,7 +151,10 @@ def check_output(output, pages):
             raise BuildError(f"Not building into {output}: {clash}; choose another --output")
     built = made_by_build(output, pages)
     if output.is_dir() and not built and any(output.iterdir()):
-        raise BuildError(f"{output} is not empty and was not made by build; not replacing it")
+        raise BuildError(
+            f"{output} is not empty and was not made by build; not replacing it "
+            "(delete it, or choose another --output)"
+        )
     return built
 
 
@@ -332,10 +335,11 @@ def remove_pages(output, slugs):
             folder.rmdir()
 
 
-def swap_in(staging, output):
-    """Replace output by the finished staging folder."""
+def swap_in(staging, output, retired=None):
+    """Replace output by the finished staging folder (the old one goes to retired, then away;
+    by default beside output)."""
     if output.exists():
-        retired = output.with_name(f".{output.name}-old-{os.getpid()}")
+        retired = retired or output.with_name(f".{output.name}-old-{os.getpid()}")
         output.rename(retired)
         staging.rename(output)
         shutil.rmtree(retired)

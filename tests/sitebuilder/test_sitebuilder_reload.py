@@ -1,8 +1,10 @@
 """Live reload: a page open in the browser follows every saved source by itself (runserver)."""
 
+import sys
+
 import pytest
 import requests
-from harness import require_program, runserver
+from harness import Service, require_program, runserver
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CHROMIUM_ARGS += ["--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -84,3 +86,12 @@ def test_the_reload_endpoint_answers_a_new_fingerprint_on_a_save(live, site):
     assert requests.get(live.url + "/__reload__/?since=other", timeout=10).text == version
     (site / "pages" / "new.html").write_text("<p>New</p>")  # a new page is a change too
     assert requests.get(live.url + f"/__reload__/?since={version}", timeout=30).text != version
+
+
+def test_without_threads_the_reload_endpoint_never_holds_up_the_server(start, site):
+    command = [sys.executable, "prototypes.py", "runserver", "--noreload", "--nothreading"]
+    live = start(Service([*command, "127.0.0.1:{port}"], site))
+    version = requests.get(live.url + "/__reload__/", timeout=10).text
+    # A waiting poll would keep this one-thread server from answering anything else.
+    assert requests.get(live.url + f"/__reload__/?since={version}", timeout=10).text == version
+    assert requests.get(live.url + "/pricing/", timeout=10).status_code == 200
