@@ -161,16 +161,18 @@ def decode(path, data):
 
 
 def read_template(path, source, engine=None):
-    """The page as a Template without its context block, the block's JSON and {key: line}."""
+    """The page as a Template without its context block, the block's JSON, and the line of
+    each reserved name in it."""
     try:
         template = Template(source, Origin(str(path), display_name(path)), engine=engine)
     except TemplateSyntaxError as exc:
         token = getattr(exc, "token", None)
         raise PageError(f"{display_name(path, token and token.lineno)}: {exc}") from exc
     top = [node for node in template.nodelist if is_context_block(node)]
-    nested = [node for node in template.nodelist.get_nodes_by_type(BlockNode) if node not in top]
-    if any(is_context_block(node) for node in nested):
-        line = next(node for node in nested if is_context_block(node)).token.lineno
+    blocks = template.nodelist.get_nodes_by_type(BlockNode)
+    nested = [node for node in blocks if is_context_block(node) and node not in top]
+    if nested:
+        line = nested[0].token.lineno
         message = "{% block context %} must be at the top level of the page, not inside a tag"
         raise PageError(f"{display_name(path, line)}: {message}")
     if not top:
@@ -184,8 +186,8 @@ def is_context_block(node):
 
 
 def parse_context(path, block):
-    """The JSON object in a page's {% block context %} and the line of each key, or PageError
-    naming file and line."""
+    """The JSON object in a page's {% block context %} and the line of each reserved name in
+    it, or PageError naming file and line."""
     text = block.nodelist.render(Context())
     try:
         data = json.loads(text)
@@ -196,7 +198,8 @@ def parse_context(path, block):
     if not isinstance(data, dict):
         line = block.token.lineno
         raise PageError(f"{display_name(path, line)}: {{% block context %}} must be a JSON object")
-    return data, {name: block.token.lineno + key_line(text, name) for name in data}
+    lines = {name: block.token.lineno + key_line(text, name) for name in RESERVED if name in data}
+    return data, lines
 
 
 def key_line(text, name):
@@ -206,10 +209,11 @@ def key_line(text, name):
 
 
 def read_markdown(source):
-    """A Markdown page as safe HTML, its meta-data header as context, and {key: line}."""
+    """A Markdown page as safe HTML, its meta-data header as context, and the line of each
+    reserved name in it."""
     converter = markdown.Markdown(extensions=["meta", "extra", "sane_lists"])
     content = converter.convert(source)
     meta = {key: " ".join(lines).strip() for key, lines in converter.Meta.items()}
     heads = [line.split(":", 1)[0].strip().lower() for line in source.splitlines()]
-    lines = {key: heads.index(key) + 1 for key in meta if key in heads}
+    lines = {key: heads.index(key) + 1 for key in RESERVED if key in meta and key in heads}
     return mark_safe(content), meta, lines
