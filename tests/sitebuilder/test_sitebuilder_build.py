@@ -1,5 +1,6 @@
 """`python prototypes.py build`: the static site, its assets, errors and incremental builds."""
 
+import http.client
 import os
 import pty
 import re
@@ -332,6 +333,16 @@ def test_built_pages_are_what_the_live_server_serves(site, prototypes, start):
         url = live.url + "/" + page.removesuffix("index.html")
         assert requests.get(url, timeout=10).content == (build / page).read_bytes(), page
     assert '<a href="/pricing/">Plans</a>' in (build / "links" / "index.html").read_text()
+    assets = ASSET.findall((build / "index.html").read_text())
+    assert len(assets) == 2
+    for asset in assets:  # the built bundles, served by runserver with DEBUG off
+        served = requests.get(live.url + asset, timeout=10)
+        assert served.content == (build / asset[1:]).read_bytes(), asset
+    for path in ["/static/../../prototypes.py", "/static/%2e%2e/%2e%2e/prototypes.py"]:
+        connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+        connection.request("GET", path)  # sent as is
+        response = connection.getresponse()
+        assert response.status == 404 and b"settings.configure" not in response.read()
 
 
 def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):

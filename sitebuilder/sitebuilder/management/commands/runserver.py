@@ -1,7 +1,7 @@
 """`runserver`: the live pages, reloading the open browser page when a source is saved.
 
-With DEBUG off, pages use the bundles a build made (_build/static), so without a build it
-refuses to start and says what to do.
+With DEBUG off, pages use the bundles a build made (_build/static) and it serves those, so
+without a build it refuses to start and says what to do.
 """
 
 from pathlib import Path
@@ -9,7 +9,10 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.contrib.staticfiles.management.commands.runserver import Command as StaticRunserver
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.management.base import CommandError
+from django.http import Http404
+from django.views import static
 
 LONG_POLL = 25  # seconds a browser's /__reload__/ request may wait for a change
 
@@ -26,8 +29,10 @@ class Command(StaticRunserver):
 
     def get_handler(self, *args, **options):
         handler = super().get_handler(*args, **options)
-        if isinstance(handler, StaticFilesHandler):
+        if isinstance(handler, StaticFilesHandler):  # DEBUG on: the sources
             return UncachedStaticFilesHandler(handler.application)
+        if options["use_static_handler"]:  # DEBUG off: what the build collected
+            return BuiltStaticFilesHandler(handler)
         return handler
 
 
@@ -38,6 +43,17 @@ class UncachedStaticFilesHandler(StaticFilesHandler):
         response = super().serve(request)
         response["Cache-Control"] = "no-store"
         return response
+
+
+class BuiltStaticFilesHandler(StaticFilesHandler):
+    """The static files of the build (STATIC_ROOT, _build/static), for DEBUG off."""
+
+    def serve(self, request):
+        try:
+            path = self.file_path(request.path)
+            return static.serve(request, path, document_root=settings.STATIC_ROOT)
+        except SuspiciousFileOperation:  # an address reaching outside STATIC_ROOT
+            raise Http404("Not Found") from None
 
 
 def require_built_static():
