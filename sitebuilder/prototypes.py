@@ -23,12 +23,23 @@ settings.configure(
     SECRET_KEY=os.environ.get("SECRET_KEY") or get_random_secret_key(),
     ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF="sitebuilder.urls",
-    MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
-    INSTALLED_APPS=["django.contrib.staticfiles", "sitebuilder", "compressor"],
-    TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
+    MIDDLEWARE=[
+        "django.middleware.common.CommonMiddleware",
+        "sitebuilder.livereload.LiveReloadMiddleware",  # only under runserver with DEBUG on
+    ],
+    # sitebuilder first: its runserver (checks, live reload) wraps the staticfiles one.
+    INSTALLED_APPS=["sitebuilder", "django.contrib.staticfiles", "compressor"],
+    TEMPLATES=[
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "APP_DIRS": True,
+            "OPTIONS": {"libraries": {"webdesign": "sitebuilder.webdesign"}},
+        }
+    ],
     SITE_PAGES_DIRECTORY=BASE_DIR / "pages",
     SITE_OUTPUT_DIRECTORY=BASE_DIR / "_build",
     SITE_URL=os.environ.get("SITE_URL", "http://localhost:8002").rstrip("/"),
+    SITE_LIVE_RELOAD=None,  # runserver sets it: how long (s) a browser's /__reload__/ may wait
     STATIC_URL="/static/",
     STATIC_ROOT=BASE_DIR / "_build" / "static",
     STORAGES={

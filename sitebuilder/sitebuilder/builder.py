@@ -4,12 +4,14 @@ Pages render in parallel worker processes forked from the configured parent, int
 temporary folder beside the output; nothing in the output changes until every page rendered
 and every internal link resolved, so a failed build leaves the previous output as it was.
 
-Builds are incremental. The output keeps a state file recording, for each page, its source's
-size, time and digest, the layout digest (templates, static sources, this code) and its
-links. When the layout changed (or with --force, or on the first build) everything is built
+Builds are incremental. A state file beside the output (._build.sitebuilder.json, so it is
+not published) records, for each page, its source's size, time and digest, the layout digest
+(templates, static sources, this code) and its links; it also marks the output as made by
+build. When the layout changed (or with --force, or on the first build) everything is built
 into the temporary folder, which then replaces the output. Otherwise only pages whose source
-changed are rendered, and once all succeeded they, sitemap.xml and 404.html are moved into
-place one file at a time (each move atomic), and pages whose source is gone are removed.
+changed are rendered (or the named pages, with the new layout's static files added to the
+old), and once all succeeded they, sitemap.xml and 404.html are moved into place one file
+at a time (each move atomic), and pages whose source is gone are removed.
 """
 
 import filecmp
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 from xml.sax.saxutils import escape
 
 from compressor.cache import flush_offline_manifest
@@ -44,10 +46,11 @@ from django.utils.functional import empty
 
 from .pages import PageError, display_name, find_pages, page_context, page_url
 
-STATE_FILE = ".sitebuilder.json"
-STATE_VERSION = 2
+STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
+OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
+STATE_VERSION = 3
 EXTRAS = ("404.html", "sitemap.xml")
-LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
+LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
 ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
@@ -68,11 +71,12 @@ class Summary:
     seconds: float
 
     def __str__(self):
+        pages = f"{self.pages} page{'' if self.pages == 1 else 's'}"
         if self.rendered == self.pages and not self.removed:
-            return f"{self.pages} pages rendered; {self.static()}; {self.seconds:.2f} s"
+            return f"{pages} rendered; {self.static()}; {self.seconds:.2f} s"
         removed = f", {self.removed} removed" if self.removed else ""
         return (
-            f"{self.pages} pages: {self.rendered} rendered, {self.pages - self.rendered} "
+            f"{pages}: {self.rendered} rendered, {self.pages - self.rendered} "
             f"unchanged{removed}; {self.static()}; {self.seconds:.2f} s"
         )
 
@@ -85,28 +89,28 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
     started = time.perf_counter()
     output = Path(output).resolve()
     pages = find_source_pages()
+    slugs = list(dict.fromkeys(slugs))
     invalid = [slug for slug in slugs if slug not in pages]
     if invalid:
         raise BuildError(f"Invalid pages: {', '.join(invalid)}")
-    if output.exists() and not output.is_dir():
-        raise BuildError(f"{output} is a file, not a folder to build into")
-    state = {} if force else load_state(output)
-    made_by_us = (output / STATE_FILE).is_file() or not output.is_dir()
-    if not (slugs or made_by_us or not any(output.iterdir())):
-        raise BuildError(f"{output} is not empty and was not made by build; not replacing it")
+    built = check_output(output, pages)
+    state = {} if force or not built else load_state(output)
     layout = layout_digest()
     static_built = (output / "static" / "staticfiles.json").is_file()
     collect = state.get("static") != layout or not static_built
-    fresh = collect and not slugs  # a whole new tree, swapped in at the end
+    fresh = not built or (collect and not slugs)  # a whole new tree, swapped in at the end
     known = {} if fresh else state.get("pages", {})
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = make_staging(output)
     try:
-        use_static_root((staging if fresh else output) / "static")
-        if collect:  # named pages only: adds the new layout's files, older pages keep theirs
+        use_static_root((staging if fresh or collect else output) / "static")
+        if collect and not fresh and (output / "static").is_dir():
+            # named pages with a new layout: the other pages keep the files they link to
+            shutil.copytree(output / "static", staging / "static")
+        if collect:
             collect_static()
         memoize_lookups()
-        todo = list(dict.fromkeys(slugs)) or [
+        todo = slugs or [
             slug
             for slug in pages
             if changed(known.get(slug), pages[slug], output_file(output, slug), layout)
@@ -117,16 +121,62 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         not_found_links = write_extras(staging, entries)
         check_links(pages, links, [staging] if fresh else [staging, output], not_found_links)
         removed = [] if slugs else [slug for slug in known if slug not in pages]
-        save_state(staging, {"static": layout, "pages": entries})
         if fresh:
             swap_in(staging, output)
         else:
+            if collect:
+                swap_in(staging / "static", output / "static", staging / "old-static")
             move_into(staging, output, [output_file(Path(), slug) for slug in todo])
             remove_pages(output, removed)
+            (output / OLD_STATE).unlink(missing_ok=True)
+        save_state(output, {"static": layout, "pages": entries})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     count = len(slugs) or len(pages)
     return Summary(count, len(todo), len(removed), collect, time.perf_counter() - started)
+
+
+def check_output(output, pages):
+    """Whether output is a folder build made (of pages); BuildError if build must not write
+    there.
+
+    Build never writes into a file, a source folder of the site (nor a folder holding one or
+    inside one), or a folder with files in it that build did not make.
+    """
+    if output.exists() and not output.is_dir():
+        raise BuildError(f"{output} is a file, not a folder to build into")
+    for source in source_folders():
+        clash = source_clash(output, source)
+        if clash:
+            raise BuildError(f"Not building into {output}: {clash}; choose another --output")
+    built = made_by_build(output, pages)
+    if output.is_dir() and not built and any(output.iterdir()):
+        raise BuildError(
+            f"{output} is not empty and was not made by build; not replacing it "
+            "(delete it, or choose another --output)"
+        )
+    return built
+
+
+def source_clash(output, source):
+    """Why output must not be built into because of a source folder, or None."""
+    if output == source:
+        return "it is a source folder of the site"
+    if output.is_relative_to(source):
+        return f"it is inside {source}, a source folder of the site"
+    if source.is_relative_to(output):
+        return f"it holds {source}, a source folder of the site"
+    return None
+
+
+def source_folders():
+    """The folders the site is made from: pages, templates and static files (resolved)."""
+    folders = [Path(settings.SITE_PAGES_DIRECTORY), *map(Path, engines["django"].template_dirs)]
+    for finder in get_finders():
+        storages = getattr(finder, "storages", {})
+        if finder.__class__.__name__ != "CompressorFinder":  # that one holds build output
+            folders += [Path(storage.location) for storage in storages.values()]
+    return sorted({folder.resolve() for folder in folders})
 
 
 def changed(entry, source, target, layout):
@@ -221,24 +271,52 @@ def file_stat(path):
     return [status.st_mtime_ns, status.st_size]
 
 
-def load_state(output):
+def state_file(output):
+    """The build state lives beside the output folder, so it is never published with it."""
+    return output.with_name(f".{output.name}{STATE_SUFFIX}")
+
+
+def read_state(output):
     try:
-        state = json.loads((output / STATE_FILE).read_text())
+        state = json.loads(state_file(output).read_text())
     except (OSError, ValueError):
         return {}
+    return state if isinstance(state, dict) else {}
+
+
+def made_by_build(output, pages):
+    """Whether build made the output folder: its state is beside it and the folder holds only
+    names build puts there for these pages or those of the state (or an older build left its
+    state inside)."""
+    if (output / OLD_STATE).is_file():
+        return True
+    state = read_state(output)
+    if not state or not output.is_dir():
+        return False
+    slugs = [*pages, *map(str, state.get("pages", ()))]
+    names = {*EXTRAS, "index.html", "static", *(slug.split("/")[0] for slug in slugs)}
+    return set(os.listdir(output)) <= names
+
+
+def load_state(output):
+    state = read_state(output)
     return state if state.get("version") == STATE_VERSION else {}
 
 
-def save_state(root, state):
-    (root / STATE_FILE).write_text(json.dumps({"version": STATE_VERSION, **state}))
+def save_state(output, state):
+    """Record the state of a build of output beside it (all at once: written, then renamed)."""
+    target = state_file(output)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}")
+    temporary.write_text(json.dumps({"version": STATE_VERSION, **state}))
+    os.replace(temporary, target)
 
 
 def move_into(staging, output, names):
-    """Move the named files, the extras and the state from staging into output.
+    """Move the named files and the extras from staging into output.
 
     A file whose content did not change is left as it was, modification time included.
     """
-    for name in [*names, *EXTRAS, STATE_FILE]:
+    for name in [*names, *EXTRAS]:
         source, target = staging / name, output / name
         if target.is_file() and filecmp.cmp(source, target, shallow=False):
             continue
@@ -257,10 +335,11 @@ def remove_pages(output, slugs):
             folder.rmdir()
 
 
-def swap_in(staging, output):
-    """Replace output by the finished staging folder."""
+def swap_in(staging, output, retired=None):
+    """Replace output by the finished staging folder (the old one goes to retired, then away;
+    by default beside output)."""
     if output.exists():
-        retired = output.with_name(f".{output.name}-old-{os.getpid()}")
+        retired = retired or output.with_name(f".{output.name}-old-{os.getpid()}")
         output.rename(retired)
         staging.rename(output)
         shutil.rmtree(retired)
@@ -414,7 +493,7 @@ def url(parser, token):
 
 def internal_links(url, content):
     """The site paths a page's href and src attributes point at (no fragments or queries)."""
-    values = {quoted[0] or quoted[1] for quoted in LINK.findall(content)}
+    values = {"".join(value) for value in LINK.findall(content)}  # one group matches
     found = {site_path("/" if value.startswith("/") else url, value) for value in values}
     found.discard(None)
     return sorted(found)
@@ -471,7 +550,7 @@ def write_extras(root, entries):
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
         *(
-            f"  <url><loc>{escape(settings.SITE_URL + url)}</loc>"
+            f"  <url><loc>{escape(settings.SITE_URL + quote(url))}</loc>"
             f"<lastmod>{datetime.fromtimestamp(mtime / 1e9, UTC).date()}</lastmod></url>"
             for url, mtime in urls
         ),

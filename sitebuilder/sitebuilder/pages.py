@@ -1,10 +1,12 @@
 """The pages of the site: HTML templates and Markdown files under SITE_PAGES_DIRECTORY.
 
 A page's slug is its path below pages/ without the suffix ("pricing", "docs/intro"); it is
-served at /<slug>/, and the "index" page at /. Names starting with "." or "_" are not pages.
+served at /<slug>/, the "index" page at /, and a folder's index page at the folder's URL
+(pages/docs/index.html is "docs", at /docs/). Names starting with "." or "_" are not pages.
 An HTML page may start with a {% block context %} of JSON: the block is removed from the page
 and its keys join the page's context (description, keywords, title, and anything the page
-itself uses). A Markdown page gives the same keys in its meta-data header ("title: ...").
+itself uses; not the names page.html fills in, RESERVED). A Markdown page gives the same keys
+in its meta-data header ("title: ...").
 """
 
 import json
@@ -14,16 +16,15 @@ from pathlib import Path
 
 import markdown
 from django.conf import settings
-from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404
 from django.template import Context, Template, TemplateSyntaxError
 from django.template.base import Origin
 from django.template.loader_tags import BlockNode
-from django.utils._os import safe_join
 from django.utils.safestring import mark_safe
 
 SUFFIXES = (".html", ".md")
 SLUG = re.compile(r"[\w.-]+(/[\w.-]+)*")  # what the page URL pattern can match
+RESERVED = ("body_id", "markdown", "page", "slug")  # set by page_context for page.html
 
 
 class PageError(Exception):
@@ -51,47 +52,80 @@ def is_hidden(parts):
     return any(part.startswith((".", "_")) for part in parts)
 
 
+def project_directory():
+    """The folder holding pages/: symlinks under pages/ may lead anywhere inside it."""
+    return pages_directory().resolve().parent
+
+
+def walk_pages(folder=None, base="", seen=frozenset()):
+    """(slug, path) of every file under pages/ with a page suffix, in name order.
+
+    Symlinks are followed when their target is inside the project, never into a folder the
+    walk is already inside (a loop); hidden names and anything else are skipped.
+    """
+    folder = folder or pages_directory()
+    seen = seen | {folder.resolve()}
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        path = Path(entry.path)
+        if is_hidden([entry.name]) or entry.is_symlink() and not reachable(path, seen):
+            continue  # (what is not a symlink is where its folder is)
+        stem, suffix = os.path.splitext(entry.name)
+        if entry.is_dir():
+            yield from walk_pages(path, f"{base}{entry.name}/", seen)
+        elif suffix in SUFFIXES and entry.is_file():
+            yield (base.rstrip("/") if base and stem == "index" else base + stem), path
+
+
+def reachable(path, seen):
+    """Whether a file or folder under pages/ may hold pages: it really is inside the project
+    and is not a folder the walk already went through."""
+    real = path.resolve()
+    return real.is_relative_to(project_directory()) and real not in seen
+
+
 def find_pages():
     """Every page as {slug: path}; raises PageError for names that cannot be served."""
-    root = pages_directory()
     found, problems = {}, []
-    for folder, folders, files in os.walk(root):
-        folders[:] = sorted(name for name in folders if not is_hidden([name]))
-        relative = os.path.relpath(folder, root)
-        base = "" if relative == "." else Path(relative).as_posix()
-        for name in sorted(files):
-            stem, suffix = os.path.splitext(name)
-            if suffix not in SUFFIXES or is_hidden([name]):
-                continue
-            path = Path(folder, name)
-            slug = f"{base}/{stem}" if base else stem
-            if not SLUG.fullmatch(slug):
-                problems.append(
-                    f"{display_name(path)}: a page name may only hold letters, digits, -_."
-                )
-            elif slug in found:
-                problems.append(
-                    f"{display_name(path)}: {display_name(found[slug])} is the same page"
-                )
-            else:
-                found[slug] = path
+    for slug, path in walk_pages():
+        if not SLUG.fullmatch(slug):
+            problems.append(f"{display_name(path)}: a page name may only hold letters, digits, -_.")
+        elif slug in found:
+            problems.append(f"{display_name(path)}: {display_name(found[slug])} is the same page")
+        else:
+            found[slug] = path
     if problems:
         raise PageError("\n".join(problems))
     return dict(sorted(found.items()))
 
 
 def find_page(slug):
-    """The source file of the page at slug, or Http404 (unknown, hidden or outside pages/)."""
-    if is_hidden(slug.split("/")):
-        raise Http404("Page Not Found")
-    for suffix in SUFFIXES:
+    """The source file of the page at slug, found as find_pages finds it, or Http404."""
+    parts = slug.split("/")
+    if SLUG.fullmatch(slug) and not is_hidden(parts):
         try:
-            path = Path(safe_join(pages_directory(), slug + suffix))
-        except SuspiciousFileOperation:
-            raise Http404("Page Not Found") from None
-        if path.is_file():
-            return path
+            return next(path for path in candidates(parts) if path.is_file())
+        except (OSError, StopIteration):  # OSError: a name too long for the file system...
+            pass
     raise Http404("Page Not Found")
+
+
+def candidates(parts):
+    """The files that can be the page at parts (<parts>.html, <parts>/index.html, .md), each
+    with every folder on its way reachable as walk_pages would reach it."""
+    places = [(parts[:-1], parts[-1]), (parts, "index")]
+    if parts[-1] == "index" and len(parts) > 1:
+        del places[0]  # pages/docs/index.html is the page docs, not docs/index
+    for folders, stem in places:
+        folder = pages_directory()
+        seen = {folder.resolve()}
+        for part in folders:
+            folder = folder / part
+            if not (folder.is_dir() and reachable(folder, seen)):
+                break
+            seen.add(folder.resolve())
+        else:
+            paths = [folder / (stem + suffix) for suffix in SUFFIXES]
+            yield from (path for path in paths if reachable(path, seen))
 
 
 def page_context(slug, path, engine=None, data=None):
@@ -101,13 +135,18 @@ def page_context(slug, path, engine=None, data=None):
     """
     source = decode(path, path.read_bytes() if data is None else data)
     name = slug.rsplit("/", 1)[-1].replace("-", " ").replace("_", " ")
-    context = {"title": name.capitalize(), "body_id": slug.replace("/", "-")}
+    context = {"title": name.capitalize(), "body_id": slug.replace("/", "-"), "slug": slug}
     if path.suffix == ".md":
-        content, extra = read_markdown(source)
-        context.update(extra, slug=slug, markdown=content)
+        content, extra, lines = read_markdown(source)
+        context["markdown"] = content
     else:
-        template, extra = read_template(path, source, engine)
-        context.update(extra, slug=slug, page=template)
+        context["page"], extra, lines = read_template(path, source, engine)
+    clashes = [name for name in RESERVED if name in extra]
+    if clashes:
+        name = clashes[0]
+        message = f"{name!r} is a name the layout sets; call it something else"
+        raise PageError(f"{display_name(path, lines.get(name))}: {message}")
+    context.update(extra)
     keywords = context.get("keywords")
     if isinstance(keywords, list | tuple):
         context["keywords"] = ", ".join(str(word) for word in keywords)
@@ -122,21 +161,33 @@ def decode(path, data):
 
 
 def read_template(path, source, engine=None):
-    """The page as a Template without its context block, and the block's JSON."""
+    """The page as a Template without its context block, the block's JSON, and the line of
+    each reserved name in it."""
     try:
         template = Template(source, Origin(str(path), display_name(path)), engine=engine)
     except TemplateSyntaxError as exc:
         token = getattr(exc, "token", None)
         raise PageError(f"{display_name(path, token and token.lineno)}: {exc}") from exc
-    for index, node in enumerate(template.nodelist):
-        if isinstance(node, BlockNode) and node.name == "context":
-            del template.nodelist[index]
-            return template, parse_context(path, node)
-    return template, {}
+    top = [node for node in template.nodelist if is_context_block(node)]
+    blocks = template.nodelist.get_nodes_by_type(BlockNode)
+    nested = [node for node in blocks if is_context_block(node) and node not in top]
+    if nested:
+        line = nested[0].token.lineno
+        message = "{% block context %} must be at the top level of the page, not inside a tag"
+        raise PageError(f"{display_name(path, line)}: {message}")
+    if not top:
+        return template, {}, {}
+    template.nodelist.remove(top[0])
+    return template, *parse_context(path, top[0])
+
+
+def is_context_block(node):
+    return isinstance(node, BlockNode) and node.name == "context"
 
 
 def parse_context(path, block):
-    """The JSON object in a page's {% block context %}, or PageError naming file and line."""
+    """The JSON object in a page's {% block context %} and the line of each reserved name in
+    it, or PageError naming file and line."""
     text = block.nodelist.render(Context())
     try:
         data = json.loads(text)
@@ -147,12 +198,22 @@ def parse_context(path, block):
     if not isinstance(data, dict):
         line = block.token.lineno
         raise PageError(f"{display_name(path, line)}: {{% block context %}} must be a JSON object")
-    return data
+    lines = {name: block.token.lineno + key_line(text, name) for name in RESERVED if name in data}
+    return data, lines
+
+
+def key_line(text, name):
+    """How many lines into text the JSON key name first appears (0 if not found)."""
+    found = re.search(rf'"{re.escape(name)}"\s*:', text)
+    return text.count("\n", 0, found.start()) if found else 0
 
 
 def read_markdown(source):
-    """A Markdown page as safe HTML, and its meta-data header as context."""
+    """A Markdown page as safe HTML, its meta-data header as context, and the line of each
+    reserved name in it."""
     converter = markdown.Markdown(extensions=["meta", "extra", "sane_lists"])
     content = converter.convert(source)
     meta = {key: " ".join(lines).strip() for key, lines in converter.Meta.items()}
-    return mark_safe(content), meta
+    heads = [line.split(":", 1)[0].strip().lower() for line in source.splitlines()]
+    lines = {key: heads.index(key) + 1 for key in RESERVED if key in meta and key in heads}
+    return mark_safe(content), meta, lines

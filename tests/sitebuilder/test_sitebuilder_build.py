@@ -1,9 +1,11 @@
 """`python prototypes.py build`: the static site, its assets, errors and incremental builds."""
 
+import http.client
 import os
 import pty
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -71,12 +73,15 @@ def test_built_site_served_over_http_resolves_everything(site, prototypes, start
     for page in ["/", "/pricing/", "/login/", "/contact/"]:
         response = requests.get(preview.url + page, timeout=10)
         assert response.status_code == 200
-        for asset in ASSET.findall(response.text):
+        assets = ASSET.findall(response.text)
+        assert len(assets) == 2, page  # the CSS bundle and the JS bundle
+        for asset in assets:
             fetched = requests.get(preview.url + asset, timeout=10)
             assert fetched.status_code == 200, asset
             if asset.endswith(".css"):
                 for reference in CSS_URL.findall(fetched.text):
                     seen.add(urlsplit(urljoin(asset, reference)).path)
+    assert len(seen) == 5  # Bootstrap's glyphicons: eot, woff2, woff, ttf and svg
     for font in seen:
         assert requests.get(preview.url + font, timeout=10).status_code == 200, font
     missing = requests.get(preview.url + "/no/such/page/", timeout=10)
@@ -96,6 +101,7 @@ def test_sitemap_and_404_page(site, prototypes):
         "https://prototypes.example.com/pricing/",
     ]
     dates = [lastmod.text for lastmod in root.findall("sm:url/sm:lastmod", namespace)]
+    assert len(dates) == len(locations)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", date) for date in dates)
     not_found = (build / "404.html").read_text()
     assert "Page not found" in not_found and ASSET.findall(not_found)
@@ -108,11 +114,11 @@ def test_single_page_build_leaves_the_others_alone(site, prototypes, snapshot):
         page = site / "pages" / f"{name}.html"
         page.write_text(page.read_text().replace("</div>", "<p>EDITED</p></div>", 1))
     result = prototypes("build", "pricing")
-    assert "1 pages rendered" in result.stdout
+    assert "1 page rendered" in result.stdout
     after = snapshot(site / "_build")
     assert "EDITED" in (site / "_build" / "pricing" / "index.html").read_text()
     changed = {name for name in after if after[name] != before.get(name)}
-    assert changed == {"pricing/index.html", ".sitebuilder.json"}
+    assert changed == {"pricing/index.html"}
     assert after["contact/index.html"] == before["contact/index.html"]
     assert after["index.html"] == before["index.html"]
 
@@ -190,6 +196,7 @@ def test_errors_name_the_page_and_keep_the_previous_build(
         assert "Traceback" not in result.stderr
         assert snapshot(site / "_build") == before, args
     assert sorted(p.name for p in site.iterdir()) == [
+        "._build.sitebuilder.json",
         "_build",
         "pages",
         "prototypes.py",
@@ -326,6 +333,16 @@ def test_built_pages_are_what_the_live_server_serves(site, prototypes, start):
         url = live.url + "/" + page.removesuffix("index.html")
         assert requests.get(url, timeout=10).content == (build / page).read_bytes(), page
     assert '<a href="/pricing/">Plans</a>' in (build / "links" / "index.html").read_text()
+    assets = ASSET.findall((build / "index.html").read_text())
+    assert len(assets) == 2
+    for asset in assets:  # the built bundles, served by runserver with DEBUG off
+        served = requests.get(live.url + asset, timeout=10)
+        assert served.content == (build / asset[1:]).read_bytes(), asset
+    for path in ["/static/../../prototypes.py", "/static/%2e%2e/%2e%2e/prototypes.py"]:
+        connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+        connection.request("GET", path)  # sent as is
+        response = connection.getresponse()
+        assert response.status == 404 and b"settings.configure" not in response.read()
 
 
 def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):
@@ -362,8 +379,9 @@ def test_a_lost_static_folder_is_collected_again(site, prototypes):
     prototypes("build")
     shutil.rmtree(site / "_build" / "static")
     assert "4 pages rendered; static files collected" in prototypes("build").stdout
-    index = (site / "_build" / "index.html").read_text()
-    assert all((site / "_build" / asset.lstrip("/")).is_file() for asset in ASSET.findall(index))
+    assets = ASSET.findall((site / "_build" / "index.html").read_text())
+    assert len(assets) == 2
+    assert all((site / "_build" / asset.lstrip("/")).is_file() for asset in assets)
 
 
 def test_progress_line_on_a_terminal(site):
@@ -386,3 +404,256 @@ def test_progress_line_on_a_terminal(site):
     text = output.decode()
     assert "\rRendering pages: 4/4" in text
     assert "Built _build: 4 pages rendered" in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("index", "--output", "pages"),
+        ("build", "--output", "pages"),
+        ("pricing", "--output", "sitebuilder/templates"),
+        ("--output", "sitebuilder/static"),
+        ("--output", "sitebuilder/static/css/new"),
+        ("--output", "pages/docs"),
+        ("--output", "."),
+        ("--force", "--output", "sitebuilder"),
+    ],
+)
+def test_a_build_never_writes_into_the_sources(site, prototypes, snapshot, args):
+    args = [arg for arg in args if arg != "build"]
+    before = snapshot(site)
+    result = prototypes("build", *args, check=False)
+    assert result.returncode == 1
+    assert "a source folder of the site; choose another --output" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(site) == before  # not a byte, not a modification time
+
+
+def test_a_named_build_never_writes_into_a_foreign_folder(site, prototypes, tmp_path):
+    foreign = tmp_path / "documents"
+    foreign.mkdir()
+    (foreign / "index.html").write_text("precious")
+    result = prototypes("build", "index", "--output", str(foreign), check=False)
+    assert result.returncode == 1 and "was not made by build" in result.stderr
+    assert [p.name for p in foreign.iterdir()] == ["index.html"]
+    assert (foreign / "index.html").read_text() == "precious"
+
+
+def test_a_failed_named_build_on_a_clean_checkout_changes_nothing(site, prototypes):
+    (site / "pages" / "broken.html").write_text("<p>{% bogus %}</p>")
+    result = prototypes("build", "broken", check=False)
+    assert result.returncode == 1 and "pages/broken.html, line 1" in result.stderr
+    assert sorted(p.name for p in site.iterdir()) == ["pages", "prototypes.py", "sitebuilder"]
+    (site / "pages" / "broken.html").unlink()
+    assert "1 page rendered" in prototypes("build", "pricing").stdout
+    assert "4 pages: 3 rendered, 1 unchanged" in prototypes("build").stdout
+    assert "4 pages rendered" in prototypes("build", "--force").stdout
+
+
+def test_a_failed_named_build_with_a_new_layout_leaves_the_static_files(site, prototypes, snapshot):
+    prototypes("build")
+    before = snapshot(site / "_build")
+    css = site / "sitebuilder" / "static" / "css" / "site.css"
+    css.write_text(css.read_text() + "\n.brand-new { color: red; }\n")
+    break_page(site, "pricing.html", "</div>", "{% bogus %}</div>")
+    result = prototypes("build", "pricing", check=False)
+    assert result.returncode == 1 and "pages/pricing.html" in result.stderr
+    assert snapshot(site / "_build") == before
+    break_page(site, "pricing.html", "{% bogus %}", "")
+    assert "1 page rendered; static files collected" in prototypes("build", "pricing").stdout
+    after = snapshot(site / "_build")
+    assert {name for name in before if name not in after} == set()  # old pages keep theirs
+    assert after["index.html"] == before["index.html"]
+    pricing = (site / "_build" / "pricing" / "index.html").read_text()
+    bundle = site / "_build" / ASSET.findall(pricing)[0].lstrip("/")
+    assert ".brand-new{color:red}" in bundle.read_text()
+
+
+def test_force_recovers_a_folder_build_made(site, prototypes):
+    prototypes("build")
+    shutil.rmtree(site / "_build" / "static")
+    (site / "_build" / "index.html").unlink()
+    (site / "._build.sitebuilder.json").write_text('{"version": 1, "pages": []}')
+    assert "4 pages rendered" in prototypes("build", "--force").stdout
+    assert pages_in(site / "_build") == sorted(BOOK_PAGES.values())
+
+
+def test_a_user_folder_in_place_of_a_deleted_build_is_not_replaced(site, prototypes):
+    prototypes("build")
+    shutil.rmtree(site / "_build")
+    (site / "_build").mkdir()
+    (site / "_build" / "notes.txt").write_text("mine")
+    result = prototypes("build", check=False)
+    assert result.returncode == 1 and "was not made by build" in result.stderr
+    assert [p.name for p in (site / "_build").iterdir()] == ["notes.txt"]
+    assert "was not made by build" in prototypes("build", "--force", check=False).stderr
+    assert (site / "_build" / "notes.txt").read_text() == "mine"
+
+
+def test_the_build_state_is_not_published(site, prototypes):
+    prototypes("build")
+    published = [p.name for p in (site / "_build").rglob("*")]
+    assert len(published) > 20 and not [name for name in published if "sitebuilder" in name]
+    assert (site / "._build.sitebuilder.json").is_file()
+    assert "0 rendered, 4 unchanged" in prototypes("build").stdout
+
+
+def test_the_summary_counts_each_page_once(site, prototypes):
+    prototypes("build")
+    assert "Built _build: 1 page rendered;" in prototypes("build", "pricing", "pricing").stdout
+    result = prototypes("build", "pricing", "pages/pricing.html", "login")
+    assert "Built _build: 2 pages rendered;" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "key", "line"),
+    [
+        (
+            "notes.html",
+            '{% block context %}{\n"title": "Notes",\n"markdown": "<b>x</b>"\n}',
+            "markdown",
+            3,
+        ),
+        ("notes.html", '{% block context %}{"page": "x"}', "page", 1),
+        ("notes.html", '\n\n{% block context %}\n{\n  "slug": "x"\n}\n', "slug", 5),
+        ("notes.html", '{% block context %}{"body_id": "x"}', "body_id", 1),
+        ("notes.md", "title: Notes\nmarkdown: x\n\n# Body\n", "markdown", 2),
+        ("notes.md", "title: Notes\ndescription: d\nslug: x\n\n# Body\n", "slug", 3),
+    ],
+)
+def test_reserved_context_names_are_refused(site, prototypes, name, source, key, line):
+    if name.endswith(".html"):
+        source += "{% endblock %}<p>Body</p>"
+    (site / "pages" / name).write_text(source)
+    result = prototypes("build", check=False)
+    assert result.returncode == 1
+    assert f"pages/{name}, line {line}: '{key}' is a name the layout sets" in result.stderr
+
+
+def test_a_context_block_inside_a_tag_is_an_error(site, prototypes):
+    (site / "pages" / "notes.html").write_text(
+        '<p>Notes</p>\n{% if True %}\n{% block context %}{"title": "x"}{% endblock %}\n'
+        "{% endif %}\n"
+    )
+    result = prototypes("build", check=False)
+    assert result.returncode == 1
+    assert "pages/notes.html, line 3: {% block context %} must be at the top level" in (
+        result.stderr
+    )
+
+
+def test_unquoted_links_are_checked(site, prototypes):
+    (site / "pages" / "plain.html").write_text(
+        "<a href=/pricing/>ok</a> <a class=x href=../nowhere/>bad</a> <img src=/static/no.png>"
+    )
+    result = prototypes("build", check=False)
+    assert result.returncode == 1
+    assert 'pages/plain.html: broken link "/nowhere/"' in result.stderr
+    assert 'pages/plain.html: broken link "/static/no.png"' in result.stderr
+    assert '"/pricing/"' not in result.stderr
+
+
+def test_non_ascii_page_names_are_percent_encoded_in_the_sitemap(site, prototypes, start):
+    (site / "pages" / "café.html").write_text("<p>Menu</p>")
+    prototypes("build", SITE_URL="https://example.com")
+    sitemap = (site / "_build" / "sitemap.xml").read_text()
+    assert "<loc>https://example.com/caf%C3%A9/</loc>" in sitemap
+    assert "Menu" in (site / "_build" / "café" / "index.html").read_text()
+    preview = start(Service([sys.executable, "prototypes.py", "preview", "127.0.0.1:{port}"], site))
+    assert "<p>Menu</p>" in requests.get(preview.url + "/caf%C3%A9/", timeout=10).text
+
+
+def test_a_folders_index_page_is_built_at_the_folders_url(site, prototypes, start):
+    docs = site / "pages" / "docs"
+    docs.mkdir()
+    (docs / "index.html").write_text("<p>All the docs</p><a href=\"{% url 'page' 'docs' %}\">x</a>")
+    (docs / "intro.md").write_text("# Intro\n\n[back](../)\n")
+    prototypes("build")
+    build = site / "_build"
+    assert pages_in(build) == sorted(
+        [*BOOK_PAGES.values(), "docs/index.html", "docs/intro/index.html"]
+    )
+    assert '<body id="docs">' in (build / "docs" / "index.html").read_text()
+    assert "/docs/</loc>" in (build / "sitemap.xml").read_text()
+    preview = start(Service([sys.executable, "prototypes.py", "preview", "127.0.0.1:{port}"], site))
+    assert "<p>All the docs</p>" in requests.get(preview.url + "/docs/", timeout=10).text
+    (site / "pages" / "docs.html").write_text("<p>Again</p>")
+    result = prototypes("build", check=False)
+    assert "pages/docs.html: pages/docs/index.html is the same page" in result.stderr
+
+
+def test_the_books_load_webdesign_still_works(site, prototypes):
+    (site / "pages" / "book.html").write_text("{% load webdesign %}<p>{% lorem 3 w %}</p>")
+    prototypes("build")
+    assert "<p>lorem ipsum dolor</p>" in (site / "_build" / "book" / "index.html").read_text()
+
+
+def symlinked_pages(site, tmp_path):
+    """pages/shared -> ../shared (inside the project), pages/outside and pages/leak.html
+    (outside it), and a loop shared/again -> . ."""
+    shared = site / "shared"
+    shared.mkdir()
+    (shared / "guide.html").write_text("<p>The guide</p>")
+    (shared / "again").symlink_to(".")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.html").write_text("<p>SECRET-9a1</p>")
+    (site / "pages" / "shared").symlink_to("../shared")
+    (site / "pages" / "outside").symlink_to(outside)
+    (site / "pages" / "leak.html").symlink_to(outside / "secret.html")
+
+
+SYMLINKED = {"/shared/guide/": 200, "/outside/secret/": 404, "/leak/": 404}
+SYMLINKED |= {"/shared/again/guide/": 404}
+
+
+def test_symlinked_pages_inside_the_project_are_built(site, prototypes, tmp_path):
+    symlinked_pages(site, tmp_path)
+    prototypes("build")
+    build = site / "_build"
+    assert pages_in(build) == sorted([*BOOK_PAGES.values(), "shared/guide/index.html"])
+    for path, status in SYMLINKED.items():
+        assert (build / path.strip("/") / "index.html").is_file() == (status == 200), path
+
+
+def test_symlinked_pages_live_agree_with_the_build(site, tmp_path, start):
+    symlinked_pages(site, tmp_path)
+    live = start(runserver("prototypes.py", site))
+    for path, status in SYMLINKED.items():
+        response = requests.get(live.url + path, timeout=10)
+        assert response.status_code == status, path
+        assert "SECRET-9a1" not in response.text
+
+
+def preview_fails(site, address):
+    """The error `preview ADDRESS` exits with: status 1, one line, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "prototypes.py", "preview", address],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1, address
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, address
+    return result.stderr
+
+
+def test_preview_refuses_a_busy_or_impossible_port(site, prototypes):
+    prototypes("build")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert "Address already in use" in preview_fails(site, f"127.0.0.1:{port}")
+    for address in ("70000", "127.0.0.1:0", "localhost:http"):
+        assert "is not an address:port or a port" in preview_fails(site, address)
+
+
+def test_preview_lists_no_folders(site, prototypes, start):
+    prototypes("build")
+    preview = start(Service([sys.executable, "prototypes.py", "preview", "127.0.0.1:{port}"], site))
+    for path in ["/static/", "/static/CACHE/", "/.sitebuilder.json"]:
+        response = requests.get(preview.url + path, timeout=10)
+        assert response.status_code == 404, path
+        assert "Page not found" in response.text and "Directory listing" not in response.text

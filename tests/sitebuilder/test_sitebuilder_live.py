@@ -2,11 +2,14 @@
 
 import datetime
 import http.client
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import requests
-from harness import runserver
+from harness import free_port, runserver
 
 
 @pytest.fixture
@@ -134,3 +137,43 @@ def test_paths_escaping_pages_are_404(live, site, path):
     body = response.read().decode()
     assert response.status == 404
     assert "NOT-A-PAGE-7f3a" not in body and "root:x:0:0" not in body
+
+
+@pytest.mark.parametrize("path", ["/" + "a" * 300 + "/", "/" + "/".join(["b" * 200] * 25) + "/"])
+def test_a_very_long_page_address_is_404(live, path):
+    assert get(live, path)[0] == 404
+    assert get(live, "/pricing/")[0] == 200  # and the server is fine
+
+
+def test_a_folders_index_page_is_served_at_the_folders_url(live, site):
+    (site / "pages" / "docs").mkdir()
+    (site / "pages" / "docs" / "index.html").write_text("<p>All the docs</p>")
+    status, html = get(live, "/docs/")
+    assert status == 200 and "<p>All the docs</p>" in html and '<body id="docs">' in html
+    assert get(live, "/docs/index/")[0] == 404  # one address per page, as in the build
+
+
+def test_non_ascii_page_names(live, site):
+    (site / "pages" / "café.html").write_text("<p>Menu</p>")
+    status, html = get(live, "/caf%C3%A9/")
+    assert status == 200 and "<p>Menu</p>" in html
+
+
+def test_the_books_load_webdesign_still_works(live, site):
+    (site / "pages" / "book.html").write_text("{% load webdesign %}<p>{% lorem 3 w %}</p>")
+    status, html = get(live, "/book/")
+    assert status == 200 and "<p>lorem ipsum dolor</p>" in html
+
+
+def test_debug_off_without_a_build_refuses_to_start(site):
+    result = subprocess.run(
+        [sys.executable, "prototypes.py", "runserver", "--noreload", f"127.0.0.1:{free_port()}"],
+        cwd=site,
+        env={**os.environ, "DEBUG": "off"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "run `python prototypes.py build` first, or run with DEBUG on" in result.stderr
+    assert "Traceback" not in result.stderr

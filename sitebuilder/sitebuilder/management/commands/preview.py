@@ -10,7 +10,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 
 class PreviewHandler(SimpleHTTPRequestHandler):
-    """Files from the build folder; a missing one gets the site's 404.html with status 404."""
+    """Files from the build folder; a missing one, or a folder without an index.html, gets the
+    site's 404.html with status 404 (no folder listings)."""
+
+    def list_directory(self, path):
+        self.send_error(HTTPStatus.NOT_FOUND)
 
     def send_error(self, code, message=None, explain=None):
         page = Path(self.directory) / "404.html"
@@ -37,11 +41,16 @@ class Command(BaseCommand):
         if not (root / "index.html").is_file():
             raise CommandError(f"{root} holds no built site; run `python prototypes.py build`")
         host, _, port = options["addrport"].rpartition(":")
-        if not port.isdigit():
+        host = host or "127.0.0.1"
+        if not (port.isdigit() and 0 < int(port) < 65536):
             raise CommandError(f"{options['addrport']!r} is not an address:port or a port")
         handler = partial(PreviewHandler, directory=str(root))
-        with ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler) as server:
-            self.stdout.write(f"Serving {root} at http://{host or '127.0.0.1'}:{port}/")
+        try:
+            server = ThreadingHTTPServer((host, int(port)), handler)
+        except OSError as exc:
+            raise CommandError(f"Cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
+        with server:
+            self.stdout.write(f"Serving {root} at http://{host}:{port}/")
             self.stdout.flush()
             try:
                 server.serve_forever()
