@@ -15,7 +15,9 @@ ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 
 COPY pyproject.toml README.md /src/
 RUN [ -n "$PIP_INDEX_URL" ] || unset PIP_INDEX_URL; \
     [ -n "$PIP_EXTRA_INDEX_URL" ] || unset PIP_EXTRA_INDEX_URL; \
-    python -m venv /venv && /venv/bin/pip install --quiet /src
+    python -m venv /venv && /venv/bin/pip install --quiet /src \
+    && /venv/bin/pip uninstall --quiet --yes pip setuptools \
+    && find /venv -name '*.po' -delete  # translation sources: only the compiled .mo are used
 
 FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/venv/bin:$PATH DEBUG=off
