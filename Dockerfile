@@ -12,10 +12,11 @@ RUN update-ca-certificates >/dev/null
 ARG PIP_INDEX_URL="" PIP_EXTRA_INDEX_URL=""
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-COPY pyproject.toml README.md /src/
+# Only the dependency list: editing the code or the README does not reinstall them.
+COPY pyproject.toml /src/
 RUN [ -n "$PIP_INDEX_URL" ] || unset PIP_INDEX_URL; \
     [ -n "$PIP_EXTRA_INDEX_URL" ] || unset PIP_EXTRA_INDEX_URL; \
-    python -m venv /venv && /venv/bin/pip install --quiet /src \
+    touch /src/README.md && python -m venv /venv && /venv/bin/pip install --quiet /src \
     && /venv/bin/pip uninstall --quiet --yes pip setuptools \
     && find /venv -name '*.po' -delete  # translation sources: only the compiled .mo are used
 

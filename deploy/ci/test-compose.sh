@@ -126,5 +126,7 @@ export COMPOSE_PROJECT_NAME=lightweight-django-test
 say "running tests/compose/compose_check.py"
 status=0
 python -m pytest tests/compose/compose_check.py -v || status=$?
+size=$(docker image inspect --format '{{.Size}}' lightweight-django:latest 2>/dev/null || echo 0)
+say "image lightweight-django:latest: $(( size / 1000000 )) MB"
 say "finished in $(( $(date +%s) - started )) s (exit $status)"
 exit "$status"

@@ -49,12 +49,6 @@ def stack():
             pytest.fail(message)
         pytest.skip(message)
     compose("build")
-    size = int(
-        subprocess.check_output(
-            ["docker", "image", "inspect", "--format", "{{.Size}}", "lightweight-django:latest"]
-        )
-    )
-    print(f"\nimage lightweight-django:latest: {size / 1e6:.0f} MB")
     try:
         compose("up", "--wait", "--wait-timeout", "300")
         env = settings()
