@@ -181,6 +181,12 @@ def test_built_site_served_by_nginx(stack):
     assert requests.get(stack["site"] + "/no-such-page/", timeout=WAIT).status_code == 404
 
 
+def test_services_run_unprivileged(stack):
+    """Every service of ours runs as the image's unprivileged user, not root."""
+    for service in ("scrum", "watercooler", "placeholder", "hello"):
+        assert compose("exec", "-T", service, "id", "-un").strip() == "app", service
+
+
 def test_hello(stack):
     hello = requests.get(stack["hello"] + "/", timeout=WAIT)
     assert (hello.status_code, hello.text) == (200, "Hello World")
