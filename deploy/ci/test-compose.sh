@@ -13,12 +13,14 @@ cd "$(dirname "$0")/../.."
 CI_DIR=deploy/ci
 export LWD_CACHE=${LWD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lightweight-django}
 WORK=$(mktemp -d)
+touch "$WORK/copied-certs"
 DOCKERD_PID=""
+CI=${CI:-}
 
 say() { echo "test-compose: $*"; }
 
 no_docker() {
-    if [ "${CI:-}" = true ]; then
+    if [[ "${CI,,}" =~ ^(true|1|yes)$ ]]; then
         say "FAILED: $1 (CI=true: the compose test may not be skipped)" >&2
         exit 1
     fi
@@ -37,7 +39,7 @@ cleanup() {
         for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
         kill -9 "$DOCKERD_PID" 2>/dev/null
     fi
-    rm -f deploy/certs/*.crt
+    xargs -r rm -f <"$WORK/copied-certs"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -90,8 +92,16 @@ pip_index_for_builds() {
         || true)}
     export PIP_INDEX_URL=$(tr ' ' '\n' <<<"$index" | grep -v '^file:' | head -n1 || true)
     export PIP_EXTRA_INDEX_URL=$(tr ' ' '\n' <<<"$extra" | grep -v '^file:' | paste -sd' ' || true)
-    # Extra CA certificates (a TLS-inspecting proxy's) go into the build context, not git.
-    cp /usr/local/share/ca-certificates/*.crt deploy/certs/ 2>/dev/null || true
+}
+
+extra_ca_certificates() {
+    # Extra CA certificates (a TLS-inspecting proxy's) go into the build context, not git;
+    # the ones copied here are removed at the end, any already there are left alone.
+    local cert
+    for cert in /usr/local/share/ca-certificates/*.crt; do
+        [ -f "$cert" ] && [ ! -e "deploy/certs/${cert##*/}" ] || continue
+        cp "$cert" deploy/certs/ && echo "deploy/certs/${cert##*/}" >>"$WORK/copied-certs"
+    done
 }
 
 write_env_file() {
@@ -120,6 +130,7 @@ fi
 compose_plugin
 local_base_images
 pip_index_for_builds
+extra_ca_certificates
 write_env_file
 export COMPOSE_FILE=docker-compose.yml:$CI_DIR/compose.ci.yml
 export COMPOSE_PROJECT_NAME=lightweight-django-test
