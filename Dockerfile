@@ -1,10 +1,30 @@
 # One image for every service; the command picks the service (see docker-compose.yml).
-FROM python:3.11-slim
-ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# Two stages: the build stage installs the dependencies into /venv, the runtime stage copies
+# only /venv and the code, and runs as an unprivileged user.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS build
+# Optional: extra CA certificates (e.g. a TLS-inspecting proxy's) placed in deploy/certs/
+# before building are trusted by pip; with none there this is a no-op.
+COPY deploy/certs/ /usr/local/share/ca-certificates/extra/
+RUN update-ca-certificates >/dev/null
+# Optional: the package index to install from (build arguments, empty = PyPI).
+ARG PIP_INDEX_URL="" PIP_EXTRA_INDEX_URL=""
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+# Only the dependency list: editing the code or the README does not reinstall them.
+COPY pyproject.toml /src/
+RUN [ -n "$PIP_INDEX_URL" ] || unset PIP_INDEX_URL; \
+    [ -n "$PIP_EXTRA_INDEX_URL" ] || unset PIP_EXTRA_INDEX_URL; \
+    touch /src/README.md && python -m venv /venv && /venv/bin/pip install --quiet /src \
+    && /venv/bin/pip uninstall --quiet --yes pip setuptools \
+    && find /venv -name '*.po' -delete  # translation sources: only the compiled .mo are used
+
+FROM ${PYTHON_IMAGE}
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/venv/bin:$PATH DEBUG=off
+RUN useradd --system --create-home --uid 10001 app && mkdir /site && chown app /site
+COPY --from=build /venv /venv
 WORKDIR /app
-COPY pyproject.toml README.md ./
-RUN pip install --no-cache-dir .
 COPY . .
-RUN useradd --create-home app && chown -R app /app
 USER app
 CMD ["gunicorn", "--chdir", "hello", "--bind", "0.0.0.0:8003", "hello:application"]

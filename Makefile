@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run dotenv test lint bench clean
+.PHONY: run dotenv test test-compose lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ run: $(STAMP) dotenv
 
 test: $(STAMP) lint
 	$(BIN)/python tests/run_suites.py
+
+# The compose stack built and run for real (needs Docker, or root and Debian's docker.io,
+# debootstrap: deploy/ci/test-compose.sh starts dockerd itself). Not part of `make test`.
+$(VENV)/.compose-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,compose]'
+	touch $@
+
+test-compose: $(VENV)/.compose-installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" deploy/ci/test-compose.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

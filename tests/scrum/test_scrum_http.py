@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import random
-import shlex
 import socket
 import sqlite3
 import subprocess
@@ -17,7 +16,6 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 import requests
-import yaml
 from conftest import SCRUM, SECRET
 from django.core.signing import TimestampSigner
 from harness import BIN, ROOT, Service
@@ -379,15 +377,3 @@ def test_https_switch_redirects_and_sends_hsts(scrum_server):
     assert proxied.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert proxied.json()["next"] is None
 
-
-def test_the_compose_stack_seeds_no_demo_data(start, server_database):
-    """docker-compose.yml's scrum command, run as is (bound to a free loopback port): no
-    demo user with a known password appears, and no token is printed."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["scrum"]
-    assert compose["working_dir"] == "/app/scrum"
-    command = shlex.split(compose["command"])
-    command[-1] = command[-1].replace("0.0.0.0:8000", "127.0.0.1:{port}")
-    env = {**compose["environment"], "DATABASE_URL": server_database}
-    server = start(Service(command, SCRUM, env))
-    assert requests.get(f"{server.url}/api/tasks/", auth=("demo", "test")).status_code == 401
-    assert "API token for demo" not in server.output()

@@ -1,0 +1,291 @@
+"""The compose stack, deployed for real and driven through nginx on 127.0.0.1.
+
+Run by `make test-compose` (deploy/ci/test-compose.sh), which provides the Docker engine,
+COMPOSE_FILE, COMPOSE_PROJECT_NAME and COMPOSE_ENV_FILES (random secrets, free ports). Not
+part of `make test`: its name keeps tests/run_suites.py from picking this folder up.
+The stack is built and started once for the module and removed (`down -v`) afterwards.
+"""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+import websocket
+from harness import IN_CI, ROOT
+
+pytestmark = pytest.mark.timeout(900)  # the first test also builds and starts the stack
+WAIT = 30  # seconds to wait for a message, a reconnect or a restarted service
+BOARD_TEMPLATE = ROOT / "scrum" / "board" / "templates" / "board" / "index.html"
+
+
+def compose(*args, check=True):
+    """`docker compose ARGS` as the README runs it; returns its standard output."""
+    done = subprocess.run(
+        ["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    if check and done.returncode:
+        pytest.fail(f"docker compose {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def settings():
+    """The variables of the generated .env (ports and secrets)."""
+    lines = Path(os.environ["COMPOSE_ENV_FILES"]).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """Build, `up --wait`, yield the public URLs; then logs on failure and `down -v`."""
+    if "COMPOSE_ENV_FILES" not in os.environ:
+        message = "run by `make test-compose` (deploy/ci/test-compose.sh), which starts Docker"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    compose("build")
+    try:
+        compose("up", "--wait", "--wait-timeout", "300")
+        env = settings()
+        yield {
+            name: f"http://127.0.0.1:{env[name.upper() + '_PORT']}"
+            for name in ("scrum", "placeholder", "site", "hello")
+        }
+    finally:
+        print(compose("ps", "--all", check=False))
+        print(compose("logs", "--no-color", "--tail", "40", check=False)[-20000:])
+        compose("down", "--volumes", "--remove-orphans", check=False)
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    """A requests session with the demo user's token, after asking for the demo data."""
+    login = {"username": "demo", "password": "test"}
+    before = requests.post(f"{stack['scrum']}/api/token/", data=login, timeout=WAIT)
+    assert before.status_code == 400, "demo data must appear only when asked for"
+    compose("run", "--rm", "scrum", "python", "scrum/scrum.py", "seed_demo")
+    token = requests.post(f"{stack['scrum']}/api/token/", data=login, timeout=WAIT)
+    assert token.status_code == 200, token.text
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token.json()['token']}"
+    return session
+
+
+@pytest.fixture(scope="module")
+def sprint(stack, api):
+    end = (date.today() + timedelta(days=60)).isoformat()  # ends are unique: not demo's
+    created = api.post(f"{stack['scrum']}/api/sprints/", json={"name": "Deployed", "end": end})
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def replica_health():
+    """{container id: /health of that watercooler replica}, each asked on its own port."""
+    health = {}
+    for container in compose("ps", "--quiet", "watercooler").split():
+        port = subprocess.check_output(["docker", "port", container, "8080/tcp"], text=True)
+        address = port.splitlines()[0].strip()
+        health[container] = requests.get(f"http://{address}/health", timeout=WAIT).json()
+    return health
+
+
+def connections():
+    return {container: h["connections"] for container, h in replica_health().items()}
+
+
+def open_socket(channel):
+    return websocket.create_connection(channel, timeout=WAIT)
+
+
+def receive(socket, **expected):
+    """The next message with the expected fields, skipping the others."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        message = json.loads(socket.recv())
+        if all(message.get(key) == value for key, value in expected.items()):
+            return message
+    raise AssertionError(f"no message with {expected}")
+
+
+def add_task(stack, api, sprint, name):
+    task = {"name": name, "sprint": sprint["id"], "status": 1}
+    created = api.post(f"{stack['scrum']}/api/tasks/", json=task, timeout=WAIT)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_api_walkthrough(stack, api, sprint):
+    """Token, sprint, task, move: the book's API on PostgreSQL through nginx."""
+    task = add_task(stack, api, sprint, "Ship the compose file")
+    moved = api.patch(task["links"]["self"], json={"status": 2}, timeout=WAIT)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["status_display"] == "In Progress"
+    listed = api.get(f"{stack['scrum']}/api/tasks/", params={"sprint": sprint["id"]})
+    assert [t["name"] for t in listed.json()["results"]] == ["Ship the compose file"]
+    assert task["links"]["self"].startswith(stack["scrum"] + "/api/tasks/")
+
+
+def test_channel_link_is_the_public_address(stack, sprint):
+    """Browsers get the nginx address for sockets, not the internal name hooks go to."""
+    ws_base = stack["scrum"].replace("http://", "ws://")
+    assert sprint["links"]["channel"].startswith(f"{ws_base}/socket?channel=")
+
+
+def test_hook_reaches_sockets_on_every_replica(stack, api, sprint):
+    """Sockets through nginx land on both replicas; a change reaches every one of them."""
+    assert len(replica_health()) == 2
+    idle = sum(connections().values())
+    sockets = [open_socket(sprint["links"]["channel"]) for _ in range(4)]
+    try:
+        per_replica = connections()
+        assert sum(per_replica.values()) == idle + 4
+        assert all(count >= 1 for count in per_replica.values()), per_replica
+        task = add_task(stack, api, sprint, "Seen by every replica")
+        for socket in sockets:
+            message = receive(socket, model="task", action="add", id=task["id"])
+            assert message["body"]["name"] == "Seen by every replica"
+    finally:
+        for socket in sockets:
+            socket.close()
+
+
+def test_placeholder_image_cached_in_redis(stack):
+    """Rendered once, then a HIT from Redis even after every worker has been replaced."""
+    path = f"/image/321x{100 + uuid.uuid4().int % 500}/?text=compose"
+    first = requests.get(stack["placeholder"] + path, timeout=WAIT)
+    assert (first.status_code, first.headers["X-Cache"]) == (200, "MISS")
+    assert first.headers["Content-Type"] == "image/png"
+    compose("restart", "placeholder")
+    compose("up", "--wait", "placeholder")
+    again = requests.get(stack["placeholder"] + path, timeout=WAIT)
+    assert (again.status_code, again.headers["X-Cache"]) == (200, "HIT")
+    assert again.content == first.content
+
+
+def test_built_site_served_by_nginx(stack):
+    """The one-shot build's output: home page, a page, its stylesheet and the sitemap."""
+    home = requests.get(stack["site"] + "/", timeout=WAIT)
+    assert home.status_code == 200 and "<title>" in home.text
+    pricing = requests.get(stack["site"] + "/pricing/", timeout=WAIT)
+    assert pricing.status_code == 200 and "Pricing" in pricing.text
+    stylesheet = pricing.text.split('rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+    css = requests.get(stack["site"] + stylesheet, timeout=WAIT)
+    assert css.status_code == 200 and css.headers["Content-Type"] == "text/css"
+    sitemap = requests.get(stack["site"] + "/sitemap.xml", timeout=WAIT)
+    assert f"<loc>{stack['site']}/pricing/</loc>" in sitemap.text
+    assert requests.get(stack["site"] + "/no-such-page/", timeout=WAIT).status_code == 404
+
+
+def test_services_run_unprivileged(stack):
+    """Every service of ours runs as the image's unprivileged user, not root."""
+    for service in ("scrum", "watercooler", "placeholder", "hello"):
+        assert compose("exec", "-T", service, "id", "-un").strip() == "app", service
+
+
+def test_hello(stack):
+    hello = requests.get(stack["hello"] + "/", timeout=WAIT)
+    assert (hello.status_code, hello.text) == (200, "Hello World")
+
+
+# --- The board in headless Chromium -----------------------------------------------------
+# HOOK: these run once the single-page board (scrum/board/templates/board/index.html) is in
+# the tree; until then there is no board to open and the failover is shown with a plain socket.
+BOARD = pytest.mark.skipif(not BOARD_TEMPLATE.exists(), reason="the board is not in this tree")
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless (never a browser downloaded by a tool)."""
+    if not BOARD_TEMPLATE.exists():
+        yield None
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+def open_board(chromium, stack, sprint):
+    """A logged-in board showing the sprint, its socket live; None without the board."""
+    if chromium is None:
+        return None
+    from playwright.sync_api import expect
+
+    page = chromium.new_page()
+    page.set_default_timeout(WAIT * 1000)
+    page.goto(stack["scrum"] + "/")
+    page.get_by_label("Username").fill("demo")
+    page.get_by_label("Password").fill("test")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("button", name="Login").wait_for(state="detached")
+    page.goto(f"{stack['scrum']}/#sprint/{sprint['id']}")
+    page.get_by_role("heading", name=sprint["name"], exact=True).wait_for()
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+    return page
+
+
+@BOARD
+def test_board_login_form_in_chromium(stack, chromium):
+    """The deployed board, through nginx, shows its login form in a real browser."""
+    page = chromium.new_page()
+    try:
+        page.goto(stack["scrum"] + "/")
+        page.wait_for_selector("form input[name=username]", timeout=WAIT * 1000)
+        assert page.locator("form input[type=password]").is_visible()
+    finally:
+        page.close()
+
+
+def socket_on(replica, channel):
+    """A socket through nginx that landed on the given replica (round robin: a few tries)."""
+    for _ in range(6):
+        before = connections()[replica]
+        socket = open_socket(channel)
+        if connections()[replica] == before + 1:
+            return socket
+        socket.close()
+    raise AssertionError(f"nginx never sent a socket to {replica}")
+
+
+def test_failover_to_the_other_replica(stack, api, sprint, chromium):
+    """Stop the replica the board (or a plain socket) is on: its sockets are closed, they
+    reconnect through nginx to the other replica, which gets every change from then on.
+    (Last: it leaves one replica.)"""
+    before = connections()
+    page = open_board(chromium, stack, sprint)
+    if page is None:
+        moved = socket_on(next(iter(before)), sprint["links"]["channel"])
+        page_replica = None
+    else:
+        grown = connections()
+        (page_replica,) = [c for c in grown if grown[c] == before[c] + 1]
+        moved = socket_on(page_replica, sprint["links"]["channel"])
+    replica = page_replica or next(iter(before))
+    subprocess.run(["docker", "stop", replica], check=True, capture_output=True, timeout=120)
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        while True:  # drain until the server's close (1001, going away)
+            moved.recv()
+    reconnected = open_socket(sprint["links"]["channel"])
+    try:
+        (survivor,) = replica_health()
+        assert survivor != replica
+        task = add_task(stack, api, sprint, "After the failover")
+        assert receive(reconnected, model="task", action="add", id=task["id"])
+        if page is not None:
+            from playwright.sync_api import expect
+
+            expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+            expect(page.locator(".task-item", has_text="After the failover")).to_be_visible()
+            assert connections()[survivor] >= 2  # the board's socket and ours
+    finally:
+        reconnected.close()
