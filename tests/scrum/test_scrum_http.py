@@ -18,7 +18,7 @@ import pytest
 import requests
 from conftest import SCRUM, SECRET
 from django.core.signing import TimestampSigner
-from harness import BIN, ROOT, Service
+from harness import BIN
 
 SPRINT_END = (date.today() + timedelta(days=30)).isoformat()  # the demo sprint ends sooner
 
