@@ -376,4 +376,3 @@ def test_https_switch_redirects_and_sends_hsts(scrum_server):
     assert proxied.status_code == 200
     assert proxied.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert proxied.json()["next"] is None
-
