@@ -1,5 +1,6 @@
 """The API under /api/: sprints, tasks and users, with or without the trailing slash."""
 
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.routers import APIRootView, DefaultRouter
 
@@ -8,7 +9,10 @@ from .serializers import api_root
 
 
 class RootView(APIRootView):
-    """The root's links end in / like every other link of the API."""
+    """The root answers without credentials (the board discovers the API before login), and
+    its links end in / like every other link of the API."""
+
+    permission_classes = (AllowAny,)
 
     def get(self, request, *args, **kwargs):
         root = api_root(request)

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import socket
 import sqlite3
 import subprocess
@@ -38,11 +39,12 @@ def test_the_books_python_client_walkthrough(scrum_server):
     """Book ch. 4, "Using a Python Client", step by step against gunicorn."""
     server = scrum_server()
     api = f"{server.url}/api/"
-    assert requests.get(api).status_code == 401
-    response = requests.get(api, auth=("demo", "test"))
+    response = requests.get(api)  # the root needs no login, as in the book
     assert response.status_code == 200
     links = response.json()
     assert set(links) == {"sprints", "tasks", "users"}
+    assert requests.get(links["tasks"]).status_code == 401  # everything below it does
+    assert requests.get(links["tasks"], auth=("demo", "test")).status_code == 200
 
     response = requests.post(
         f"{server.url}/api/token/", data={"username": "demo", "password": "test"}
@@ -237,7 +239,9 @@ def test_production_serves_static_files_and_local_docs(scrum_server):
     assert missing.status_code == 404
     assert "Traceback" not in missing.text
     page = requests.get(f"{server.url}/")
-    assert page.status_code == 200 and 'href="/api/"' in page.text
+    assert page.status_code == 200 and "Content-Security-Policy" in page.headers
+    for asset in re.findall(r'(?:href|src)="(/static/board/[^"]+)"', page.text):
+        assert requests.get(server.url + asset).status_code == 200, asset
 
 
 def test_schemathesis_finds_no_server_error(scrum_server, tmp_path):

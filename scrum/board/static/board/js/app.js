@@ -1,0 +1,14 @@
+// The scrum board's global namespace, read from the page's JSON config block
+// (API root and token URLs come from Django's {% url %}), and the start-up.
+var app = (function ($) {
+  'use strict';
+
+  var config = $('#config'),
+    app = JSON.parse(config.text());
+
+  $(document).ready(function () {
+    new app.router();  // starts the history: the page shows the route asked for
+  });
+
+  return app;
+})(jQuery);
