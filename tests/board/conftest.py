@@ -1,0 +1,295 @@
+"""The board in a real browser: scrum under gunicorn, the watercooler, headless Chromium.
+
+One scrum + watercooler per test module (on a throwaway SQLite file seeded with demo / test),
+one Chromium per session, a fresh browser context per board. Every board fails its test if the
+page logged a console error, threw, or opened a dialog, unless the test said it expects that
+console message (e.g. the 400 of a refused login).
+"""
+
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from itertools import count
+
+import pytest
+import requests
+from harness import ROOT, Service, free_port, gunicorn, require_program
+
+SECRET = "board-test-secret"
+SCRUM = ROOT / "scrum"
+WATERCOOLER = ROOT / "watercooler"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+COLUMNS = ["Backlog", "Not Started", "In Development", "In Testing", "Completed"]
+STATUS = {"Not Started": 1, "In Development": 2, "In Testing": 3, "Completed": 4}
+TIMEOUT_MS = 5000
+
+
+def wait_until(read, done, timeout=TIMEOUT_MS / 1000):
+    """Call read() until done(value) or the timeout; returns the last value."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless (never a browser downloaded by a tool)."""
+    path = require_program("chromium")
+    return playwright.chromium.launch(executable_path=path, args=BROWSER_ARGS)
+
+
+class Api:
+    """The book's Python client: plain requests with demo's token."""
+
+    def __init__(self, url, token):
+        self.url = url
+        self.token = token
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Token {token}"
+        self.ends = count(40)  # sprint end dates must be unique: today + 40, 41, ...
+
+    def call(self, method, path, expect=200, **kwargs):
+        url = path if path.startswith("http") else self.url + path
+        response = self.session.request(method, url, timeout=10, **kwargs)
+        assert response.status_code == expect, f"{method} {url}: {response.text}"
+        return response.json() if response.content else None
+
+    def sprint(self, name, description=""):
+        end = (date.today() + timedelta(days=next(self.ends))).isoformat()
+        data = {"name": name, "end": end, "description": description}
+        return self.call("POST", "/api/sprints/", 201, json=data)
+
+    def task(self, name, **fields):
+        return self.call("POST", "/api/tasks/", 201, json={"name": name, **fields})
+
+    def get_task(self, pk):
+        return self.call("GET", f"/api/tasks/{pk}/")
+
+    def tasks(self, **params):
+        """Every task matching the filters, following the pages."""
+        found, url = [], self.url + "/api/tasks/"
+        params = {"page_size": 100, **params}
+        while url:
+            page = self.call("GET", url, params=params)
+            found += page["results"]
+            url, params = page["next"], None
+        return found
+
+
+class Stack:
+    """scrum + watercooler on one SQLite file; the watercooler can be stopped and restarted
+    on the same port."""
+
+    def __init__(self, folder):
+        self.db = folder / "scrum.sqlite3"
+        self.wc_port = free_port()
+        self.env = {
+            "DATABASE_URL": f"sqlite:///{self.db}",
+            "WATERCOOLER_SECRET": SECRET,
+            "WATERCOOLER_SERVER": f"127.0.0.1:{self.wc_port}",
+        }
+        self.scrum = gunicorn("scrum", SCRUM, self.env, workers=2)
+        self.watercooler = None
+        self.api = None
+
+    def manage(self, *args):
+        """Run `python scrum.py ARGS` on this stack's database; returns its output."""
+        done = subprocess.run(
+            [sys.executable, "scrum.py", *args],
+            cwd=SCRUM,
+            env={**self.scrum.env, **self.env},
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
+
+    def sql(self, statement, *params):
+        """Run SQL on the database behind the API's back (what the API refuses to do)."""
+        with sqlite3.connect(self.db, timeout=20) as db:
+            rows = db.execute(statement, params).fetchall()
+        db.close()
+        return rows
+
+    def start(self):
+        self.manage("migrate", "--noinput")
+        seeded = self.manage("seed_demo")
+        token = re.search(r"API token for demo: (\w+)", seeded).group(1)
+        self.start_watercooler()
+        self.scrum.start()
+        self.api = Api(self.scrum.url, token)
+        return self
+
+    def start_watercooler(self):
+        command = [
+            sys.executable,
+            "watercooler.py",
+            "--port={port}",
+            f"--allowed_hosts=127.0.0.1:{self.scrum.port}",
+        ]
+        env = {"WATERCOOLER_SECRET": SECRET}
+        self.watercooler = Service(command, WATERCOOLER, env, self.wc_port, ready_path="/health")
+        self.watercooler.start()
+
+    def stop_watercooler(self):
+        self.watercooler.stop()
+
+    def stop(self):
+        self.scrum.stop()
+        if self.watercooler:
+            self.watercooler.stop()
+
+    def past_sprint(self, name, days_ago):
+        """A sprint that ended days_ago (inserted directly: the API refuses past end dates)."""
+        end = (date.today() - timedelta(days=days_ago)).isoformat()
+        self.sql("INSERT INTO board_sprint (name, description, end) VALUES (?, '', ?)", name, end)
+        return self.sql("SELECT id FROM board_sprint WHERE end = ?", end)[0][0]
+
+    def bulk_tasks(self, sprint, names, status=1):
+        """Many tasks in one column at once (orders 0..n-1), without announcements."""
+        rows = [(name, sprint, status, order) for order, name in enumerate(names)]
+        with sqlite3.connect(self.db, timeout=20) as db:
+            db.executemany(
+                'INSERT INTO board_task (name, description, sprint_id, status, "order") '
+                "VALUES (?, '', ?, ?, ?)",
+                rows,
+            )
+        db.close()
+
+
+class Board:
+    """One user's browser context on the board, with what a user can see and do."""
+
+    def __init__(self, browser, stack, token=None):
+        self.stack = stack
+        self.url = stack.scrum.url
+        state = None
+        if token:  # already logged in, without spending the token endpoint's throttle
+            storage = [{"name": "apiToken", "value": token}]
+            state = {"cookies": [], "origins": [{"origin": self.url, "localStorage": storage}]}
+        self.context = browser.new_context(storage_state=state, base_url=self.url)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.problems, self.expected = [], []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("dialog", self._dialog)
+
+    def _console(self, message):
+        if message.type != "error":
+            return
+        if not any(re.search(pattern, message.text) for pattern in self.expected):
+            self.problems.append(f"console error: {message.text}")
+
+    def _dialog(self, dialog):
+        self.problems.append(f"dialog {dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def expect_console(self, pattern):
+        """Allow console errors matching pattern (e.g. the browser logging an expected 400)."""
+        self.expected.append(pattern)
+
+    def expect_status(self, code):
+        self.expect_console(rf"the server responded with a status of {code}\b")
+
+    # ---- navigation ---------------------------------------------------------------------
+
+    def open(self, fragment=""):
+        self.page.goto("/" + (f"#{fragment}" if fragment else ""))
+        return self
+
+    def login(self, username="demo", password="test"):
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Login").click()
+
+    def open_sprint(self, sprint):
+        """The sprint page, loaded with its name shown."""
+        self.open(f"sprint/{sprint['id']}")
+        heading = self.page.get_by_role("heading", name=sprint["name"], exact=True)
+        heading.wait_for()
+        return self
+
+    # ---- what is on the sprint page ---------------------------------------------------
+
+    def column(self, title):
+        heading = self.page.locator("h4", has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+        return self.page.locator(".tasks section.status").filter(has=heading)
+
+    def card(self, name, column=None):
+        scope = self.column(column) if column else self.page
+        return scope.locator(".task-item[draggable=true]").filter(has_text=name)
+
+    def shown_order(self, title, names):
+        """The given cards of a column, top to bottom as shown (flex order applied)."""
+        tops = {name: self.card(name, title).bounding_box()["y"] for name in names}
+        return sorted(names, key=tops.get)
+
+    def wait_for_order(self, title, names):
+        """Wait until the column shows these cards in this order; fail with what it shows."""
+        for name in names:
+            self.card(name, title).wait_for()
+        shown = wait_until(lambda: self.shown_order(title, names), lambda got: got == names)
+        assert shown == names, f"{title} shows {shown}"
+
+    def check(self):
+        """Fail the test with everything the page complained about."""
+        problems, self.problems = self.problems, []
+        assert not problems, "the page reported:\n" + "\n".join(problems)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    require_program("chromium")
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = Stack(tmp_path_factory.mktemp("board"))
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def api(stack):
+    return stack.api
+
+
+@pytest.fixture
+def board(browser, stack):
+    """board(logged_in=True) opens a fresh browser context; each is checked at the end."""
+    opened = []
+
+    def _board(logged_in=True, token=None):
+        opened.append(Board(browser, stack, token or (stack.api.token if logged_in else None)))
+        return opened[-1]
+
+    yield _board
+    problems = []
+    for each in opened:
+        problems += each.problems
+        each.close()
+    assert not problems, "the page reported:\n" + "\n".join(problems)
