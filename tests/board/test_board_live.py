@@ -6,7 +6,7 @@ appear, change and disappear in both.
 """
 
 import pytest
-from conftest import wait_until
+from boardstack import wait_until
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser

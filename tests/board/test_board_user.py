@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 import requests
-from conftest import COLUMNS, STATUS
+from boardstack import COLUMNS, STATUS
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
