@@ -7,6 +7,7 @@ of a refused login).
 """
 
 import re
+import time
 
 import pytest
 from boardstack import TIMEOUT_MS, Stack, launch_chromium, wait_until
@@ -81,11 +82,13 @@ class Board:
         tops = {name: self.card(name, title).bounding_box()["y"] for name in names}
         return sorted(names, key=tops.get)
 
-    def wait_for_order(self, title, names):
+    def wait_for_order(self, title, names, timeout=TIMEOUT_MS / 1000):
         """Wait until the column shows these cards in this order; fail with what it shows."""
+        deadline = time.monotonic() + timeout
         for name in names:
-            self.card(name, title).wait_for()
-        shown = wait_until(lambda: self.shown_order(title, names), lambda got: got == names)
+            self.card(name, title).wait_for(timeout=timeout * 1000)
+        left = max(0.0, deadline - time.monotonic())
+        shown = wait_until(lambda: self.shown_order(title, names), names.__eq__, left)
         assert shown == names, f"{title} shows {shown}"
 
     def check(self):
