@@ -85,7 +85,6 @@ settings.configure(
     TEMPLATES=[
         {
             "BACKEND": "django.template.backends.django.DjangoTemplates",
-            "DIRS": [BASE_DIR / "templates"],
             "APP_DIRS": True,
             "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
         }
@@ -125,15 +124,15 @@ settings.configure(
 
 django.setup()  # the URL patterns below import the board's views and so its models
 
+from board.page import BoardPage  # noqa: E402
 from board.urls import root_view  # noqa: E402
 from board.views import ThrottledObtainAuthToken  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.urls import include, path, re_path  # noqa: E402
-from django.views.generic import TemplateView  # noqa: E402
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
 
 urlpatterns = [  # every API path answers with and without its trailing slash
-    path("", TemplateView.as_view(template_name="index.html"), name="board"),
+    path("", BoardPage.as_view(), name="board"),
     re_path(r"^api/token/?$", ThrottledObtainAuthToken.as_view(), name="api-token"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,0 +1,35 @@
+"""The single-page board at / (book ch. 5-6), sent with a strict Content-Security-Policy."""
+
+from django.conf import settings
+from django.views.generic import TemplateView
+
+
+def content_security_policy():
+    """Scripts and styles from this origin only, sockets to the configured watercooler.
+
+    'unsafe-eval' is for Underscore's templates (compiled with new Function); no inline
+    script, style attribute or event-handler attribute is allowed.
+    """
+    scheme = "wss" if settings.WATERCOOLER_SECURE else "ws"
+    watercooler = getattr(settings, "WATERCOOLER_PUBLIC", settings.WATERCOOLER_SERVER)
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-eval'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src 'self' {scheme}://{watercooler}",
+            "frame-ancestors 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+        ]
+    )
+
+
+class BoardPage(TemplateView):
+    template_name = "board/index.html"
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        response["Content-Security-Policy"] = content_security_policy()
+        return response

@@ -1,0 +1,302 @@
+// The session (token in localStorage), the API's models, and the collections discovered
+// from the API root (book ch. 5-6), with moves through POST /api/tasks/<id>/move/.
+(function ($, Backbone, _, app) {
+  'use strict';
+
+  var PAGE_SIZE = 100;  // the API's largest page: fewest requests for a big sprint
+
+  // A date as the API writes it, YYYY-MM-DD, in local time.
+  function isoDate(date) {
+    var month = String(date.getMonth() + 1), day = String(date.getDate());
+    return date.getFullYear() + '-' + (month.length < 2 ? '0' : '') + month + '-' +
+      (day.length < 2 ? '0' : '') + day;
+  }
+
+  app.today = function (offsetDays) {
+    var date = new Date();
+    date.setDate(date.getDate() + (offsetDays || 0));
+    return isoDate(date);
+  };
+
+  // The API's error body as a list of messages ({"field": ["..."]}, {"detail": "..."}).
+  app.errorMessages = function (xhr) {
+    var body = xhr && xhr.responseJSON;
+    if (!_.isObject(body)) {
+      return [xhr && xhr.status ? 'The server answered ' + xhr.status + '.'
+        : 'The server cannot be reached.'];
+    }
+    return _.flatten(_.values(body));
+  };
+
+  var Session = Backbone.Model.extend({
+    defaults: {token: null, username: null},
+    initialize: function (options) {
+      this.load();
+      $.ajaxPrefilter(_.bind(this._setupAuth, this));
+    },
+    load: function () {
+      this.set({
+        token: localStorage.apiToken || null,
+        username: localStorage.apiUsername || null
+      });
+    },
+    save: function (token, username) {
+      this.set({token: token, username: token === null ? null : username || null});
+      if (token === null) {
+        localStorage.removeItem('apiToken');
+        localStorage.removeItem('apiUsername');
+      } else {
+        localStorage.apiToken = token;
+        if (username) {
+          localStorage.apiUsername = username;
+        }
+      }
+    },
+    delete: function () {
+      this.save(null);
+    },
+    authenticated: function () {
+      return this.get('token') !== null;
+    },
+    // Every request below the API root carries the token, so no 401 ever asks the browser
+    // for Basic credentials; a 401 means the token was revoked or has expired.
+    _setupAuth: function (settings, originalOptions, xhr) {
+      var self = this;
+      if (this.authenticated() && settings.url !== app.apiRoot) {
+        xhr.setRequestHeader('Authorization', 'Token ' + this.get('token'));
+        xhr.fail(function () {
+          if (xhr.status === 401) {
+            self.expire();
+          }
+        });
+      }
+    },
+    expire: function () {
+      if (this.authenticated()) {
+        this.delete();
+        this.trigger('expired');
+      }
+    }
+  });
+
+  app.session = new Session();
+
+  var BaseModel = Backbone.Model.extend({
+    url: function () {
+      var links = this.get('links'),
+        url = links && links.self;
+      if (!url) {
+        url = Backbone.Model.prototype.url.call(this);
+      }
+      return url;
+    },
+    // The URL of one of the object's actions, e.g. tasks/7/move/.
+    actionUrl: function (name) {
+      return this.url().replace(/\/?$/, '/') + name + '/';
+    }
+  });
+
+  app.models.Sprint = BaseModel.extend({
+    fetchTasks: function () {
+      var links = this.get('links');
+      if (links && links.tasks) {
+        return app.tasks.fetchAll({url: links.tasks});
+      }
+      return $.Deferred().reject().promise();
+    },
+    finished: function () {
+      return this.get('end') < app.today();
+    },
+    burndown: function () {
+      return $.getJSON(this.actionUrl('burndown'));
+    },
+    // Moves the unfinished tasks to another sprint (its id) or the backlog (null).
+    carryOver: function (to) {
+      return postJSON(this.actionUrl('carry-over'), {to: to}).done(function (data) {
+        app.tasks.set(data.moved, {remove: false});
+      });
+    }
+  });
+
+  function postJSON(url, data) {
+    return $.ajax({
+      url: url,
+      type: 'POST',
+      contentType: 'application/json',
+      dataType: 'json',
+      data: JSON.stringify(data)
+    });
+  }
+
+  var STATUS_CLASSES = ['todo', 'active', 'testing', 'done'];
+
+  app.models.Task = BaseModel.extend({
+    statusClass: function () {
+      var sprint = this.get('sprint'), status;
+      if (!sprint) {
+        status = 'unassigned';
+      } else {
+        status = STATUS_CLASSES[this.get('status') - 1];
+      }
+      return status;
+    },
+    inBacklog: function () {
+      return !this.get('sprint');
+    },
+    inSprint: function (sprint) {
+      return sprint !== null && this.get('sprint') == sprint.get('id');
+    },
+    // Moves the task to a column (status, sprint: an id or null for the backlog) at a
+    // position (0 is the top). The card moves at once; the API then renumbers the column
+    // and its answer is applied, or, if it refuses, the card goes back and 'move:failed'
+    // is triggered with the API's messages.
+    moveTo: function (status, sprint, position) {
+      var task = this,
+        before = this.pick('status', 'sprint', 'order', 'started', 'completed'),
+        target = app.tasks.column(sprint, status, this);
+      this.set(_.extend({status: status, sprint: sprint, order: orderAt(target, position)},
+        this.dates(status, sprint)));
+      return postJSON(this.actionUrl('move'), {status: status, sprint: sprint, position: position})
+        .done(function (data) {
+          app.tasks.set(data.changed, {remove: false});
+        })
+        .fail(function (xhr) {
+          if (xhr.status !== 401) {
+            task.set(before);
+            task.trigger('move:failed', task, app.errorMessages(xhr));
+          }
+        });
+    },
+    // The book's date rules for a task entering (status, sprint).
+    dates: function (status, sprint) {
+      var started = this.get('started'), completed = this.get('completed'),
+        today = app.today();
+      if (!sprint) {
+        status = 1;
+      }
+      if (status === 2 || (status > 2 && !started)) {
+        started = started || today;
+      }
+      if (status < 2) {
+        started = null;
+      }
+      if (status === 4) {
+        completed = completed || today;
+      } else {
+        completed = null;
+      }
+      return {started: started, completed: completed};
+    }
+  });
+
+  // An order value that sorts a task at `position` among a column's (sorted) tasks.
+  function orderAt(tasks, position) {
+    var before = tasks[position - 1], after = tasks[position];
+    if (!before && !after) {
+      return 0;
+    }
+    if (!before) {
+      return after.get('order') - 1;
+    }
+    if (!after) {
+      return before.get('order') + 1;
+    }
+    return (before.get('order') + after.get('order')) / 2;
+  }
+
+  // Board order: by order, then by id (as the API sorts).
+  app.compareTasks = function (a, b) {
+    return (a.get('order') - b.get('order')) || (a.get('id') - b.get('id'));
+  };
+
+  app.models.User = BaseModel.extend({
+    idAttribute: 'username'
+  });
+
+  var BaseCollection = Backbone.Collection.extend({
+    parse: function (response) {
+      this._next = response.next;
+      this._previous = response.previous;
+      this._count = response.count;
+      return response.results || [];
+    },
+    getOrFetch: function (id) {
+      var result = new $.Deferred(),
+        collection = this,
+        model = this.get(id);
+      if (!model) {
+        model = this.push({id: id});
+        model.fetch({
+          success: function (model, response, options) {
+            result.resolve(model);
+          },
+          error: function (model, response, options) {
+            collection.remove(model);
+            result.reject(model, response);
+          }
+        });
+      } else {
+        result.resolve(model);
+      }
+      return result;
+    },
+    // Fetches every page of the list (options.url, options.data), following `next`; each
+    // page is merged in as it arrives. Resolves with all the objects of the list.
+    fetchAll: function (options) {
+      var collection = this,
+        result = new $.Deferred(),
+        found = [];
+      function page(url, data) {
+        $.ajax({url: url, data: data, dataType: 'json'}).done(function (response) {
+          var results = response.results || [];
+          found = found.concat(results);
+          collection.set(results, {remove: false});
+          if (response.next) {
+            page(response.next);
+          } else {
+            result.resolve(found);
+          }
+        }).fail(function (xhr) {
+          result.reject(xhr);
+        });
+      }
+      options = options || {};
+      page(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data));
+      return result.promise();
+    }
+  });
+
+  app.collections.ready = $.getJSON(app.apiRoot);
+
+  app.collections.ready.done(function (data) {
+    app.collections.Sprints = BaseCollection.extend({
+      model: app.models.Sprint,
+      url: data.sprints
+    });
+    app.sprints = new app.collections.Sprints();
+    app.collections.Tasks = BaseCollection.extend({
+      model: app.models.Task,
+      url: data.tasks,
+      getBacklog: function () {
+        return this.fetchAll({data: {backlog: 'True'}});
+      },
+      // The tasks of one column in board order (by order, then id), without `except`.
+      column: function (sprint, status, except) {
+        var tasks = this.filter(function (task) {
+          if (task === except) {
+            return false;
+          }
+          return sprint ? task.get('sprint') == sprint && task.get('status') === status
+            : task.inBacklog();
+        });
+        return tasks.sort(app.compareTasks);
+      }
+    });
+    app.tasks = new app.collections.Tasks();
+    app.collections.Users = BaseCollection.extend({
+      model: app.models.User,
+      url: data.users
+    });
+    app.users = new app.collections.Users();
+  });
+})(jQuery, Backbone, _, app);

@@ -1,0 +1,926 @@
+// The board's views (book ch. 5-7): login, header, home page with its sprints, and the
+// sprint page with its five columns, task cards, details, drag and drop, the live socket,
+// the burndown chart and the carry-over of a finished sprint.
+(function ($, Backbone, _, app) {
+  'use strict';
+
+  var EMPTY = '-----',  // what an empty due date or assignee shows
+    LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
+    ERROR_TIMEOUT = 10000,
+    COLUMNS = [
+      {key: 'unassigned', title: 'Backlog', status: 1, backlog: true},
+      {key: 'todo', title: 'Not Started', status: 1},
+      {key: 'active', title: 'In Development', status: 2},
+      {key: 'testing', title: 'In Testing', status: 3},
+      {key: 'done', title: 'Completed', status: 4}
+    ],
+    CONNECTION_LABELS = {
+      connecting: 'Connecting...',
+      live: 'Live',
+      reconnecting: 'Reconnecting...',
+      offline: 'Offline'
+    },
+    templates = {};  // compiled once per name: a big sprint renders hundreds of cards
+
+  function compiled(name) {
+    if (!templates[name]) {
+      templates[name] = _.template($(name).html());
+    }
+    return templates[name];
+  }
+
+  function dataTransfer(event) {
+    return event.originalEvent && event.originalEvent.dataTransfer;
+  }
+
+  var TemplateView = Backbone.View.extend({
+    templateName: '',
+    initialize: function () {
+      this.template = compiled(this.templateName);
+    },
+    render: function () {
+      var context = this.getContext(),
+        html = this.template(context);
+      this.$el.html(html);
+    },
+    getContext: function () {
+      return {};
+    }
+  });
+
+  var FormView = TemplateView.extend({
+    events: {
+      'submit form': 'submit',
+      'click button.cancel': 'done'
+    },
+    errorTemplate: _.template('<span class="error"><%- msg %></span>'),
+    clearErrors: function () {
+      this.$('.error').remove();
+    },
+    // Each message goes just before the label of its field, or before the first label.
+    showErrors: function (errors) {
+      _.each(errors, function (fieldErrors, name) {
+        var field = $('input, select, textarea', this.form).filter(function () {
+            return this.name === name;
+          }),
+          label = $('label', this.form).filter(function () {
+            return field.length && this.htmlFor === field.attr('id');
+          });
+        if (label.length === 0) {
+          label = $('label', this.form).first();
+        }
+        _.each(_.flatten([fieldErrors]), function (msg) {
+          label.before(this.errorTemplate({msg: msg}));
+        }, this);
+      }, this);
+    },
+    serializeForm: function (form) {
+      return _.object(_.map(form.serializeArray(), function (item) {
+        return [item.name, item.value];
+      }));
+    },
+    submit: function (event) {
+      event.preventDefault();
+      this.form = $(event.currentTarget);
+      this.clearErrors();
+    },
+    failure: function (xhr) {
+      var errors = xhr.responseJSON;
+      if (!_.isObject(errors)) {
+        errors = {non_field_errors: app.errorMessages(xhr)};
+      }
+      this.showErrors(errors);
+    },
+    modelFailure: function (model, xhr, options) {
+      this.failure(xhr);
+    },
+    done: function (event) {
+      if (event && event.preventDefault) {
+        event.preventDefault();
+      }
+      this.trigger('done');
+      this.remove();
+    }
+  });
+
+  // Login (ch. 5) ---------------------------------------------------------------------
+
+  var LoginView = FormView.extend({
+    id: 'login',
+    templateName: '#login-template',
+    initialize: function (options) {
+      FormView.prototype.initialize.apply(this, arguments);
+      this.message = (options && options.message) || null;
+    },
+    getContext: function () {
+      return {message: this.message};
+    },
+    submit: function (event) {
+      var data = {};
+      FormView.prototype.submit.apply(this, arguments);
+      data = this.serializeForm(this.form);
+      $.post(app.apiLogin, data)
+        .done(_.bind(function (response) {
+          app.session.save(response.token, data.username);
+          this.done();
+        }, this))
+        .fail(_.bind(this.failure, this));
+    },
+    render: function () {
+      FormView.prototype.render.apply(this, arguments);
+      this.$('input').first().trigger('focus');
+    }
+  });
+
+  var HeaderView = TemplateView.extend({
+    tagName: 'header',
+    templateName: '#header-template',
+    events: {
+      'click a.logout': 'logout'
+    },
+    getContext: function () {
+      return {
+        authenticated: app.session.authenticated(),
+        username: app.session.get('username') || ''
+      };
+    },
+    logout: function (event) {
+      event.preventDefault();
+      app.session.delete();
+      window.location = '/';
+    }
+  });
+
+  // Home page (ch. 6) -----------------------------------------------------------------
+
+  var HomepageView = TemplateView.extend({
+    templateName: '#home-template',
+    events: {
+      'click button.add': 'renderAddForm'
+    },
+    initialize: function (options) {
+      var self = this;
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.loaded = false;
+      this.addForm = null;
+      app.collections.ready.done(function () {
+        app.sprints.fetchAll({data: {end_min: app.today(-7)}}).done(function () {
+          self.loaded = true;
+          self.render();
+        });
+      });
+    },
+    // Sprints that ended a week ago or later, by end date (as the API orders them).
+    getContext: function () {
+      var endMin = app.today(-7), sprints = null;
+      if (this.loaded) {
+        sprints = _.sortBy(app.sprints.filter(function (sprint) {
+          return sprint.get('end') >= endMin;
+        }), function (sprint) {
+          return sprint.get('end');
+        });
+      }
+      return {sprints: sprints};
+    },
+    // Re-rendering keeps an open "Add Sprint" form.
+    render: function () {
+      var form = this.addForm;
+      if (form) {
+        form.$el.detach();
+      }
+      TemplateView.prototype.render.apply(this, arguments);
+      if (form) {
+        this.$('button.add').before(form.el).addClass('hide');
+      }
+    },
+    renderAddForm: function (event) {
+      var view = new NewSprintView(),
+        link = $(event.currentTarget);
+      event.preventDefault();
+      link.before(view.el);
+      link.addClass('hide');
+      view.render();
+      view.$('input').first().trigger('focus');
+      this.addForm = view;
+      view.on('done', function () {
+        this.addForm = null;
+        this.$('button.add').removeClass('hide');
+      }, this);
+    }
+  });
+
+  var NewSprintView = FormView.extend({
+    templateName: '#new-sprint-template',
+    className: 'new-sprint',
+    submit: function (event) {
+      var self = this, attributes = {};
+      FormView.prototype.submit.apply(this, arguments);
+      attributes = this.serializeForm(this.form);
+      app.collections.ready.done(function () {
+        app.sprints.create(attributes, {
+          wait: true,
+          success: _.bind(self.success, self),
+          error: _.bind(self.modelFailure, self)
+        });
+      });
+    },
+    success: function (model) {
+      this.done();
+      window.location.hash = '#sprint/' + model.get('id');
+    }
+  });
+
+  // Sprint page (ch. 6-7) -------------------------------------------------------------
+
+  var StatusView = TemplateView.extend({
+    tagName: 'section',
+    className: 'status',
+    templateName: '#status-template',
+    events: {
+      'click button.add': 'renderAddForm',
+      'dragenter': 'enter',
+      'dragover': 'over',
+      'dragleave': 'leave',
+      'drop': 'drop'
+    },
+    initialize: function (options) {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;  // an id, or null for the backlog
+      this.status = options.status;
+      this.title = options.title;
+      this.entered = 0;  // dragenter/dragleave pairs: children fire them too
+    },
+    getContext: function () {
+      return {sprint: this.sprint, title: this.title};
+    },
+    renderAddForm: function (event) {
+      var view = new AddTaskView(),
+        link = $(event.currentTarget);
+      event.preventDefault();
+      link.before(view.el);
+      link.addClass('hide');
+      view.render();
+      view.$('input').first().trigger('focus');
+      view.on('done', function () {
+        link.removeClass('hide');
+      });
+    },
+    enter: function (event) {
+      event.preventDefault();
+      this.entered += 1;
+      this.$el.addClass('over');
+    },
+    over: function (event) {
+      var transfer = dataTransfer(event);
+      if (transfer) {
+        transfer.dropEffect = 'move';
+      }
+      event.preventDefault();
+    },
+    leave: function (event) {
+      this.entered = Math.max(0, this.entered - 1);
+      if (this.entered === 0) {
+        this.$el.removeClass('over');
+      }
+    },
+    clearOver: function () {
+      this.entered = 0;
+      this.$el.removeClass('over');
+    },
+    // A drop anywhere on the column puts the task at its top.
+    drop: function (event) {
+      var transfer = dataTransfer(event),
+        task = transfer && app.tasks.get(transfer.getData('application/model'));
+      event.preventDefault();
+      this.clearOver();
+      if (task) {
+        this.trigger('drop', task);
+        task.moveTo(this.status, this.sprint, 0);
+      }
+    },
+    // Inserts a card at its place in board order (visual order also follows CSS order).
+    addTask: function (view) {
+      view.column = this;
+      this.place(view);
+    },
+    place: function (view) {
+      var list = this.$('.list'),
+        cards = list.children('.task-item').not(view.el),
+        last = cards.last().data('view'),
+        next = null;
+      if (last && app.compareTasks(view.model, last.model) < 0) {
+        cards.each(function () {
+          var other = $(this).data('view');
+          if (other && app.compareTasks(view.model, other.model) < 0) {
+            next = other;
+            return false;
+          }
+        });
+      }
+      if (next) {
+        $(next.detail ? next.detail.el : next.el).before(view.el);
+      } else {
+        list.append(view.el);
+      }
+      if (view.detail) {
+        view.$el.before(view.detail.el);
+      }
+    }
+  });
+
+  var TaskItemView = TemplateView.extend({
+    tagName: 'div',
+    className: 'task-item',
+    templateName: '#task-item-template',
+    events: {
+      'click': 'details',
+      'keydown': 'key',
+      'change select.move': 'menuMove',
+      'dragstart': 'start',
+      'dragenter': 'enter',
+      'dragover': 'over',
+      'dragleave': 'leave',
+      'dragend': 'end',
+      'drop': 'drop'
+    },
+    attributes: {
+      draggable: 'true',
+      tabindex: '0',
+      role: 'listitem'
+    },
+    initialize: function (options) {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
+      this.detail = null;
+      this.column = null;
+      this.$el.data('view', this);
+      this.listenTo(this.model, 'change', this.render);
+      this.listenTo(this.model, 'remove', this.remove);
+      this.listenTo(this.model, 'move:failed', this.showFailure);
+    },
+    getContext: function () {
+      return {task: this.model, columns: COLUMNS};
+    },
+    render: function () {
+      TemplateView.prototype.render.apply(this, arguments);
+      this.el.style.order = Math.floor(this.model.get('order'));
+      this.$el.attr('aria-label', this.model.get('name'));
+      if (this.detail) {
+        this.detail.el.style.order = this.el.style.order;
+      }
+      if (this.column && this.el.parentNode) {
+        this.column.place(this);
+      }
+    },
+    remove: function () {
+      if (this.detail) {
+        this.detail.remove();
+      }
+      clearTimeout(this.lockTimer);
+      return TemplateView.prototype.remove.apply(this, arguments);
+    },
+    details: function (event) {
+      var view;
+      if ($(event.target).closest('select').length || this.detail) {
+        return;
+      }
+      view = new TaskDetailView({task: this.model});
+      this.detail = view;
+      this.$el.before(view.el);
+      this.$el.addClass('hide');
+      view.render();
+      view.el.style.order = this.el.style.order;
+      view.$('[data-field]').first().trigger('focus');
+      view.on('done', function () {
+        this.detail = null;
+        this.$el.removeClass('hide');
+        this.$el.trigger('focus');
+      }, this);
+    },
+    key: function (event) {
+      if (event.key === 'Enter' && event.target === this.el) {
+        this.details(event);
+      }
+    },
+    menuMove: function (event) {
+      var key = $(event.currentTarget).val(),
+        column = _.findWhere(COLUMNS, {key: key});
+      if (column) {
+        this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
+      }
+    },
+    start: function (event) {
+      var transfer = dataTransfer(event);
+      transfer.effectAllowed = 'move';
+      transfer.setData('application/model', String(this.model.get('id')));
+      this.trigger('dragstart', this.model);
+    },
+    enter: function (event) {
+      event.preventDefault();
+      this.$el.addClass('over');
+    },
+    over: function (event) {
+      var transfer = dataTransfer(event);
+      if (transfer) {
+        transfer.dropEffect = 'move';
+      }
+      event.preventDefault();
+    },
+    leave: function (event) {
+      this.$el.removeClass('over');
+    },
+    end: function (event) {
+      this.trigger('dragend', this.model);
+    },
+    // A drop on a card: the dragged task takes this card's place in its column.
+    drop: function (event) {
+      var transfer = dataTransfer(event),
+        task = transfer && app.tasks.get(transfer.getData('application/model')),
+        sprint = this.model.get('sprint'),
+        status = this.model.get('status'),
+        position;
+      event.preventDefault();
+      event.stopPropagation();
+      this.$el.removeClass('over');
+      if (this.column) {
+        this.column.clearOver();
+      }
+      if (task && task !== this.model) {
+        position = _.indexOf(app.tasks.column(sprint, status), this.model);
+        this.trigger('drop', task);
+        task.moveTo(status, sprint, position);
+      }
+    },
+    // Another viewer is dragging this task.
+    lock: function () {
+      var self = this;
+      this.$el.addClass('locked');
+      clearTimeout(this.lockTimer);
+      this.lockTimer = setTimeout(function () {
+        self.unlock();
+      }, LOCK_TIMEOUT);
+    },
+    unlock: function () {
+      clearTimeout(this.lockTimer);
+      this.$el.removeClass('locked');
+    },
+    // The API refused a move: the card is back in place; say why next to it.
+    showFailure: function (task, messages) {
+      var error = $('<div class="error move-error" role="alert"></div>').text(messages.join(' '));
+      error[0].style.order = this.el.style.order;
+      this.$el.after(error);
+      setTimeout(function () {
+        error.remove();
+      }, ERROR_TIMEOUT);
+    }
+  });
+
+  var TaskDetailView = FormView.extend({
+    tagName: 'div',
+    className: 'task-detail',
+    templateName: '#task-detail-template',
+    attributes: {role: 'listitem'},
+    events: _.extend({
+      'blur [data-field][contenteditable=true]': 'editField',
+      'keydown [data-field][contenteditable=true]': 'fieldKey'
+    }, FormView.prototype.events),
+    initialize: function (options) {
+      FormView.prototype.initialize.apply(this, arguments);
+      this.task = options.task;
+      this.changes = {};
+      this.listenTo(this.task, 'change', this.render);
+      this.listenTo(this.task, 'remove', this.done);
+    },
+    getContext: function () {
+      return {task: this.task, empty: EMPTY};
+    },
+    // Re-rendered when the task changes (here or elsewhere); unsaved edits stay.
+    render: function () {
+      FormView.prototype.render.apply(this, arguments);
+      _.each(this.changes, function (value, field) {
+        this.field(field).text(value === null ? EMPTY : value);
+      }, this);
+      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes));
+    },
+    field: function (name) {
+      return this.$('[data-field]').filter(function () {
+        return $(this).data('field') === name;
+      });
+    },
+    submit: function (event) {
+      var self = this;
+      FormView.prototype.submit.apply(this, arguments);
+      this.task.save(this.changes, {
+        wait: true,
+        patch: true,  // only what was edited: a concurrent move is not overwritten
+        success: function () {
+          self.changes = {};
+          self.render();
+        },
+        error: _.bind(this.modelFailure, this)
+      });
+    },
+    // The trimmed text of an edited field; an empty due date or assignee is null.
+    editField: function (event) {
+      var $this = $(event.currentTarget),
+        field = $this.data('field'),
+        value = $this[0].innerText.trim(),
+        stored = this.task.get(field);
+      if (value === EMPTY || (value === '' && (field === 'due' || field === 'assigned'))) {
+        value = null;
+      }
+      if ((stored === undefined ? null : stored) === value) {
+        delete this.changes[field];
+      } else {
+        this.changes[field] = value;
+      }
+      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes));
+    },
+    // Enter ends a one-line field, Escape closes the details.
+    fieldKey: function (event) {
+      var field = $(event.currentTarget).data('field');
+      if (event.key === 'Enter' && field !== 'description') {
+        event.preventDefault();
+        event.currentTarget.blur();
+      } else if (event.key === 'Escape') {
+        event.currentTarget.blur();
+        this.done();
+      }
+    },
+    clearErrors: function () {
+      this.$('.error').remove();
+    },
+    // Errors go before their field's row, or before the first field.
+    showErrors: function (errors) {
+      _.each(errors, function (fieldErrors, name) {
+        var field = this.field(name),
+          row;
+        if (field.length === 0) {
+          field = this.$('[data-field]').first();
+        }
+        row = field.parent('.with-label');
+        _.each(_.flatten([fieldErrors]), function (msg) {
+          (row.length ? row : field).before(this.errorTemplate({msg: msg}));
+        }, this);
+      }, this);
+    }
+  });
+
+  var AddTaskView = FormView.extend({
+    templateName: '#new-task-template',
+    submit: function (event) {
+      var self = this, attributes = {};
+      FormView.prototype.submit.apply(this, arguments);
+      attributes = this.serializeForm(this.form);
+      app.collections.ready.done(function () {
+        app.tasks.create(attributes, {
+          wait: true,
+          success: function () {
+            self.done();
+          },
+          error: _.bind(self.modelFailure, self)
+        });
+      });
+    }
+  });
+
+  var CarryOverView = FormView.extend({
+    templateName: '#carry-over-template',
+    initialize: function (options) {
+      var self = this;
+      FormView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;
+      this.result = null;
+      app.sprints.fetchAll({data: {end_min: app.today()}}).done(function () {
+        self.render();
+      });
+    },
+    // The sprints that can still take tasks.
+    getContext: function () {
+      var today = app.today(), sprint = this.sprint,
+        targets = app.sprints.filter(function (other) {
+          return other !== sprint && other.get('end') >= today;
+        });
+      return {
+        targets: _.sortBy(targets, function (other) {
+          return other.get('end');
+        }),
+        result: this.result
+      };
+    },
+    submit: function (event) {
+      var self = this, to;
+      FormView.prototype.submit.apply(this, arguments);
+      to = this.serializeForm(this.form).to;
+      this.sprint.carryOver(to ? parseInt(to, 10) : null)
+        .done(function (data) {
+          self.result = 'Carried over ' + data.moved.length + ' unfinished task(s).';
+          self.render();
+        })
+        .fail(_.bind(this.failure, this));
+    }
+  });
+
+  // The burndown chart: open tasks per day, as inline SVG built with DOM calls.
+  var SVG = 'http://www.w3.org/2000/svg',
+    CHART = {width: 600, height: 220, left: 40, right: 16, top: 14, bottom: 34};
+
+  function svg(name, attributes, parent, text) {
+    var element = document.createElementNS(SVG, name);
+    _.each(attributes, function (value, key) {
+      element.setAttribute(key, value);
+    });
+    if (text !== undefined) {
+      element.textContent = text;
+    }
+    if (parent) {
+      parent.appendChild(element);
+    }
+    return element;
+  }
+
+  function drawBurndown(container, data) {
+    var days = data.days,
+      shown = _.filter(days, function (day) {
+        return day.date <= app.today();
+      }),
+      top = Math.max(1, data.total, _.max(_.pluck(days, 'open'))),
+      bottom = CHART.height - CHART.bottom,
+      right = CHART.width - CHART.right,
+      last = shown[shown.length - 1],
+      summary = last ? last.open + ' of ' + data.total + ' tasks open on ' + last.date
+        : data.total + ' tasks; the chart starts on ' + data.start,
+      chart = svg('svg', {
+        'class': 'burndown-chart',
+        viewBox: '0 0 ' + CHART.width + ' ' + CHART.height,
+        role: 'img',
+        'aria-label': 'Burndown: ' + summary
+      });
+    function x(index) {
+      return CHART.left + (days.length < 2 ? 0 : index * (right - CHART.left) / (days.length - 1));
+    }
+    function y(open) {
+      return CHART.top + (1 - open / top) * (bottom - CHART.top);
+    }
+    svg('title', {}, chart, 'Burndown: ' + summary);
+    svg('line', {'class': 'axis', x1: CHART.left, y1: bottom, x2: right, y2: bottom}, chart);
+    svg('line', {'class': 'axis', x1: CHART.left, y1: CHART.top, x2: CHART.left, y2: bottom}, chart);
+    svg('text', {'class': 'label', x: CHART.left - 6, y: y(top) + 4, 'text-anchor': 'end'}, chart, top);
+    svg('text', {'class': 'label', x: CHART.left - 6, y: bottom + 4, 'text-anchor': 'end'}, chart, 0);
+    svg('text', {'class': 'label', x: CHART.left, y: CHART.height - 10}, chart, data.start);
+    svg('text', {'class': 'label', x: right, y: CHART.height - 10, 'text-anchor': 'end'},
+      chart, data.end);
+    svg('line', {'class': 'ideal', x1: x(0), y1: y(data.total), x2: x(days.length - 1), y2: y(0)},
+      chart);
+    svg('polyline', {
+      'class': 'actual',
+      points: _.map(shown, function (day, index) {
+        return x(index) + ',' + y(day.open);
+      }).join(' ')
+    }, chart);
+    _.each(shown, function (day, index) {
+      var dot = svg('circle', {'class': 'point', cx: x(index), cy: y(day.open), r: 3}, chart);
+      svg('title', {}, dot, day.date + ': ' + day.open + ' open');
+    });
+    container.empty().append(chart);
+  }
+
+  var SprintView = TemplateView.extend({
+    templateName: '#sprint-template',
+    initialize: function (options) {
+      var self = this;
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.sprintId = options.sprintId;  // the route's string
+      this.sprintNumber = /^\d+$/.test(this.sprintId) ? parseInt(this.sprintId, 10) : null;
+      this.sprint = null;
+      this.tasks = {};  // task id -> TaskItemView
+      this.statuses = {};
+      this.socket = null;
+      this.connection = 'connecting';
+      this.carryOver = null;
+      this.removed = false;
+      this.refreshBurndown = _.debounce(this.refreshBurndown, 300);
+      _.each(COLUMNS, function (column) {
+        var view = new StatusView({
+          sprint: column.backlog ? null : this.sprintNumber,
+          status: column.status,
+          title: column.title,
+          className: 'status ' + column.key,
+          attributes: {'aria-label': column.title}
+        });
+        this.statuses[column.key] = view;
+        view.on('drop', this.sender('drop'), this);
+      }, this);
+      app.collections.ready.done(function () {
+        self.load();
+      });
+    },
+    load: function () {
+      var self = this;
+      if (this.removed) {
+        return;
+      }
+      this.listenTo(app.tasks, 'add', this.addTask);
+      this.listenTo(app.tasks, 'change', this.changeTask);
+      this.listenTo(app.tasks, 'remove', this.removeTask);
+      this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
+      if (this.sprintNumber === null) {
+        this.notFound(new app.models.Sprint());
+        return;
+      }
+      app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
+        if (self.removed) {
+          return;
+        }
+        self.sprint = sprint;
+        self.connectSocket();
+        self.render();
+        sprint.fetchTasks();
+      }).fail(function (sprint) {
+        self.notFound(sprint);
+      });
+      app.tasks.getBacklog();
+    },
+    notFound: function (sprint) {
+      if (!this.removed) {
+        this.sprint = sprint;
+        this.sprint.invalid = true;
+        this.render();
+      }
+    },
+    getContext: function () {
+      return {sprint: this.sprint, sprintId: this.sprintId};
+    },
+    render: function () {
+      TemplateView.prototype.render.apply(this, arguments);
+      if (!this.sprint || this.sprint.invalid) {
+        return;
+      }
+      _.each(this.statuses, function (view) {
+        this.$('.tasks').append(view.el);
+        view.delegateEvents();
+        view.render();
+      }, this);
+      _.invoke(this.tasks, 'remove');
+      this.tasks = {};
+      app.tasks.each(this.addTask, this);
+      this.showConnection(this.connection);
+      this.renderCarryOver();
+      this.refreshBurndown();
+    },
+    remove: function () {
+      this.removed = true;
+      if (this.socket) {
+        this.socket.close();
+      }
+      _.invoke(this.tasks, 'remove');
+      _.invoke(this.statuses, 'remove');
+      if (this.carryOver) {
+        this.carryOver.remove();
+      }
+      return TemplateView.prototype.remove.apply(this, arguments);
+    },
+    addTask: function (task) {
+      var view;
+      if (!this.sprint || this.sprint.invalid || this.tasks[task.get('id')]) {
+        return;
+      }
+      if (task.inBacklog() || task.inSprint(this.sprint)) {
+        view = new TaskItemView({model: task, sprint: this.sprintNumber});
+        this.tasks[task.get('id')] = view;
+        view.render();
+        this.statuses[task.statusClass()].addTask(view);
+        view.on('dragstart', this.sender('dragstart'), this);
+        view.on('dragend', this.sender('dragend'), this);
+        view.on('drop', this.sender('drop'), this);
+      }
+    },
+    // A task that changed column is shown again in its new one (or leaves the page).
+    changeTask: function (task) {
+      var changed = task.changedAttributes() || {},
+        view = this.tasks[task.get('id')];
+      if (view && (_.has(changed, 'status') || _.has(changed, 'sprint'))) {
+        view.remove();
+        delete this.tasks[task.get('id')];
+      }
+      this.addTask(task);
+    },
+    removeTask: function (task) {
+      delete this.tasks[task.get('id')];
+    },
+    tasksChanged: function (task) {
+      var number = this.sprintNumber;
+      if (task.get('sprint') === number || task.previous('sprint') === number) {
+        this.refreshBurndown();
+      }
+    },
+    // A function that tells the other viewers about a drag of a task.
+    sender: function (action) {
+      return function (task) {
+        if (this.socket) {
+          this.socket.send({model: 'task', id: task.get('id'), action: action});
+        }
+      };
+    },
+    connectSocket: function () {
+      var links = this.sprint.get('links');
+      if (this.socket || !links || !links.channel) {
+        return;
+      }
+      this.socket = new app.Socket(links.channel);
+      this.listenTo(this.socket, 'status', this.showConnection);
+      this.listenTo(this.socket, 'task:dragstart', function (id) {
+        this.withTaskView(id, 'lock');
+      });
+      this.listenTo(this.socket, 'task:dragend task:drop', function (id) {
+        this.withTaskView(id, 'unlock');
+      });
+      this.listenTo(this.socket, 'task:add', this.taskAdded);
+      this.listenTo(this.socket, 'task:update', this.taskUpdated);
+      this.listenTo(this.socket, 'task:remove', function (id) {
+        app.tasks.remove(id);
+      });
+      this.listenTo(this.socket, 'resync', this.refetchTasks);
+      this.listenTo(this.socket, 'expired', this.renewChannel);
+    },
+    withTaskView: function (id, method) {
+      var view = this.tasks[id];
+      if (view) {
+        view[method]();
+      }
+    },
+    taskAdded: function (id, message) {
+      if (message.body) {
+        app.tasks.add([message.body]);
+      } else {
+        app.tasks.getOrFetch(id);
+      }
+    },
+    taskUpdated: function (id, message) {
+      var task = app.tasks.get(id);
+      if (task && message.body) {
+        task.set(message.body);
+      } else if (task) {
+        task.fetch();
+      } else if (message.body) {
+        app.tasks.add([message.body]);  // e.g. moved here from another sprint
+      }
+    },
+    // After missed messages: fetch this sprint's tasks and the backlog again, and drop
+    // the tasks that are no longer in either.
+    refetchTasks: function () {
+      var sprint = this.sprint;
+      if (!sprint || sprint.invalid) {
+        return;
+      }
+      $.when(sprint.fetchTasks(), app.tasks.getBacklog()).done(function (inSprint, inBacklog) {
+        var current = _.indexBy(inSprint.concat(inBacklog), 'id');
+        app.tasks.remove(app.tasks.filter(function (task) {
+          return (task.inBacklog() || task.inSprint(sprint)) && !current[task.get('id')];
+        }));
+      });
+    },
+    // The channel token expired: the sprint's links carry a fresh one.
+    renewChannel: function () {
+      var self = this;
+      this.sprint.fetch().done(function () {
+        if (!self.removed) {
+          self.socket.reconnect(self.sprint.get('links').channel);
+        }
+      }).fail(function () {
+        self.showConnection('offline');
+      });
+    },
+    showConnection: function (state) {
+      this.connection = state;
+      this.$('#live-status').attr('data-state', state).text(CONNECTION_LABELS[state]);
+    },
+    renderCarryOver: function () {
+      if (this.carryOver) {
+        this.carryOver.remove();
+        this.carryOver = null;
+      }
+      if (this.sprint.finished()) {
+        this.carryOver = new CarryOverView({sprint: this.sprint});
+        this.$('.carry-over').append(this.carryOver.el);
+        this.carryOver.render();
+      }
+    },
+    refreshBurndown: function () {
+      var self = this;
+      if (this.removed || !this.sprint || this.sprint.invalid) {
+        return;
+      }
+      this.sprint.burndown().done(function (data) {
+        if (!self.removed) {
+          drawBurndown(self.$('.burndown .chart'), data);
+        }
+      });
+    }
+  });
+
+  app.views.HomepageView = HomepageView;
+  app.views.LoginView = LoginView;
+  app.views.HeaderView = HeaderView;
+  app.views.SprintView = SprintView;
+})(jQuery, Backbone, _, app);
