@@ -4,7 +4,7 @@ Stack starts scrum under gunicorn and the watercooler on a throwaway SQLite file
 demo / test; Api is the book's Python client (plain requests with demo's token).
 """
 
-import re
+import os
 import sqlite3
 import subprocess
 import sys
@@ -74,6 +74,11 @@ class Api:
     def get_task(self, pk):
         return self.call("GET", f"/api/tasks/{pk}/")
 
+    def wait_task(self, pk, done):
+        """The stored task once done(task) holds (the page may show a move before it is saved),
+        or as it is at the timeout."""
+        return wait_until(lambda: self.get_task(pk), done)
+
     def tasks(self, **params):
         """Every task matching the filters, following the pages."""
         found, url = [], self.url + "/api/tasks/"
@@ -83,6 +88,26 @@ class Api:
             found += page["results"]
             url, params = page["next"], None
         return found
+
+
+def manage(db, *args):
+    """Run `python scrum.py ARGS` on the SQLite file db; returns its output."""
+    done = subprocess.run(
+        [sys.executable, "scrum.py", *args],
+        cwd=SCRUM,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{db}", "WATERCOOLER_SECRET": SECRET},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def seeded_database(db):
+    """Migrate db and seed it with demo / test (seed_demo); returns db."""
+    manage(db, "migrate", "--noinput")
+    manage(db, "seed_demo")
+    return db
 
 
 class Stack:
@@ -103,15 +128,7 @@ class Stack:
 
     def manage(self, *args):
         """Run `python scrum.py ARGS` on this stack's database; returns its output."""
-        done = subprocess.run(
-            [sys.executable, "scrum.py", *args],
-            cwd=SCRUM,
-            env={**self.scrum.env, **self.env},
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return done.stdout
+        return manage(self.db, *args)
 
     def sql(self, statement, *params):
         """Run SQL on the database behind the API's back (what the API refuses to do)."""
@@ -120,10 +137,17 @@ class Stack:
         db.close()
         return rows
 
-    def start(self):
-        self.manage("migrate", "--noinput")
-        seeded = self.manage("seed_demo")
-        token = re.search(r"API token for demo: (\w+)", seeded).group(1)
+    def start(self, template=None):
+        """Start on a copy of template (a seeded_database), or migrate and seed afresh."""
+        if template:
+            with sqlite3.connect(template) as source, sqlite3.connect(self.db) as copy:
+                source.backup(copy)
+            source.close()
+            copy.close()
+        else:
+            seeded_database(self.db)
+        demo = "SELECT key FROM authtoken_token JOIN auth_user ON user_id = auth_user.id"
+        ((token,),) = self.sql(demo + " WHERE username = 'demo'")
         self.start_watercooler()
         self.scrum.start()
         self.api = Api(self.scrum.url, token)

@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from boardstack import TIMEOUT_MS, Stack, launch_chromium, wait_until
+from boardstack import TIMEOUT_MS, Stack, launch_chromium, seeded_database, wait_until
 from harness import require_program
 
 
@@ -111,11 +111,17 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="session")
+def seeded(tmp_path_factory):
+    """A migrated database with demo / test, copied by each module's stack."""
+    return seeded_database(tmp_path_factory.mktemp("seeded") / "scrum.sqlite3")
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, seeded):
     running = Stack(tmp_path_factory.mktemp("board"))
     try:
-        yield running.start()
+        yield running.start(template=seeded)
     finally:
         running.stop()
 

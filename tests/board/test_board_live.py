@@ -54,8 +54,12 @@ def test_a_drag_locks_the_card_for_the_other_viewer_and_the_drop_moves_it_for_bo
     dragger.wait_for_order("Not Started", expected)
     locked = wait_until(lambda: watched.evaluate(IS_LOCKED), lambda value: not value)
     assert not locked, "the card stays locked for the other viewer after the drop"
-    stored = sorted(api.tasks(sprint=sprint["id"]), key=lambda task: task["order"])
-    assert [task["name"] for task in stored] == expected
+
+    def stored_order():
+        tasks = sorted(api.tasks(sprint=sprint["id"]), key=lambda task: task["order"])
+        return [task["name"] for task in tasks]
+
+    assert wait_until(stored_order, expected.__eq__) == expected
 
 
 def test_a_card_dragged_to_another_column_moves_there_for_the_other_viewer(api, board):
@@ -65,7 +69,7 @@ def test_a_card_dragged_to_another_column_moves_there_for_the_other_viewer(api, 
     dragger.card("Going to testing").drag_to(dragger.column("In Testing").locator("h4"))
     expect(watcher.card("Going to testing", "In Testing")).to_be_visible(timeout=LIVE_MS)
     expect(watcher.card("Going to testing", "Not Started")).to_have_count(0)
-    assert api.get_task(task["id"])["status"] == 3
+    assert api.wait_task(task["id"], lambda stored: stored["status"] == 3)["status"] == 3
 
 
 def test_tasks_written_through_the_api_appear_change_and_disappear_in_both(api, board):

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 import requests
-from boardstack import COLUMNS, STATUS
+from boardstack import COLUMNS, STATUS, wait_until
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -205,11 +205,9 @@ def test_a_card_dragged_to_every_column_is_stored_there(api, board):
     for title in route:
         card.drag_to(user.column(title).locator("h4"))
         expect(user.card("Travelling card", title)).to_be_visible()
-        stored = api.get_task(task["id"])
-        if title == "Backlog":
-            assert (stored["sprint"], stored["status"]) == (None, 1), stored
-        else:
-            assert (stored["sprint"], stored["status"]) == (sprint["id"], STATUS[title]), stored
+        place = (None, 1) if title == "Backlog" else (sprint["id"], STATUS[title])
+        stored = api.wait_task(task["id"], lambda t, at=place: (t["sprint"], t["status"]) == at)
+        assert (stored["sprint"], stored["status"]) == place, stored
         assert stored["started"] == (None if title in ("Backlog", "Not Started") else TODAY)
         if title in ("In Testing", "Completed"):
             assert stored["completed"] == (TODAY if title == "Completed" else None), stored
@@ -226,9 +224,12 @@ def test_a_card_dropped_on_another_card_takes_its_place(api, board):
     user.card("Third card").drag_to(user.card("First card"))
     expected = ["Third card", "First card", "Second card"]
     user.wait_for_order("Not Started", expected)
-    stored = sorted(api.tasks(sprint=sprint["id"]), key=lambda t: t["order"])
-    assert [t["name"] for t in stored] == expected
-    assert {t["status"] for t in stored} == {1}
+
+    def stored_order():
+        return [t["name"] for t in sorted(api.tasks(sprint=sprint["id"]), key=lambda t: t["order"])]
+
+    assert wait_until(stored_order, expected.__eq__) == expected
+    assert {t["status"] for t in api.tasks(sprint=sprint["id"])} == {1}
 
 
 def test_the_move_to_control_moves_a_card(api, board):
@@ -238,7 +239,7 @@ def test_the_move_to_control_moves_a_card(api, board):
     user.card("Moved by menu").get_by_label("Move to...").select_option(label="In Testing")
     expect(user.card("Moved by menu", "In Testing")).to_be_visible()
     expect(user.page.locator(".task-detail")).to_have_count(0)
-    stored = api.get_task(task["id"])
+    stored = api.wait_task(task["id"], lambda t: t["status"] == 3)
     assert (stored["sprint"], stored["status"], stored["started"]) == (sprint["id"], 3, TODAY)
 
 
@@ -295,13 +296,14 @@ def test_a_sprint_with_300_tasks_shows_all_300_cards(stack, api, board):
 
 
 def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, board):
-    token = stack.manage(
+    output = stack.manage(
         "shell",
         "-c",
         "from django.contrib.auth.models import User;"
         "from rest_framework.authtoken.models import Token;"
-        "print(Token.objects.create(user=User.objects.create_user('eve', password='x')).key)",
-    ).strip()
+        "print('token', Token.objects.create(user=User.objects.create_user('eve')).key)",
+    )
+    token = re.search(r"^token (\w+)$", output, re.MULTILINE).group(1)
     sprint = api.sprint("Revoked")
     user = board(token=token)
     user.expect_status(401)
@@ -317,6 +319,8 @@ def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, b
     expect(page.locator("#login .error")).to_be_visible()
     expect(page.locator("#login .error")).not_to_be_empty()
     assert page.evaluate("localStorage.apiToken") is None
+    page.reload()
+    expect(page.get_by_label("Username")).to_be_visible()
     assert sprint
 
 
