@@ -114,7 +114,7 @@ class Stack:
     """scrum + watercooler on one SQLite file; the watercooler can be stopped and restarted
     on the same port."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, workers=2):
         self.db = folder / "scrum.sqlite3"
         self.wc_port = free_port()
         self.env = {
@@ -122,7 +122,7 @@ class Stack:
             "WATERCOOLER_SECRET": SECRET,
             "WATERCOOLER_SERVER": f"127.0.0.1:{self.wc_port}",
         }
-        self.scrum = gunicorn("scrum", SCRUM, self.env, workers=2)
+        self.scrum = gunicorn("scrum", SCRUM, self.env, workers=workers)
         self.watercooler = None
         self.api = None
 

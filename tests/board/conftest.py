@@ -118,8 +118,10 @@ def seeded(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, seeded):
-    running = Stack(tmp_path_factory.mktemp("board"))
+def stack(request, tmp_path_factory, seeded):
+    """scrum (gunicorn, SCRUM_WORKERS of the module or 2 workers) + watercooler."""
+    workers = getattr(request.module, "SCRUM_WORKERS", 2)
+    running = Stack(tmp_path_factory.mktemp("board"), workers)
     try:
         yield running.start(template=seeded)
     finally:

@@ -27,6 +27,10 @@ def test_a_wrong_password_shows_the_apis_message_and_the_right_one_logs_in(board
         message = page.locator("#login .error")
         expect(message).to_have_count(1)
         expect(message).to_have_text("Unable to log in with provided credentials.")
+        first_label = page.locator("#login label").first
+        expect(first_label.locator("xpath=preceding-sibling::*[1]")).to_have_class(
+            re.compile(r"\berror\b")
+        )
     expect(page.get_by_role("link", name="Logout")).to_have_count(0)
     user.login("demo", "test")
     expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
@@ -34,6 +38,7 @@ def test_a_wrong_password_shows_the_apis_message_and_the_right_one_logs_in(board
     expect(header).to_contain_text("Scrum Board Example")
     expect(header).to_contain_text(re.compile("demo|Demo User"))
     expect(header.get_by_role("link", name="Logout")).to_be_visible()
+    expect(header.get_by_role("link", name="Your Sprints")).to_have_attribute("href", "/")
     expect(page.get_by_label("Username")).to_have_count(0)
     assert page.evaluate("localStorage.apiToken")
 
@@ -226,10 +231,19 @@ def test_a_card_dropped_on_another_card_takes_its_place(api, board):
     user.wait_for_order("Not Started", expected)
 
     def stored_order():
-        return [t["name"] for t in sorted(api.tasks(sprint=sprint["id"]), key=lambda t: t["order"])]
+        tasks = sorted(api.tasks(sprint=sprint["id"]), key=lambda t: (t["status"], t["order"]))
+        return [t["name"] for t in tasks]
 
     assert wait_until(stored_order, expected.__eq__) == expected
     assert {t["status"] for t in api.tasks(sprint=sprint["id"])} == {1}
+
+    development = user.column("In Development").locator("h4")
+    user.card("Second card").drag_to(development)
+    user.wait_for_order("In Development", ["Second card"])
+    user.card("First card").drag_to(development)  # a drop on a column puts it on top
+    user.wait_for_order("In Development", ["First card", "Second card"])
+    expected = ["Third card", "First card", "Second card"]  # by (status, order)
+    assert wait_until(stored_order, expected.__eq__) == expected
 
 
 def test_the_move_to_control_moves_a_card(api, board):
