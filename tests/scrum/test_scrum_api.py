@@ -1,6 +1,7 @@
 """The scrum API in-process (DRF test client): auth, resources, links, filters, rules, ETags."""
 
 import base64
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -59,12 +60,16 @@ def errors(response):
 # Authentication -------------------------------------------------------------------------
 
 
-def test_everything_needs_a_user(user, sprint):
+def test_everything_below_the_root_needs_a_user(user, sprint):
     client = APIClient()
-    for path in ["/api/", "/api/sprints/", f"/api/sprints/{sprint.pk}/", "/api/tasks/"]:
+    root = client.get("/api/")  # the board discovers the API before anyone logs in
+    assert root.status_code == 200
+    assert set(root.json()) == {"sprints", "tasks", "users"}
+    for path in ["/api/sprints/", f"/api/sprints/{sprint.pk}/", "/api/tasks/", "/api/users/"]:
         response = client.get(path)
-        assert response.status_code == 401
+        assert response.status_code == 401, path
         assert response["WWW-Authenticate"].startswith("Basic")
+    assert client.post("/api/", {}).status_code == 405  # the root is read-only
 
 
 def test_basic_auth(user):
@@ -592,9 +597,29 @@ def test_openapi_schema_and_local_docs():
     assert "https://" not in docs and "http://" not in docs.replace("http://testserver", "")
 
 
-def test_root_page_links_to_the_api():
-    page = APIClient().get("/").content.decode()
-    assert 'href="/api/"' in page
+def test_the_board_page_configures_the_client_and_forbids_inline_script(settings):
+    response = APIClient().get("/")
+    page = response.content.decode()
+    assert "<title>Scrum Board</title>" in page
+    assert '"apiRoot": "/api/"' in page and '"apiLogin": "/api/token"' in page
+    scripts = re.findall(r'<script src="/static/board/(\S+)"', page)
+    assert scripts == [
+        "vendor/jquery.js",
+        "vendor/underscore.js",
+        "vendor/backbone.js",
+        "js/app.js",
+        "js/socket.js",
+        "js/models.js",
+        "js/views.js",
+        "js/router.js",
+    ]
+    assert not re.search(r"\son[a-z]+=|\sstyle=|<script>|https?://", page)
+    header = response["Content-Security-Policy"]
+    policy = dict(part.strip().split(" ", 1) for part in header.split(";"))
+    assert policy["script-src"] == "'self' 'unsafe-eval'"
+    assert policy["style-src"] == "'self'"
+    assert policy["connect-src"] == f"'self' ws://{settings.WATERCOOLER_SERVER}"
+    assert policy["frame-ancestors"] == "'none'"
 
 
 def test_move_to_the_same_place_closes_gaps_without_duplicates(api, sprint):

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -234,7 +235,9 @@ def test_production_serves_static_files_and_local_docs(scrum_server):
     assert missing.status_code == 404
     assert "Traceback" not in missing.text
     page = requests.get(f"{server.url}/")
-    assert page.status_code == 200 and 'href="/api/"' in page.text
+    assert page.status_code == 200 and "Content-Security-Policy" in page.headers
+    for asset in re.findall(r'(?:href|src)="(/static/board/[^"]+)"', page.text):
+        assert requests.get(server.url + asset).status_code == 200, asset
 
 
 def test_schemathesis_finds_no_server_error(scrum_server, tmp_path):

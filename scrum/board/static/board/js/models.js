@@ -28,6 +28,37 @@
     return _.flatten(_.values(body));
   };
 
+  // Every request of the board goes through fetch() without credentials: then a 401 that
+  // carries "WWW-Authenticate: Basic" (the API's answer to a revoked token) never opens the
+  // browser's own login dialog, which XMLHttpRequest does even for requests with a token.
+  $.ajaxTransport('+*', function (options) {
+    var controller = new AbortController();
+    return {
+      send: function (headers, complete) {
+        fetch(options.url, {
+          method: options.type,
+          headers: headers,
+          body: options.hasContent ? options.data : undefined,
+          credentials: 'omit',
+          signal: controller.signal
+        }).then(function (response) {
+          return response.text().then(function (text) {
+            var lines = [];
+            response.headers.forEach(function (value, name) {
+              lines.push(name + ': ' + value);
+            });
+            complete(response.status, response.statusText, {text: text}, lines.join('\r\n'));
+          });
+        }).catch(function (error) {
+          complete(0, error.name === 'AbortError' ? 'abort' : 'error', {}, '');
+        });
+      },
+      abort: function () {
+        controller.abort();
+      }
+    };
+  });
+
   var Session = Backbone.Model.extend({
     defaults: {token: null, username: null},
     initialize: function (options) {
@@ -147,62 +178,27 @@
       return sprint !== null && this.get('sprint') == sprint.get('id');
     },
     // Moves the task to a column (status, sprint: an id or null for the backlog) at a
-    // position (0 is the top). The card moves at once; the API then renumbers the column
-    // and its answer is applied, or, if it refuses, the card goes back and 'move:failed'
-    // is triggered with the API's messages.
+    // position (0 is the top) through the API, which renumbers the column and sets the
+    // dates; the card moves when the API has stored it (what the user sees is what is
+    // stored), with the order it returns for every task it changed. If it refuses, the
+    // card stays and 'move:failed' is triggered with the API's messages.
     moveTo: function (status, sprint, position) {
-      var task = this,
-        before = this.pick('status', 'sprint', 'order', 'started', 'completed'),
-        target = app.tasks.column(sprint, status, this);
-      this.set(_.extend({status: status, sprint: sprint, order: orderAt(target, position)},
-        this.dates(status, sprint)));
+      var task = this;
+      this.trigger('move:saving', this, true);
       return postJSON(this.actionUrl('move'), {status: status, sprint: sprint, position: position})
+        .always(function () {
+          task.trigger('move:saving', task, false);
+        })
         .done(function (data) {
           app.tasks.set(data.changed, {remove: false});
         })
         .fail(function (xhr) {
           if (xhr.status !== 401) {
-            task.set(before);
             task.trigger('move:failed', task, app.errorMessages(xhr));
           }
         });
-    },
-    // The book's date rules for a task entering (status, sprint).
-    dates: function (status, sprint) {
-      var started = this.get('started'), completed = this.get('completed'),
-        today = app.today();
-      if (!sprint) {
-        status = 1;
-      }
-      if (status === 2 || (status > 2 && !started)) {
-        started = started || today;
-      }
-      if (status < 2) {
-        started = null;
-      }
-      if (status === 4) {
-        completed = completed || today;
-      } else {
-        completed = null;
-      }
-      return {started: started, completed: completed};
     }
   });
-
-  // An order value that sorts a task at `position` among a column's (sorted) tasks.
-  function orderAt(tasks, position) {
-    var before = tasks[position - 1], after = tasks[position];
-    if (!before && !after) {
-      return 0;
-    }
-    if (!before) {
-      return after.get('order') - 1;
-    }
-    if (!after) {
-      return before.get('order') + 1;
-    }
-    return (before.get('order') + after.get('order')) / 2;
-  }
 
   // Board order: by order, then by id (as the API sorts).
   app.compareTasks = function (a, b) {

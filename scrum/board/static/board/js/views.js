@@ -162,12 +162,18 @@
       var self = this;
       TemplateView.prototype.initialize.apply(this, arguments);
       this.loaded = false;
+      this.error = null;
       this.addForm = null;
-      app.collections.ready.done(function () {
-        app.sprints.fetchAll({data: {end_min: app.today(-7)}}).done(function () {
-          self.loaded = true;
+      app.collections.ready.then(function () {
+        return app.sprints.fetchAll({data: {end_min: app.today(-7)}});
+      }).done(function () {
+        self.loaded = true;
+        self.render();
+      }).fail(function (xhr) {
+        if (xhr.status !== 401) {  // a 401 ends the session (router)
+          self.error = 'The sprints could not be loaded. ' + app.errorMessages(xhr).join(' ');
           self.render();
-        });
+        }
       });
     },
     // Sprints that ended a week ago or later, by end date (as the API orders them).
@@ -180,7 +186,7 @@
           return sprint.get('end');
         });
       }
-      return {sprints: sprints};
+      return {sprints: sprints, error: this.error};
     },
     // Re-rendering keeps an open "Add Sprint" form.
     render: function () {
@@ -357,6 +363,7 @@
       this.listenTo(this.model, 'change', this.render);
       this.listenTo(this.model, 'remove', this.remove);
       this.listenTo(this.model, 'move:failed', this.showFailure);
+      this.listenTo(this.model, 'move:saving', this.saving);
     },
     getContext: function () {
       return {task: this.model, columns: COLUMNS};
@@ -464,7 +471,10 @@
       clearTimeout(this.lockTimer);
       this.$el.removeClass('locked');
     },
-    // The API refused a move: the card is back in place; say why next to it.
+    saving: function (task, pending) {
+      this.$el.toggleClass('saving', pending);
+    },
+    // The API refused a move: the card stays where it was; say why next to it.
     showFailure: function (task, messages) {
       var error = $('<div class="error move-error" role="alert"></div>').text(messages.join(' '));
       error[0].style.order = this.el.style.order;
