@@ -28,7 +28,7 @@ BROWSER_ARGS = [
 ]
 COLUMNS = ["Backlog", "Not Started", "In Development", "In Testing", "Completed"]
 STATUS = {"Not Started": 1, "In Development": 2, "In Testing": 3, "Completed": 4}
-TIMEOUT_MS = 5000
+TIMEOUT_MS = 10000  # generous for a busy machine; a passing step never waits for it
 
 
 def wait_until(read, done, timeout=TIMEOUT_MS / 1000):
