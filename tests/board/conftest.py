@@ -12,6 +12,9 @@ import time
 import pytest
 from boardstack import TIMEOUT_MS, Stack, launch_chromium, seeded_database, wait_until
 from harness import require_program
+from playwright.sync_api import expect
+
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 class Board:
