@@ -270,19 +270,28 @@ def test_a_move_the_api_refuses_puts_the_card_back_and_says_why(stack, api, boar
     assert api.get_task(task["id"])["sprint"] is None
 
 
-def test_a_task_name_with_html_shows_as_text(api, board):
-    sprint = api.sprint(f"Sprint {XSS}")
+def test_names_and_descriptions_with_html_show_as_text(stack, api, board):
+    stack.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User;"
+        f"User.objects.create_user('mallory', password='m', first_name={XSS!r})",
+    )
+    sprint = api.sprint(f"Sprint {XSS}", description=f"About {XSS}")
     api.task(XSS, sprint=sprint["id"], description=f"<b>{XSS}</b>")
-    user = board().open()
+    user = board(logged_in=False).open()
+    user.login("mallory", "m")
     page = user.page
+    expect(page.locator("header")).to_contain_text(re.compile(f"mallory|{re.escape(XSS)}"))
     expect(page.locator("a.sprint").filter(has_text=f"Sprint {XSS}")).to_be_visible()
     user.open_sprint(sprint)
+    expect(page.locator("p.description")).to_have_text(f"About {XSS}")
     card = user.card(XSS, "Not Started")
     expect(card).to_contain_text(XSS)
     card.click()
     expect(page.locator(".task-detail [data-field=name]")).to_have_text(XSS)
     expect(page.locator(".task-detail [data-field=description]")).to_have_text(f"<b>{XSS}</b>")
-    expect(page.locator("img[src=x], .tasks b")).to_have_count(0)
+    expect(page.locator("img[src=x], .tasks b")).to_have_count(0)  # header included
     page.wait_for_timeout(300)  # a dialog would have opened by now; the board fixture checks
 
 
