@@ -108,7 +108,7 @@ def wait_for(read, timeout=10):
         value = read()
         if value is not None:
             return value
-        time.sleep(0.005)
+        time.sleep(0.02)
     raise TimeoutError("the change never arrived")
 
 
