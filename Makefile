@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run dotenv test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-run: $(STAMP)
+# honcho reads .env for every service: scrum and watercooler share a random WATERCOOLER_SECRET
+# made on the first `make run` (.env is git-ignored; watercooler refuses to start without one).
+dotenv:
+	@grep -qs '^WATERCOOLER_SECRET=.' .env || { test ! -s .env || echo; $(PYTHON) -c \
+	    'import secrets; print("WATERCOOLER_SECRET=" + secrets.token_urlsafe(32))'; } >> .env
+
+run: $(STAMP) dotenv
 	cd scrum && $(CURDIR)/$(BIN)/python scrum.py migrate
 	cd scrum && $(CURDIR)/$(BIN)/python scrum.py seed_demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start

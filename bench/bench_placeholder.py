@@ -8,6 +8,8 @@
    Target: at least 0.8x hello's requests per second; p50/p99 latency reported.
 3. Memory under a flood of distinct sizes (wrk, random sizes): worker RSS per phase.
    Target: the growth stays within the documented bound of the image cache.
+4. Peak memory of one render of the largest image of each format, each in a fresh process
+   (ru_maxrss after the render minus the RSS before it). Target: at most 128 MiB for every format.
 
 Rounds alternate between the contenders and medians are reported: the machine is shared.
 Usage: python bench/bench_placeholder.py   (exit status 1 when a target is missed)
@@ -42,6 +44,25 @@ FLOOD_SECONDS = 8
 SERVER_ENV = {"DEBUG": "off", "SECRET_KEY": "bench-" + "x" * 44, "ALLOWED_HOSTS": "127.0.0.1"}
 SERVER_WORKERS = 2
 WARM_PATH = "/image/200x100/"
+RENDER_MEMORY_BOUND = 128 * 1024 * 1024
+LARGEST = {  # format: (width, height, retina factor) of its largest image
+    "png": (2000, 2000, 2),
+    "gif": (2000, 2000, 2),
+    "jpeg": (2000, 2000, 2),
+    "webp": (2000, 2000, 1),
+    "svg": (2000, 2000, 2),
+}
+PEAK_SCRIPT = """
+import resource, sys
+import placeholder
+image_format, width, height, scale = sys.argv[1], *map(int, sys.argv[2:])
+white, black = (255, 255, 255, 255), (0, 0, 0, 255)
+spec = placeholder.Spec(width, height, scale, image_format, black, white, f"{width} X {height}")
+with open("/proc/self/statm") as statm:  # resident pages now, before the render
+    before = int(statm.read().split()[1]) * resource.getpagesize()
+placeholder.render_image(spec)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+"""
 FLOOD_SCRIPT = """
 math.randomseed(os.time())
 request = function()
@@ -230,6 +251,27 @@ def memory_flood():
     return met
 
 
+def render_memory():
+    """Peak RSS growth of one render of each format's largest image, in a fresh process."""
+    print("4. peak memory of one render of the largest image, per format (fresh process each)")
+    met = True
+    for image_format, (width, height, scale) in LARGEST.items():
+        command = [sys.executable, "-c", PEAK_SCRIPT, image_format, width, height, scale]
+        done = subprocess.run(
+            list(map(str, command)),
+            cwd=ROOT / "placeholder",
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peak = int(done.stdout)
+        met = met and peak <= RENDER_MEMORY_BOUND
+        size = f"{width * scale}x{height * scale}"
+        print(f"   {image_format:<5} {size:>9}: {peak / 1024 / 1024:6.1f} MiB")
+    print(f"   target: each at most {RENDER_MEMORY_BOUND // 1024 // 1024} MiB: {verdict(met)}")
+    return met
+
+
 def verdict(met):
     return "MET" if met else "NOT MET"
 
@@ -237,7 +279,7 @@ def verdict(met):
 def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (.ci/run installs it with apt-get)")
-    results = [cold_render(), warm_requests(), memory_flood()]
+    results = [cold_render(), warm_requests(), memory_flood(), render_memory()]
     print(f"placeholder: {sum(results)} of {len(results)} targets met")
     return 0 if all(results) else 1
 

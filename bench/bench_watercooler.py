@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from harness import BIN, Service, require_program  # noqa: E402
 
 SECRET = "bench-watercooler-secret"
-SIGNER = TimestampSigner(key=SECRET, fallback_keys=[])
+CHANNEL_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.channel", fallback_keys=[])
+HOOK_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.hook", fallback_keys=[])
 WORKERS = 4
 GENTLE = 5  # handshakes in flight per client process, so 20 at a time
 STORM = 100  # per client process: 400 at once, like every board reconnecting after a deploy
@@ -332,7 +333,7 @@ def start_server(kind, redis_url):
 
 
 def socket_path(sprint):
-    return f"/socket?channel={SIGNER.sign(str(sprint))}"
+    return f"/socket?channel={CHANNEL_SIGNER.sign(str(sprint))}"
 
 
 def announce(service, pk):
@@ -340,7 +341,7 @@ def announce(service, pk):
     url = f"{service.url}/task/{pk}"
     body = json.dumps({"id": pk, "name": "Benchmark task", "status": 2}).encode()
     value = f"put:{url}:{hashlib.sha256(body).hexdigest()}"
-    headers = {"X-Signature": SIGNER.sign(value), "Content-Type": "application/json"}
+    headers = {"X-Signature": HOOK_SIGNER.sign(value), "Content-Type": "application/json"}
     response = requests.put(url, data=body, headers=headers, timeout=10)
     response.raise_for_status()
 

@@ -34,7 +34,9 @@ from django.core.signing import BadSignature, TimestampSigner  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 from django.utils.crypto import constant_time_compare  # noqa: E402
 
-SIGNER = TimestampSigner(key=os.environ["WATERCOOLER_SECRET"], fallback_keys=[])
+SECRET = os.environ["WATERCOOLER_SECRET"]
+CHANNEL_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.channel", fallback_keys=[])
+HOOK_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.hook", fallback_keys=[])
 ACTIONS = {"POST": "add", "PUT": "update", "DELETE": "remove"}
 
 
@@ -44,7 +46,7 @@ class SprintConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         token = parse_qs(self.scope["query_string"].decode()).get("channel", [""])[0]
         try:
-            sprint = SIGNER.unsign(token, max_age=30 * 60)
+            sprint = CHANNEL_SIGNER.unsign(token, max_age=30 * 60)
         except BadSignature:
             await self.close(code=4401)
             return
@@ -81,7 +83,7 @@ class UpdateConsumer(AsyncHttpConsumer):
         url = f"{self.scope['scheme']}://{headers[b'host'].decode()}{self.scope['path']}"
         expected = f"{method.lower()}:{url}:{hashlib.sha256(body).hexdigest()}"
         try:
-            signed = SIGNER.unsign(headers.get(b"x-signature", b"").decode(), max_age=60)
+            signed = HOOK_SIGNER.unsign(headers.get(b"x-signature", b"").decode(), max_age=60)
         except BadSignature:
             signed = None
         if method not in ACTIONS or not constant_time_compare(signed or "", expected):

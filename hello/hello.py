@@ -15,7 +15,7 @@ from django.core.management.utils import get_random_secret_key
 
 DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 
 settings.configure(
     DEBUG=DEBUG,

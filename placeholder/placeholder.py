@@ -10,8 +10,9 @@ Images are a pure function of their URL: the ETag is computed from the validated
 before anything is rendered, rendered images are kept in the Django cache (Redis when
 REDIS_URL is set, else a bounded local-memory cache) and may be cached by clients for a year.
 
-DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list) and
-REDIS_URL come from the environment.
+DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
+REDIS_URL and HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) come from the
+environment.
 """
 
 import functools
@@ -21,9 +22,11 @@ import logging
 import math
 import os
 import sys
+import time
 from html import escape
 from pathlib import Path
 from typing import NamedTuple
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
@@ -31,8 +34,9 @@ from django.core.management.utils import get_random_secret_key
 BASE_DIR = Path(__file__).resolve().parent
 DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",")
+ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
+HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
 
 # Memory bound of the local-memory cache, per process: at most CACHE_ENTRIES images of at
 # most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
@@ -40,12 +44,20 @@ REDIS_URL = os.environ.get("REDIS_URL")
 CACHE_ENTRIES = 512
 MAX_CACHED_BYTES = 128 * 1024
 CACHE_SECONDS = 24 * 60 * 60
+# A Redis that is down or hangs costs one request at most REDIS_SOCKET_SECONDS (connect, then
+# read), after which the cache is skipped for CACHE_BACKOFF_SECONDS.
+REDIS_SOCKET_SECONDS = 0.5
+CACHE_BACKOFF_SECONDS = 5
 if REDIS_URL:
     IMAGE_CACHE = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "placeholder",
         "TIMEOUT": CACHE_SECONDS,
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_SOCKET_SECONDS,
+            "socket_timeout": REDIS_SOCKET_SECONDS,
+        },
     }
 else:
     IMAGE_CACHE = {
@@ -60,6 +72,7 @@ settings.configure(
     ALLOWED_HOSTS=ALLOWED_HOSTS,
     ROOT_URLCONF=__name__,
     MIDDLEWARE=[
+        f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -77,22 +90,27 @@ settings.configure(
     WHITENOISE_USE_FINDERS=True,
     WHITENOISE_AUTOREFRESH=False,
     CACHES={"default": IMAGE_CACHE},
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
 )
 
 from django import forms  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.validators import RegexValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpResponse, HttpResponseBadRequest, QueryDict  # noqa: E402
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path, re_path, reverse  # noqa: E402
 from django.views.decorators.http import etag, require_safe  # noqa: E402
+from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 log = logging.getLogger("placeholder")
 
 MAX_SIZE = 2000  # the book's limit on width and height
 MAX_PIXELS_PER_SIDE = 4000  # after the retina factor: bounds the memory of one render
+# libwebp's lossless encoder needs about 20 bytes a pixel (360 MB at 4000x4000), the others at
+# most 5: a WebP is at most 2000x2000 pixels, so that no render needs more than about 90 MB.
+MAX_WEBP_PIXELS = 2000 * 2000
 MAX_TEXT = 100
 VALIDATED_URLS = 1024  # memoized validations; URLs are at most ~4 KB (gunicorn's limit)
 IMMUTABLE = f"public, max-age={365 * 24 * 60 * 60}, immutable"
@@ -114,6 +132,7 @@ TEXT_WIDTH, TEXT_HEIGHT = 0.8, 0.5  # the text fills at most this share of the i
 MIN_FONT_SIZE = 6  # below this the text does not fit legibly and is left out
 REFERENCE_SIZE = 100  # font size at which text is measured before scaling
 WIDE_FONT = BASE_DIR / "fonts" / "DejaVuSans.ttf"
+WIDE_FONT_CHARACTERS = frozenset(map(chr, TTFont(WIDE_FONT, lazy=True).getBestCmap()))
 SVG_FONTS = "Aileron, DejaVu Sans, Helvetica, Arial, sans-serif"
 
 
@@ -155,6 +174,13 @@ class ImageForm(forms.Form):
         text = self.cleaned_data["text"]
         if any(not (c.isprintable() or c == "\n") for c in text):
             raise forms.ValidationError("text may contain only printable characters and newlines")
+        missing = sorted(set(text) - WIDE_FONT_CHARACTERS - {"\n"})
+        if missing:
+            code_points = ", ".join(f"U+{ord(c):04X}" for c in missing[:3])
+            raise forms.ValidationError(
+                f"no bundled font can draw {code_points}; the fonts cover Latin, Greek, "
+                "Cyrillic and common symbols"
+            )
         return text
 
     def clean(self):
@@ -174,6 +200,11 @@ class ImageForm(forms.Form):
         if max(data["width"], data["height"]) * scale > MAX_PIXELS_PER_SIDE:
             raise forms.ValidationError(
                 f"at most {MAX_PIXELS_PER_SIDE} pixels per side after the retina factor"
+            )
+        if image_format == "webp" and data["width"] * data["height"] * scale**2 > MAX_WEBP_PIXELS:
+            raise forms.ValidationError(
+                f"webp is at most {MAX_WEBP_PIXELS} pixels (2000x2000) after the retina factor; "
+                "use png or jpeg for bigger images"
             )
         bg = parse_colour(data["bg"] or "000")
         fg = parse_colour(data["fg"] or "fff")
@@ -195,7 +226,10 @@ def check(width, height, retina, extension, query):
     form, which is most of the work of serving a cached image. The ETag is a digest of the
     canonical parameters, known before (and without) rendering.
     """
-    params = QueryDict(query)
+    try:
+        params = query_parameters(query)
+    except ValueError as error:
+        return None, None, str(error)
     form = ImageForm(
         {
             "width": width,
@@ -210,6 +244,22 @@ def check(width, height, retina, extension, query):
     spec = form.cleaned_data["spec"]
     digest = hashlib.blake2b(repr((RENDER_VERSION, spec)).encode(), digest_size=16)
     return spec, digest.hexdigest(), None
+
+
+def query_parameters(query):
+    """The query string (WSGI's latin-1 str) as a dict of its last values, strictly decoded."""
+    try:
+        pairs = parse_qsl(
+            query.encode("latin-1").decode(),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+        )
+    except UnicodeError:
+        raise ValueError("the query string is not valid UTF-8") from None
+    except ValueError:
+        raise ValueError("too many query parameters") from None
+    return dict(pairs)
 
 
 def invalid_reason(form):
@@ -321,6 +371,13 @@ def svg_colour(attribute, rgba):
     return f'{attribute}="#{r:02x}{g:02x}{b:02x}"{opacity}'
 
 
+def svg_length(text_font, line):
+    """textLength of one line: the raster's width, whatever font the browser has."""
+    if not line:
+        return ""
+    return f' textLength="{text_font.getlength(line):.1f}" lengthAdjust="spacingAndGlyphs"'
+
+
 def render_svg(width, height, bg, fg, text):
     """The same picture as SVG text, sized with the raster's font metrics."""
     parts = [
@@ -333,7 +390,8 @@ def render_svg(width, height, bg, fg, text):
         lines = text.split("\n")
         first_dy = f"{-0.6 * (len(lines) - 1):.1f}em"  # the block of lines is centred
         spans = "".join(
-            f'<tspan x="50%" dy="{first_dy if number == 0 else "1.2em"}">{escape(line)}</tspan>'
+            f'<tspan x="50%" dy="{first_dy if number == 0 else "1.2em"}"'
+            f"{svg_length(fitted[0], line)}>{escape(line)}</tspan>"
             for number, line in enumerate(lines)
         )
         parts.append(
@@ -353,21 +411,53 @@ def render_image(spec):
     return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text)
 
 
+class ImageCache:
+    """The Django cache as a mere speed-up: after a failure it is skipped for
+    CACHE_BACKOFF_SECONDS, and an outage logs one warning line (and one when it is over)."""
+
+    def __init__(self):
+        self.down = False
+        self.retry_at = 0.0
+
+    def _call(self, operation, *args):
+        if time.monotonic() < self.retry_at:
+            return None
+        try:
+            result = operation(*args)
+        except Exception as error:  # any backend failure: render without the cache
+            self.retry_at = time.monotonic() + CACHE_BACKOFF_SECONDS
+            if not self.down:
+                log.warning(
+                    "image cache unavailable (%s: %s); rendering without it, retrying every %ss",
+                    type(error).__name__,
+                    error,
+                    CACHE_BACKOFF_SECONDS,
+                )
+            self.down = True
+            return None
+        if self.down:
+            log.warning("image cache available again")
+            self.down = False
+        return result
+
+    def get(self, key):
+        return self._call(cache.get, key)
+
+    def set(self, key, content):
+        self._call(cache.set, key, content)
+
+
+image_cache = ImageCache()
+
+
 def cached_render(key, spec):
     """(image bytes, 'HIT' or 'MISS'); a cache that is down costs a render, never an error."""
-    try:
-        content = cache.get(key)
-    except Exception:  # any backend failure: the cache is only a speed-up
-        log.warning("image cache unavailable; rendering without it", exc_info=True)
-        content = None
+    content = image_cache.get(key)
     if content is not None:
         return content, "HIT"
     content = render_image(spec)
     if len(content) <= MAX_CACHED_BYTES:
-        try:
-            cache.set(key, content)
-        except Exception:
-            log.warning("image cache unavailable; not storing", exc_info=True)
+        image_cache.set(key, content)
     return content, "MISS"
 
 
@@ -393,9 +483,21 @@ def placeholder(request, **url):
         return HttpResponseBadRequest(
             "Invalid Image Request: " + reason, content_type="text/plain; charset=utf-8"
         )
+    if request.method == "HEAD":
+        return head_response("image:" + key, spec)
     content, cache_status = cached_render("image:" + key, spec)
     response = HttpResponse(content, content_type=FORMATS[spec.format])
     response["X-Cache"] = cache_status
+    return response
+
+
+def head_response(key, spec):
+    """GET's headers without rendering: the length only when the image is in the cache."""
+    content = image_cache.get(key)
+    response = StreamingHttpResponse((), content_type=FORMATS[spec.format])
+    if content is not None:
+        response["Content-Length"] = len(content)
+    response["X-Cache"] = "MISS" if content is None else "HIT"
     return response
 
 
@@ -410,6 +512,7 @@ HOME_OPTIONS = [  # (what it shows, width, height, path suffix after the size, q
 ]
 
 
+@require_safe
 def home(request):
     """How to use the service, with absolute example URLs built by reverse()."""
     book_url = reverse("placeholder", args=(50, 50))
@@ -420,6 +523,20 @@ def home(request):
         options.append({"what": what, "url": url, "width": width, "height": height})
     context = {"example": request.build_absolute_uri(book_url), "options": options}
     return render(request, "home.html", context)
+
+
+def head_without_body(get_response):
+    """Middleware: a HEAD gets GET's headers and no body, which gunicorn would drop with a
+    warning (image HEADs render nothing at all, see head_response)."""
+
+    def middleware(request):
+        response = get_response(request)
+        if request.method == "HEAD" and not response.streaming and response.content:
+            response["Content-Length"] = len(response.content)
+            response.content = b""
+        return response
+
+    return middleware
 
 
 IMAGE_PATH = (

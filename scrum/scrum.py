@@ -6,7 +6,8 @@
 
 Configuration comes from the environment (see the README): DEBUG, SECRET_KEY, ALLOWED_HOSTS,
 DATABASE_URL (SQLite file next to this module by default, or postgres://...), and the
-watercooler's WATERCOOLER_SERVER, WATERCOOLER_SECURE and WATERCOOLER_SECRET. With DEBUG off
+watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel; default
+WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET. With DEBUG off
 the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET.
 """
 
@@ -56,7 +57,7 @@ DEBUG = env_flag("DEBUG", "on")
 settings.configure(
     DEBUG=DEBUG,
     SECRET_KEY=required_secret("SECRET_KEY", DEBUG),
-    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(","),
+    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF=__name__,
     APPEND_SLASH=False,
     DATABASES={
@@ -118,6 +119,8 @@ settings.configure(
         "COMPONENT_SPLIT_REQUEST": True,
     },
     WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
+    WATERCOOLER_PUBLIC=os.environ.get("WATERCOOLER_PUBLIC")
+    or os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
     WATERCOOLER_SECURE=env_flag("WATERCOOLER_SECURE", "off"),
     WATERCOOLER_SECRET=required_secret("WATERCOOLER_SECRET", DEBUG),
 )

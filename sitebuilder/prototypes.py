@@ -21,7 +21,7 @@ BASE_DIR = Path(__file__).resolve().parent
 settings.configure(
     DEBUG=os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"},
     SECRET_KEY=os.environ.get("SECRET_KEY") or get_random_secret_key(),
-    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(","),
+    ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF="sitebuilder.urls",
     MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
     INSTALLED_APPS=["django.contrib.staticfiles", "sitebuilder", "compressor"],

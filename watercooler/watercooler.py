@@ -1,18 +1,23 @@
 """Watercooler: the scrum board's real-time websocket server (Lightweight Django, ch. 7-8).
 
 Browsers connect to ``/socket?channel=TOKEN`` (TOKEN: the sprint id signed by the scrum API
-with ``TimestampSigner(WATERCOOLER_SECRET)``) and every JSON message they send is relayed to
-the other sockets on the same sprint, never back to the sender. Django announces model changes
-with signed ``POST``/``PUT``/``DELETE`` requests to ``/<task|sprint|user>/<pk>``, which are
-broadcast to every socket. With REDIS_URL the fan-out goes through Redis pub/sub so several
-processes act as one; without it an in-process broker serves a single process.
+with ``TimestampSigner(WATERCOOLER_SECRET, salt="watercooler.channel")``). The drag events
+they send, ``{"model": "task"|"sprint"|"user", "id": <int>, "action": "dragstart"|"dragend"|
+"drop"}``, are relayed (those three fields only) to the other sockets on the same sprint, never
+back to the sender; anything else is answered with an error and dropped. Django announces model
+changes with ``POST``/``PUT``/``DELETE`` requests to ``/<task|sprint|user>/<pk>``, signed with
+the salt "watercooler.hook", addressed to one of the server's public names and each accepted
+once; they are broadcast to every socket. With REDIS_URL the fan-out goes through Redis pub/sub
+so several processes act as one; without it an in-process broker serves a single process.
 
-Beyond the book: every message carries its channel and a per-channel sequence number, a short
-history per channel lets a reconnecting client catch up with ``?since=N&since_all=M`` (or tells
-it to resync), refused tokens close with 4xxx codes, clients are rate limited, slow clients are
-dropped, ``GET /health`` reports the broker state, and SIGTERM closes sockets with 1001.
+Beyond the book: every message carries its channel, a per-channel sequence number and the
+epoch (run) that number belongs to; a short history per channel lets a reconnecting client
+catch up with ``?since=EPOCH:N&since_all=EPOCH:M`` (or tells it to resync), refused tokens
+close with 4xxx codes, clients are rate limited, slow clients are dropped, ``GET /health``
+reports the broker state, and SIGTERM closes sockets with 1001.
 
-Run: ``python watercooler.py --port=8080 [--debug] [--allowed_hosts=HOST[:PORT],...]``;
+Run: ``WATERCOOLER_SECRET=... python watercooler.py --port=8080 [--allowed_hosts=HOST[:PORT],...]
+[--public_hosts=HOST[:PORT],...]`` (``--debug`` instead of the secret for development);
 ``python watercooler.py --help`` lists every option.
 """
 
@@ -20,9 +25,12 @@ import asyncio
 import contextlib
 import gc
 import hashlib
+import ipaddress
 import json
 import logging
 import os
+import re
+import secrets
 import signal
 import struct
 import time
@@ -36,24 +44,47 @@ from django.utils.crypto import constant_time_compare
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
+from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamBufferFullError, StreamClosedError
+from tornado.netutil import bind_sockets
 from tornado.options import Error, define, options, parse_command_line
-from tornado.web import Application, RequestHandler
+from tornado.web import Application, RequestHandler, stream_request_body
 from tornado.websocket import WebSocketHandler
 
 log = logging.getLogger("watercooler")
 
-ALLOWED_HOSTS = []  # every --allowed_hosts occurrence adds to it (tornado keeps only the last)
+# Every occurrence of these options adds to the list (tornado keeps only the last one).
+ALLOWED_HOSTS = []
+PUBLIC_HOSTS = []
+
+
+def add_names(names):
+    """An option callback adding the non-empty, lower-cased entries of one occurrence."""
+    return lambda values: names.extend(v.strip().lower() for v in values if v.strip())
+
 
 define("port", default=8080, help="port to listen on")
 define("address", default="", help="interface to listen on (default: all)")
-define("debug", default=False, help="sockets from any origin; Tornado debug mode (autoreload)")
+define(
+    "debug",
+    default=False,
+    help="development: sockets from any origin, autoreload, and a dev-only secret when "
+    "WATERCOOLER_SECRET is unset",
+)
 define(
     "allowed_hosts",
     multiple=True,
     default=[],
-    callback=ALLOWED_HOSTS.extend,
+    callback=add_names(ALLOWED_HOSTS),
     help="origins allowed to open sockets besides our own: host or host:port (repeatable)",
+)
+define(
+    "public_hosts",
+    multiple=True,
+    default=[],
+    callback=add_names(PUBLIC_HOSTS),
+    help="host[:port] names hooks may be addressed to, as in scrum's WATERCOOLER_SERVER "
+    "(repeatable; default: the address a hook arrived on, and localhost on loopback)",
 )
 define("ping_interval", default=25.0, help="seconds between keepalive pings")
 define("ping_timeout", default=20.0, help="seconds to wait for a pong before closing")
@@ -69,16 +100,26 @@ define("xheaders", default=False, help="behind a proxy: trust X-Forwarded-Proto 
 
 SECRET = os.environ.get("WATERCOOLER_SECRET", "")
 DEV_SECRET = "dev-only-watercooler_secret-do-not-use-in-production"  # scrum's dev default
+CHANNEL_SALT = "watercooler.channel"
+HOOK_SALT = "watercooler.hook"
 TOKEN_MAX_AGE = 30 * 60
 HOOK_MAX_AGE = 60
-MODELS = {"task", "sprint", "user"}
+HOOK_MEMORY = 2 * HOOK_MAX_AGE  # seconds a used signature is remembered (covers clock skew)
+HOOK_MAX_SIZE = 1024 * 1024  # larger hook bodies get 413
+HOOK_DRAIN_LIMIT = 16 * HOOK_MAX_SIZE  # read (and drop) up to this so the 413 reaches the client
+MODELS = ("task", "sprint", "user")
 ACTIONS = {"POST": "add", "PUT": "update", "DELETE": "remove"}
-REQUIRED_FIELDS = ("model", "id", "action")
+DRAG_ACTIONS = ("dragstart", "dragend", "drop")  # the only actions a client may send
+MAX_ID = 2**53 - 1  # the largest integer a browser holds exactly
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only, small enough for int()
+SINCE = re.compile(r"(?:([0-9A-Za-z]{1,64}):)?([0-9]{1,18})")  # [epoch:]seq
+UNKNOWN_EPOCH = "0"  # in a resync when the broker could not say: never a real epoch
 ALL = "all"
 
 # Close codes: 1001 server going away (reconnect), 1009 message too big; 4xxx refused requests.
-CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= not a number: fix the client
-CLOSE_TOKEN_INVALID = 4401  # tampered or signed with another secret: log in again
+CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= malformed: fix the client
+CLOSE_TOKEN_INVALID = 4401  # tampered, signed with another secret or salt, not a sprint id
 CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
 CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
 
@@ -86,6 +127,11 @@ CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
 def encode(message):
     """Compact JSON text of a message."""
     return json.dumps(message, separators=(",", ":"))
+
+
+def new_epoch():
+    """A fresh run id for a channel's sequence numbers."""
+    return secrets.token_hex(8)
 
 
 def text_frame(payload):
@@ -117,21 +163,26 @@ def log_request(handler):
     )
 
 
-def with_seq(head, seq):
-    """Close a JSON object left open by ``broadcast`` with its sequence number."""
-    return f'{head},"seq":{seq}}}'.encode()
+def numbered(head, seq, epoch):
+    """Close a JSON object left open by ``broadcast`` with its sequence number and epoch."""
+    return f'{head},"seq":{seq},"epoch":"{epoch}"}}'.encode()
 
 
 class LocalBroker:
-    """In-process broker for a single watercooler: sequence numbers and history in memory."""
+    """In-process broker for a single watercooler: numbers, history and used hooks in memory.
+
+    Its epoch is a random id per process start: a restarted process starts a new numbering.
+    """
 
     kind = "local"
     state = "up"
 
     def __init__(self, deliver, history_size):
         self.deliver = deliver
+        self.epoch = new_epoch()
         self.seqs = defaultdict(int)
         self.histories = defaultdict(lambda: deque(maxlen=history_size))
+        self.claims = {}  # key -> expiry (monotonic seconds), oldest first
 
     def describe(self):
         return "in-process broker (single process; set REDIS_URL to scale out)"
@@ -152,30 +203,52 @@ class LocalBroker:
         """Number and keep the message, then deliver it on the next loop turn like Redis would."""
         self.seqs[channel] += 1
         seq = self.seqs[channel]
-        frame = with_seq(head, seq)
+        frame = numbered(head, seq, self.epoch)
         self.histories[channel].append(frame)
-        asyncio.get_running_loop().call_soon(self.deliver, channel, sender, seq, frame)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self.deliver, channel, sender, seq, self.epoch, frame)
         return True
 
-    async def last_seq(self, channel):
-        return self.seqs.get(channel, 0)
-
     async def history(self, channel):
-        """(last sequence number, the kept frames, oldest first)."""
-        return self.seqs.get(channel, 0), list(self.histories.get(channel, ()))
+        """(last sequence number, its epoch, the kept frames, oldest first)."""
+        return self.seqs.get(channel, 0), self.epoch, list(self.histories.get(channel, ()))
+
+    async def claim(self, key, ttl):
+        """True the first time ``key`` is claimed within ``ttl`` seconds, False after."""
+        now = time.monotonic()
+        while self.claims and next(iter(self.claims.values())) <= now:
+            del self.claims[next(iter(self.claims))]
+        if key in self.claims:
+            return False
+        self.claims[key] = now + ttl
+        return True
 
 
 # Atomically number a message, keep it in the channel's bounded history and publish it with
-# its sender, so every process and every catch-up sees the same numbers.
+# its sender, so every process and every catch-up sees the same numbers. The epoch lives in
+# the same hash as the counter: when the counter is gone (Redis restarted, keys expired) the
+# numbering starts again under a new epoch, and the old history goes with it.
 PUBLISH_SCRIPT = """
-local seq = redis.call('INCR', KEYS[1])
-local frame = ARGV[3] .. ',"seq":' .. seq .. '}'
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[6]) == 1 then redis.call('DEL', KEYS[2]) end
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local frame = ARGV[3] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
 redis.call('RPUSH', KEYS[2], frame)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. frame)
+redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. epoch .. ' ' .. frame)
 return seq
+"""
+
+# A channel's last sequence number, epoch (started here if it has none yet) and history.
+HISTORY_SCRIPT = """
+if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then
+  redis.call('DEL', KEYS[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+local position = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+return {tonumber(position[1]) or 0, position[2], redis.call('LRANGE', KEYS[2], 0, -1)}
 """
 
 
@@ -258,16 +331,17 @@ class RedisBroker:
             return False
         return True
 
-    async def last_seq(self, channel):
-        return int(await self.client.get(self._key(channel, "seq")) or 0)
-
     async def history(self, channel):
-        """(last sequence number, the kept frames, oldest first), read atomically."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.get(self._key(channel, "seq"))
-            pipe.lrange(self._key(channel, "history"), 0, -1)
-            last, frames = await pipe.execute()
-        return int(last or 0), frames
+        """(last sequence number, its epoch, the kept frames, oldest first), read atomically."""
+        keys = (self._key(channel, "counter"), self._key(channel, "history"))
+        last, epoch, frames = await self.client.eval(
+            HISTORY_SCRIPT, 2, *keys, new_epoch(), self.KEY_TTL
+        )
+        return last, epoch.decode(), frames
+
+    async def claim(self, key, ttl):
+        """True the first time ``key`` is claimed within ``ttl`` seconds by any process."""
+        return bool(await self.client.set(f"{self.PREFIX}claim:{key}", 1, nx=True, ex=ttl))
 
     async def _publish(self):
         """Send queued messages in pipelined batches: one round trip for many messages."""
@@ -278,9 +352,9 @@ class RedisBroker:
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for channel, sender, head in batch:
-                        keys = (self._key(channel, "seq"), self._key(channel, "history"))
-                        args = (self.PREFIX + channel, sender or "-", head)
-                        pipe.eval(PUBLISH_SCRIPT, 2, *keys, *args, self.history_size, self.KEY_TTL)
+                        keys = (self._key(channel, "counter"), self._key(channel, "history"))
+                        args = (self.PREFIX + channel, sender or "-", head, self.history_size)
+                        pipe.eval(PUBLISH_SCRIPT, 2, *keys, *args, self.KEY_TTL, new_epoch())
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 log.error("broker: %d messages not published: %s", len(batch), exc)
@@ -299,6 +373,8 @@ class RedisBroker:
                         *(self.PREFIX + c for c in self.channels - requested)
                     )
                 if connected_before:
+                    # Idle command connections may be from before the outage: start afresh.
+                    await self.client.connection_pool.disconnect(inuse_connections=False)
                     await self.on_reconnect()
                 connected_before, backoff = True, 0.1
                 while True:
@@ -315,10 +391,15 @@ class RedisBroker:
             backoff = min(backoff * 2, 5.0)
 
     def _dispatch(self, message):
+        """Deliver "<sender> <seq> <epoch> <frame>"; anything else (an older process) is skipped."""
         channel = message["channel"].decode()[len(self.PREFIX) :]
-        sender, seq, frame = message["data"].split(b" ", 2)
-        sender = None if sender == b"-" else sender.decode()
-        self.deliver(channel, sender, int(seq), frame)
+        try:
+            sender, seq, epoch, frame = message["data"].split(b" ", 3)
+            seq, epoch = int(seq), epoch.decode("ascii")
+        except ValueError:
+            log.warning("broker: skipped a message on %s in an unknown format", channel)
+            return
+        self.deliver(channel, None if sender == b"-" else sender.decode(), seq, epoch, frame)
 
     def _set_state(self, state, error=None):
         if state != self.state:
@@ -359,11 +440,11 @@ class SprintHandler(WebSocketHandler):
         if options.debug or super().check_origin(origin):
             return True
         parsed = urlparse(origin.lower())
-        return any(host.lower() in (parsed.netloc, parsed.hostname) for host in ALLOWED_HOSTS)
+        return any(host in (parsed.netloc, parsed.hostname) for host in ALLOWED_HOSTS)
 
     async def open(self):
         self.uid = uuid.uuid4().hex
-        self.seen = {}  # channel -> last sequence number this socket got
+        self.seen = {}  # channel -> (epoch, last sequence number) this socket got
         self.backlog = None  # live messages held back while catching up
         self.closed = False
         sprint = self._sprint_from_token()
@@ -382,66 +463,76 @@ class SprintHandler(WebSocketHandler):
             await self._catch_up(since)
 
     def _sprint_from_token(self):
+        """The sprint id signed in ?channel=, or None once the socket is closed with why."""
         token = self.get_argument("channel", "")
         if not token:
             return self.close(CLOSE_BAD_REQUEST, "channel token missing")
         try:
-            return self.application.signer.unsign(token, max_age=TOKEN_MAX_AGE)
+            sprint = self.application.channel_signer.unsign(token, max_age=TOKEN_MAX_AGE)
         except SignatureExpired:
             return self.close(CLOSE_TOKEN_EXPIRED, "channel token expired")
         except BadSignature:
             return self.close(CLOSE_TOKEN_INVALID, "channel token invalid")
+        if not NUMBER.fullmatch(sprint):
+            return self.close(CLOSE_TOKEN_INVALID, "channel token is not for a sprint")
+        return sprint
 
     def _since(self):
-        """{channel: last seen} from ?since= (sprint) and ?since_all= (all); None if malformed."""
+        """{channel: (epoch or None, seq)} from ?since= (sprint) and ?since_all= (all).
+
+        Each is ``EPOCH:SEQ`` as the messages carried them, or a bare ``SEQ`` (clients of the
+        protocol before epochs) meaning the current epoch; None if malformed.
+        """
         since = {}
         for argument, channel in (("since", None), ("since_all", ALL)):
             value = self.get_argument(argument, None)
             if value is None:
                 continue
-            if not value.isdigit():
-                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be a whole number")
-            since[channel] = int(value)
+            match = SINCE.fullmatch(value)
+            if not match:
+                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be EPOCH:SEQ or SEQ")
+            since[channel] = (match[1], int(match[2]))
         return since
 
     async def _catch_up(self, since):
         """Replay what the socket missed from the history, or tell it to resync."""
-        for channel, after in since.items():
+        for channel, (epoch, after) in since.items():
             channel = channel or self.channel
             try:
-                last, frames = await self.application.broker.history(channel)
+                last, current, frames = await self.application.broker.history(channel)
             except (RedisError, OSError) as exc:
                 log.warning("history of %s unavailable: %s", channel, exc)
-                last, frames = -1, []
-            first = last - len(frames) + 1
-            if after == last:
-                pass
+                last, current, frames = 0, UNKNOWN_EPOCH, None
+            first = last - len(frames or ()) + 1
+            if frames is None or epoch not in (None, current):
+                self.resync(channel, last, current)
             elif first - 1 <= after < last:
                 for frame in frames[after - first + 1 :]:
                     self.application.queue_frame(self, text_frame(frame))
-            else:
-                self.resync(channel, max(last, 0))
-            self.seen[channel] = max(last, 0)
+            elif after != last:
+                self.resync(channel, last, current)
+            self.seen[channel] = (current, last)
         held, self.backlog = self.backlog, None
-        for channel, sender, seq, data in held:
-            if seq > self.seen.get(channel, 0):  # not already replayed
-                self.deliver(channel, sender, seq, data)
+        for channel, sender, seq, epoch, data in held:
+            seen_epoch, seen_seq = self.seen.get(channel, (None, 0))
+            if epoch != seen_epoch or seq > seen_seq:  # not already replayed
+                self.deliver(channel, sender, seq, epoch, data)
 
-    def deliver(self, channel, sender, seq, data):
+    def deliver(self, channel, sender, seq, epoch, data):
         """Send one framed message (an ack instead if it is the socket's own)."""
         if self.backlog is not None:
-            self.backlog.append((channel, sender, seq, data))
+            self.backlog.append((channel, sender, seq, epoch, data))
             return
-        self.seen[channel] = seq
+        self.seen[channel] = (epoch, seq)
         if sender == self.uid:
-            self.notify(type="ack", channel=channel, seq=seq)
+            self.notify(type="ack", channel=channel, seq=seq, epoch=epoch)
         else:
             self.application.queue_frame(self, data)
 
-    def resync(self, channel, seq):
+    def resync(self, channel, seq, epoch):
         """Tell the client it may have missed messages on ``channel``: refetch, go on from seq."""
-        self.seen[channel] = seq
-        self.notify(type="resync", channel=channel, seq=seq)
+        self.seen[channel] = (epoch, seq)
+        self.notify(type="resync", channel=channel, seq=seq, epoch=epoch)
 
     def notify(self, **message):
         """A message of the extended protocol (no "model", so the book's client ignores it)."""
@@ -485,16 +576,27 @@ class SprintHandler(WebSocketHandler):
 
     @staticmethod
     def _parse(message):
-        """(the client message as a dict, None) or (None, why it may not be relayed)."""
+        """(the drag event to relay, None) or (None, why the message may not be relayed).
+
+        Only the board's drag events pass, rebuilt from their three fields: nothing else a
+        client sends (a "body", a "type", a forged action) ever reaches another socket.
+        """
         if isinstance(message, bytes):
             return None, "binary messages are not accepted"
         try:
             parsed = json.loads(message)
         except ValueError:
             return None, "not JSON"
-        if not isinstance(parsed, dict) or not all(field in parsed for field in REQUIRED_FIELDS):
+        if not isinstance(parsed, dict):
             return None, "a JSON object with model, id and action is required"
-        return parsed, None
+        model, pk, action = parsed.get("model"), parsed.get("id"), parsed.get("action")
+        if not isinstance(model, str) or model not in MODELS:
+            return None, f"model must be one of {', '.join(MODELS)}"
+        if type(pk) is not int or not 0 <= pk <= MAX_ID:
+            return None, "id must be a whole number"
+        if not isinstance(action, str) or action not in DRAG_ACTIONS:
+            return None, f"action must be one of {', '.join(DRAG_ACTIONS)}"
+        return {"model": model, "id": pk, "action": action}, None
 
     def on_close(self):
         self.closed = True
@@ -502,51 +604,106 @@ class SprintHandler(WebSocketHandler):
             self.application.remove_subscriber(self.channel, self)
 
 
+@stream_request_body
 class UpdateHandler(RequestHandler):
-    """Signed model-change announcements from Django, broadcast to every socket."""
+    """Signed model-change announcements from Django, broadcast to every socket.
+
+    The body is streamed so that one over HOOK_MAX_SIZE is still read (up to the server's
+    HOOK_DRAIN_LIMIT) and answered with 413, instead of the connection being dropped.
+    """
+
+    def prepare(self):
+        self.chunks, self.size = [], 0
+
+    def data_received(self, chunk):
+        self.size += len(chunk)
+        if self.size <= HOOK_MAX_SIZE:
+            self.chunks.append(chunk)
 
     async def post(self, model, pk):
-        self.announce(model, pk)
+        await self.announce(model, pk, b"".join(self.chunks))
 
     put = delete = post
 
-    def announce(self, model, pk):
+    async def announce(self, model, pk, body):
         if model not in MODELS:
-            return self.fail(400, f"unknown model {model!r}; expected one of {sorted(MODELS)}")
-        if not pk.isdigit():
+            return self.fail(400, f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
+        if not NUMBER.fullmatch(pk):
             return self.fail(400, f"id must be a whole number, not {pk!r}")
-        problem = self._signature_problem()
+        if self.size > HOOK_MAX_SIZE:
+            return self.fail(413, f"body larger than {HOOK_MAX_SIZE} bytes")
+        problem = self._host_problem() or self._signature_problem(body)
         if problem:
             return self.fail(400, problem)
         try:
-            body = json.loads(self.request.body) if self.request.body else None
+            data = json.loads(body) if body else None
         except ValueError:
             return self.fail(400, "body is not JSON")
+        if data is not None and not isinstance(data, dict):
+            return self.fail(400, "body must be a JSON object (or empty)")
+        problem = await self._claim()
+        if problem:
+            return self.fail(*problem)
         message = {"model": model, "id": int(pk), "action": ACTIONS[self.request.method]}
-        if not self.application.broadcast({**message, "body": body}):
+        if not self.application.broadcast({**message, "body": data}):
             return self.fail(503, "broker unavailable; nothing was broadcast")
         self.write({"status": "ok"})
 
-    def _signature_problem(self):
+    def _host_problem(self):
+        """Why the Host header is not one of this server's public names, or None.
+
+        The signed URL is rebuilt from the Host header, so only the names scrum may use for
+        this server (--public_hosts, or by default the address the hook arrived on, with
+        localhost when that is a loopback address) are accepted.
+        """
+        host = self.request.host.lower()
+        if host in (PUBLIC_HOSTS or self._listening_names()):
+            return None
+        return f"Host {host!r} is not a public name of this server (see --public_hosts)"
+
+    def _listening_names(self):
+        """host:port names of the local address this request arrived on."""
+        address, port = self.request.connection.stream.socket.getsockname()[:2]
+        ip = ipaddress.ip_address(address)
+        names = {f"[{ip}]" if ip.version == 6 else str(ip)}
+        if ip.is_loopback:
+            names.update(LOOPBACK_NAMES)
+        return {f"{name}:{port}" for name in names}
+
+    def _signature_problem(self, body):
         """What is wrong with X-Signature for this method, URL and body, or None."""
         signature = self.request.headers.get("X-Signature")
         if not signature:
             return "X-Signature header missing"
         try:
-            signed = self.application.signer.unsign(signature, max_age=HOOK_MAX_AGE)
+            signed = self.application.hook_signer.unsign(signature, max_age=HOOK_MAX_AGE)
         except SignatureExpired:
             return "signature expired"
         except BadSignature:
             return "bad signature"
         request = self.request
-        digest = hashlib.sha256(request.body).hexdigest()
+        digest = hashlib.sha256(body).hexdigest()
         expected = f"{request.method.lower()}:{request.full_url()}:{digest}"
         if not constant_time_compare(signed, expected):
             return "signature does not match this method, URL and body"
         return None
 
+    async def _claim(self):
+        """(status, error) unless this is the signature's first use on any process."""
+        broker = self.application.broker
+        if broker.state != "up":
+            return 503, "broker unavailable; nothing was broadcast"
+        key = hashlib.sha256(self.request.headers["X-Signature"].encode()).hexdigest()
+        try:
+            if await broker.claim(key, HOOK_MEMORY):
+                return None
+        except (RedisError, OSError) as exc:
+            log.warning("broker: could not record a hook signature: %s", exc)
+            return 503, "broker unavailable; nothing was broadcast"
+        return 400, "signature already used"
+
     def fail(self, status, error):
-        log.warning("refused %s %s: %s", self.request.method, self.request.uri, error)
+        log.warning("refused %s %s: %s", self.request.method, self.request.path, error)
         self.set_status(status)
         self.finish({"error": error})
 
@@ -573,9 +730,9 @@ class HealthHandler(RequestHandler):
 
 
 class ScrumApplication(Application):
-    """Routes, the token signer, the local subscriber registry and the broker."""
+    """Routes, the two signers, the local subscriber registry and the broker."""
 
-    def __init__(self, redis_url=None, **settings):
+    def __init__(self, secret, redis_url=None, **settings):
         routes = [
             (r"/socket", SprintHandler),
             (r"/health", HealthHandler),
@@ -589,7 +746,9 @@ class ScrumApplication(Application):
             log_function=log_request,
             **settings,
         )
-        self.signer = TimestampSigner(key=SECRET or DEV_SECRET, fallback_keys=[])
+        # One salt per purpose: a hook signature is never a channel token, nor the reverse.
+        self.channel_signer = TimestampSigner(key=secret, salt=CHANNEL_SALT, fallback_keys=[])
+        self.hook_signer = TimestampSigner(key=secret, salt=HOOK_SALT, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         self.tasks = set()  # unsubscriptions under way
@@ -624,11 +783,11 @@ class ScrumApplication(Application):
     def broadcast(self, message, channel=ALL, sender=None):
         """Send a message to every socket on ``channel`` (all processes) but the sender's.
 
-        ``message`` (a dict) gets its "channel" here and its "seq" from the broker, which
-        encodes it once for all sockets. False if it cannot be sent now.
+        ``message`` (a dict built here, never a client's) gets its "channel" here and its "seq"
+        and "epoch" from the broker, which encodes it once for all sockets. False if it cannot
+        be sent now.
         """
-        fields = {k: v for k, v in message.items() if k not in ("channel", "seq")}
-        head = encode({**fields, "channel": channel})[:-1]
+        head = encode({**message, "channel": channel})[:-1]
         return self.broker.publish(channel, sender, head)
 
     def queue_frame(self, handler, frame):
@@ -653,26 +812,27 @@ class ScrumApplication(Application):
         for handler, frames in outbox.items():
             handler.send_frames(frames if isinstance(frames, bytes) else b"".join(frames))
 
-    def deliver(self, channel, sender, seq, frame):
+    def deliver(self, channel, sender, seq, epoch, frame):
         """Hand a numbered message from the broker to this process's sockets, framed once."""
         members = self.subscriptions.get(channel)
         if members:
             data = text_frame(frame)
             for handler in list(members):
-                handler.deliver(channel, sender, seq, data)
+                handler.deliver(channel, sender, seq, epoch, data)
 
     async def resync_all(self):
         """After a broker reconnect anything may have been missed: every socket must resync.
 
-        The numbers go on from the broker's current ones (a restarted Redis starts afresh).
+        The numbers go on from the broker's current ones, under a new epoch if Redis lost them.
         """
         for channel in list(self.subscriptions):
             try:
-                last = await self.broker.last_seq(channel)
-            except (RedisError, OSError):
-                last = 0
+                last, epoch, _ = await self.broker.history(channel)
+            except (RedisError, OSError) as exc:
+                log.warning("broker: position of %s unavailable for its resync: %r", channel, exc)
+                last, epoch = 0, UNKNOWN_EPOCH
             for handler in list(self.subscriptions.get(channel, ())):
-                handler.resync(channel, last)
+                handler.resync(channel, last, epoch)
 
     def close_all(self, code, reason):
         sockets = set().union(*self.subscriptions.values())
@@ -681,20 +841,20 @@ class ScrumApplication(Application):
         return len(sockets)
 
 
-async def serve():
+async def serve(secret, sockets):
     """Run until SIGINT or SIGTERM, then close every socket with 1001 and exit."""
-    if not SECRET:
-        log.warning("WATERCOOLER_SECRET is not set: using the dev-only secret")
-    app = ScrumApplication(redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
+    if secret == DEV_SECRET:
+        log.warning("WATERCOOLER_SECRET is not set: --debug uses the dev-only secret")
+    app = ScrumApplication(secret, redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
     gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
-    server = app.listen(
-        options.port,
-        options.address,
+    server = HTTPServer(
+        app,
         xheaders=options.xheaders,
-        max_body_size=1024 * 1024,
+        max_body_size=HOOK_DRAIN_LIMIT,
         idle_connection_timeout=60,
     )
+    server.add_sockets(sockets)
     log.info(
         "watercooler listening on %s:%d, %s",
         options.address or "*",
@@ -717,11 +877,32 @@ async def serve():
 
 def check_options():
     """A clear start-up error for option values that make no sense."""
+    if not 1 <= options.port <= 65535:
+        raise SystemExit(f"watercooler: --port must be between 1 and 65535, not {options.port}")
     minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
     minimums.update(ping_interval=0, ping_timeout=0)
     for name, least in minimums.items():
         if options[name] < least:
             raise SystemExit(f"watercooler: --{name} must be at least {least}")
+
+
+def secret():
+    """WATERCOOLER_SECRET; with --debug and no secret the dev-only one; else a start-up error."""
+    if SECRET or options.debug:
+        return SECRET or DEV_SECRET
+    raise SystemExit(
+        "watercooler: WATERCOOLER_SECRET must be set (the same value as scrum's); "
+        "refusing to start (--debug runs on a dev-only secret)"
+    )
+
+
+def listening_sockets():
+    """The bound listening sockets, or a one-line start-up error (port in use, bad address)."""
+    try:
+        return bind_sockets(options.port, options.address or None)
+    except OSError as exc:
+        where = f"{options.address or '*'}:{options.port}"
+        raise SystemExit(f"watercooler: cannot listen on {where}: {exc.strerror or exc}") from None
 
 
 def main():
@@ -730,7 +911,8 @@ def main():
     except (Error, ValueError) as exc:
         raise SystemExit(f"watercooler: {exc} (see --help)") from None
     check_options()
-    asyncio.run(serve())
+    key = secret()
+    asyncio.run(serve(key, listening_sockets()))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ thread per process, with short timeouts: a watercooler that is down, slow or han
 API request nothing but a queue insertion, and never fails it. The queue is bounded; when it
 is full, or an announcement waited longer than its signature would stay valid, it is dropped
 and logged (the board resynchronises on its next fetch).
+
+Signatures use their own salt ("watercooler.hook", never the channel tokens' one), and the
+watercooler accepts each signature once: the sender never sends the same one twice (two
+identical announcements within one second would sign alike, so the second waits a moment).
 """
 
 import hashlib
@@ -23,6 +27,8 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 1000
 TIMEOUT = (1.0, 2.0)  # seconds to connect, seconds to wait for the answer
 MAX_AGE = 50  # seconds; the watercooler refuses signatures older than 60
+SALT = "watercooler.hook"
+RECENT = 2.0  # seconds a sent signature is remembered: signatures change every second
 
 _queue = queue.Queue(maxsize=QUEUE_SIZE)
 _sender = None
@@ -38,8 +44,21 @@ def url(model, pk):
 def signature(method, target, body):
     """X-Signature: the signed "<method>:<url>:<sha256 of body>" string."""
     digest = hashlib.sha256(body or b"").hexdigest()
-    signer = TimestampSigner(key=settings.WATERCOOLER_SECRET)
+    signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt=SALT)
     return signer.sign(f"{method.lower()}:{target}:{digest}")
+
+
+def fresh_signature(method, target, body, recent):
+    """A signature not in ``recent`` (signature -> monotonic time sent), which records it."""
+    now = time.monotonic()
+    for old in [s for s, sent in recent.items() if now - sent > RECENT]:
+        del recent[old]
+    value = signature(method, target, body)
+    while value in recent:  # the same announcement again within the same second
+        time.sleep(0.05)
+        value = signature(method, target, body)
+    recent[value] = time.monotonic()
+    return value
 
 
 def announce(method, model, pk, body=None):
@@ -67,18 +86,18 @@ def start_sender():
 
 
 def send_forever():
-    session = requests.Session()
+    session, recent = requests.Session(), {}
     while True:
         queued, method, target, body = _queue.get()
         if time.monotonic() - queued > MAX_AGE:
             log.warning("watercooler announcement too old, dropped %s %s", method, target)
             continue
-        send(session, method, target, body)
+        send(session, method, target, body, fresh_signature(method, target, body, recent))
 
 
-def send(session, method, target, body):
+def send(session, method, target, body, signed):
     """One signed request; failures are logged, never raised."""
-    headers = {"X-Signature": signature(method, target, body)}
+    headers = {"X-Signature": signed}
     if body is not None:
         headers["Content-Type"] = "application/json"
     try:

@@ -59,10 +59,11 @@ def assignee(task):
 
 
 def channel_url(sprint_pk):
-    """The signed watercooler websocket URL of a sprint (the DESIGN.md protocol)."""
+    """The signed websocket URL browsers use for a sprint (the DESIGN.md protocol)."""
     scheme = "wss" if settings.WATERCOOLER_SECURE else "ws"
-    token = TimestampSigner(key=settings.WATERCOOLER_SECRET).sign(str(sprint_pk))
-    return f"{scheme}://{settings.WATERCOOLER_SERVER}/socket?channel={token}"  # URL-safe
+    signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.channel")
+    token = signer.sign(str(sprint_pk))
+    return f"{scheme}://{settings.WATERCOOLER_PUBLIC}/socket?channel={token}"  # URL-safe
 
 
 class SprintSerializer(serializers.ModelSerializer):

@@ -42,3 +42,13 @@ def test_debug_on_explains_the_unknown_host(start):
     response = requests.get(service.url + "/", headers={"Host": "evil.example.com"})
     assert response.status_code == 400
     assert "ALLOWED_HOSTS" in response.text
+
+
+def test_allowed_hosts_entries_are_stripped(start):
+    env = {**PRODUCTION, "ALLOWED_HOSTS": "localhost, hello.example.com ,"}
+    service = start(gunicorn("hello", HELLO, env))
+    for host in ("localhost", "hello.example.com"):
+        response = requests.get(service.url + "/", headers={"Host": host})
+        assert response.status_code == 200, host
+        assert response.text == "Hello World"
+    assert requests.get(service.url + "/", headers={"Host": "evil.test"}).status_code == 400

@@ -213,6 +213,12 @@ def test_retina_without_extension(server):
         ("/image/2000x2000@3x/", "4000 pixels"),
         ("/image/100x100.jpg?bg=0008", "transparency"),
         ("/image/100x100.gif?bg=00000080", "all or nothing"),
+        ("/image/2000x2000@2x.webp", "webp is at most 4000000 pixels"),
+        ("/image/1000x1001@2x.webp", "webp is at most 4000000 pixels"),
+        ("/image/100x100/?text=%E4%B8%AD%E6%96%87", "no bundled font can draw U+4E2D, U+6587"),
+        ("/image/100x100/?text=%ED%95%9C", "no bundled font can draw U+D55C"),
+        ("/image/100x100/?text=%FF", "not valid UTF-8"),
+        ("/image/100x100/?text=ok&bg=%C3%28", "not valid UTF-8"),
     ],
 )
 def test_malformed_requests_are_short_plain_400s(server, path, reason):
@@ -234,8 +240,12 @@ def test_paths_that_are_not_digits_x_digits_are_404(server, path):
     assert fetch(server, path).status_code == 404
 
 
-def test_other_methods_are_405(server):
-    assert requests.post(server.url + "/image/10x10/", timeout=10).status_code == 405
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("path", ["/image/10x10/", "/"])
+def test_other_methods_are_405(server, method, path):
+    response = requests.request(method, server.url + path, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD"
 
 
 def test_cache_headers_and_304(server):
@@ -314,7 +324,7 @@ def test_home_page_explains_and_shows_examples(server):
     page = response.text
     assert f'src="{server.url}/image/50x50/"' in page  # absolute, from reverse()
     sources = [part.split('"', 1)[0] for part in page.split('<img src="')[1:]]
-    assert len(sources) >= 5
+    assert len(sources) == 8  # the book's example and seven options
     for source in sources:
         image = requests.get(source.replace("&amp;", "&"), timeout=30)
         assert image.status_code == 200, source

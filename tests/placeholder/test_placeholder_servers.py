@@ -1,14 +1,20 @@
 """placeholder as users run it: runserver and gunicorn start-up, production settings, the image
 cache in one process (bounded) and shared through a real redis-server by every process."""
 
+import contextlib
 import pickle
+import re
+import socket
 import sys
+import threading
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 import redis
 import requests
-from harness import ROOT, free_port, gunicorn, runserver
+from harness import ROOT, Service, free_port, gunicorn, require_program, runserver
 
 PLACEHOLDER = ROOT / "placeholder"
 sys.path.insert(0, str(PLACEHOLDER))
@@ -127,3 +133,164 @@ def test_redis_down_still_serves_images(start):
         assert response.status_code == 200
         assert response.headers["X-Cache"] == "MISS"
     assert "image cache unavailable" in service.output()
+
+
+def warnings_about_the_cache(service):
+    return [line for line in service.output().splitlines() if "image cache unavailable" in line]
+
+
+def timed_requests(service, count):
+    """Seconds taken by ``count`` requests for distinct images, each asserted to be a 200."""
+    started = time.monotonic()
+    for _ in range(count):
+        response = requests.get(service.url + unique_image(), timeout=30)
+        assert response.status_code == 200
+        assert response.headers["X-Cache"] == "MISS"
+    return time.monotonic() - started
+
+
+@pytest.mark.redis
+def test_redis_stopped_images_stay_fast_with_one_warning_and_the_cache_comes_back(start, tmp_path):
+    redis_port = free_port()
+    redis_server = Service(
+        [require_program("redis-server"), "--port", "{port}", "--save", "", "--dir", tmp_path],
+        tmp_path,
+        port=redis_port,
+        ready_path=None,
+    )
+    start(redis_server)
+    service = start(
+        gunicorn("placeholder", PLACEHOLDER, {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"})
+    )
+    path = unique_image()
+    assert cache_states(service, path, 2) == ["MISS", "HIT"]
+    redis_server.stop()
+    assert timed_requests(service, 5) < 10  # generous: a refused connection is quick
+    assert len(warnings_about_the_cache(service)) == 1
+    assert "Traceback" not in service.output()
+    start(redis_server)  # the same port again: the cache is used once the back-off is over
+    deadline = time.monotonic() + 30
+    while cache_states(service, path, 1) != ["HIT"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cache_states(service, path, 1) == ["HIT"]
+    assert "image cache available again" in service.output()
+    assert len(warnings_about_the_cache(service)) == 1
+
+
+@pytest.fixture
+def silent_listener():
+    """A TCP port that accepts connections and never answers (a hung Redis)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held, stopping = [], threading.Event()
+
+    def accept():
+        while not stopping.is_set():
+            with contextlib.suppress(OSError):
+                held.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    stopping.set()
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+def test_redis_that_never_answers_costs_one_short_timeout(start, silent_listener):
+    redis_url = f"redis://127.0.0.1:{silent_listener}/0"
+    service = start(gunicorn("placeholder", PLACEHOLDER, {"REDIS_URL": redis_url}))
+    assert timed_requests(service, 5) < 10  # generous: it used to take about 10 s per image
+    assert len(warnings_about_the_cache(service)) == 1
+    assert "TimeoutError" in warnings_about_the_cache(service)[0]
+    assert "Traceback" not in service.output()
+
+
+def worker_memory(arbiter):
+    """{'VmRSS': bytes, 'VmHWM': bytes} of the only worker of a gunicorn Service."""
+    arbiter_pid = arbiter.proc.pid
+    (worker,) = Path(f"/proc/{arbiter_pid}/task/{arbiter_pid}/children").read_text().split()
+    status = Path(f"/proc/{worker}/status").read_text()
+    return {
+        name: int(re.search(rf"^{name}:\s+(\d+) kB", status, re.M).group(1)) * 1024
+        for name in ("VmRSS", "VmHWM")
+    }
+
+
+LARGEST = ["/image/2000x2000@2x.png", "/image/2000x2000@2x.gif", "/image/2000x2000@2x.jpg"]
+LARGEST += ["/image/2000x2000.webp", "/image/500x2000@2x.webp", "/image/2000x2000@2x.svg"]
+
+
+def test_one_render_of_any_format_needs_at_most_128_mib(start):
+    """The largest image of every format, one after the other: the worker's peak RSS."""
+    service = start(gunicorn("placeholder", PLACEHOLDER))
+    assert requests.get(service.url + "/image/20x20.webp", timeout=30).status_code == 200
+    baseline = worker_memory(service)["VmRSS"]
+    for path in LARGEST:
+        response = requests.get(service.url + path + "?text=MMMM", timeout=60)
+        assert response.status_code == 200, response.text
+    peak = worker_memory(service)["VmHWM"]
+    assert peak - baseline < 128 * 1024 * 1024
+    assert requests.get(service.url + "/image/2000x2000@2x.webp", timeout=30).status_code == 400
+
+
+TOO_MANY_FIELDS = "a&" * 1001  # gunicorn takes it (request line < 4 KB); Django's limit is 1000
+
+
+@pytest.mark.parametrize("server", [runserver, gunicorn], ids=["runserver", "gunicorn"])
+def test_too_many_query_fields_is_the_services_own_400(start, server):
+    service = start(server("placeholder.py" if server is runserver else "placeholder", PLACEHOLDER))
+    response = requests.get(service.url + "/image/10x10/?" + TOO_MANY_FIELDS, timeout=10)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.text == "Invalid Image Request: too many query parameters"
+    at_the_limit = requests.get(service.url + "/image/10x10/?" + "a&" * 999 + "a", timeout=10)
+    assert at_the_limit.status_code == 200
+    assert "Traceback" not in service.output()
+
+
+def test_head_renders_nothing_and_gunicorn_logs_no_warning(start):
+    service = start(gunicorn("placeholder", PLACEHOLDER))
+    path = unique_image()
+    head = requests.head(service.url + path, timeout=10)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["X-Cache"] == "MISS"
+    get = requests.get(service.url + path, timeout=10)
+    assert get.headers["X-Cache"] == "MISS"  # the HEAD neither rendered nor cached the image
+    for header in ("Content-Type", "ETag", "Cache-Control"):
+        assert head.headers[header] == get.headers[header]
+    cached = requests.head(service.url + path, timeout=10)
+    assert cached.headers["X-Cache"] == "HIT"
+    assert cached.headers["Content-Length"] == get.headers["Content-Length"]
+    for other in ("/", "/image/0x0/"):  # the home page and an error: headers, no body
+        head, get = (requests.request(m, service.url + other, timeout=10) for m in ("HEAD", "GET"))
+        assert (head.status_code, head.content) == (get.status_code, b"")
+        assert head.headers["Content-Length"] == str(len(get.content))
+    assert "WARNING" not in service.output()
+    assert "body" not in service.output()
+
+
+def test_home_page_uses_https_behind_a_tls_proxy_when_told_to(start):
+    """gunicorn as behind a proxy on another host, so that gunicorn itself does not act on
+    X-Forwarded-Proto: with HTTPS=on Django does."""
+    untrusting = ["--forwarded-allow-ips", "192.0.2.1"]
+    proxied = {"X-Forwarded-Proto": "https"}
+    trusting = start(gunicorn("placeholder", PLACEHOLDER, {"HTTPS": "on"}, extra=untrusting))
+    home = requests.get(trusting.url + "/", headers=proxied, timeout=10)
+    assert f'src="https://127.0.0.1:{trusting.port}/image/50x50/"' in home.text
+    options = re.findall(r'<img src="([^"]+)"', home.text)
+    assert len(options) == len(placeholder.HOME_OPTIONS) + 1
+    assert all(url.startswith("https://") for url in options)
+    direct = requests.get(trusting.url + "/", timeout=10)  # no proxy in between: plain http
+    assert f'src="http://127.0.0.1:{trusting.port}/image/50x50/"' in direct.text
+    plain = start(gunicorn("placeholder", PLACEHOLDER, extra=untrusting))
+    home = requests.get(plain.url + "/", headers=proxied, timeout=10)  # not trusted
+    assert f'src="http://127.0.0.1:{plain.port}/image/50x50/"' in home.text
+
+
+def test_allowed_hosts_entries_are_stripped(start):
+    env = {**PRODUCTION, "ALLOWED_HOSTS": "localhost, images.example.com "}
+    service = start(gunicorn("placeholder", PLACEHOLDER, env))
+    for host in ("localhost", "images.example.com"):
+        response = requests.get(service.url + "/image/10x10/", headers={"Host": host}, timeout=10)
+        assert response.status_code == 200, host

@@ -128,7 +128,7 @@ def test_sprint_links_and_signed_channel(api, sprint):
     channel = body["links"]["channel"]
     assert channel.startswith("ws://127.0.0.1:9/socket?channel=")
     token = channel.split("channel=", 1)[1]
-    signer = TimestampSigner(key="test-watercooler-secret")
+    signer = TimestampSigner(key="test-watercooler-secret", salt="watercooler.channel")
     assert signer.unsign(token, max_age=1800) == str(sprint.pk)
 
 

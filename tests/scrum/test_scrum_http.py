@@ -80,7 +80,7 @@ def verify(request, address):
     method, path, headers, body = request
     url = f"http://{address}{path}"
     expected = f"{method.lower()}:{url}:{hashlib.sha256(body).hexdigest()}"
-    signer = TimestampSigner(key=SECRET)
+    signer = TimestampSigner(key=SECRET, salt="watercooler.hook")
     assert signer.unsign(headers["X-Signature"], max_age=60) == expected
     return json.loads(body) if body else None
 

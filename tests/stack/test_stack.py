@@ -1,18 +1,21 @@
 """The whole stack as users meet it: the scrum API announces changes that board sockets receive.
 
 scrum runs under gunicorn on a throwaway SQLite file, watercooler as `python watercooler.py`;
-with Redis, two watercooler processes act as one.
+with Redis, two watercooler processes act as one. `make run`'s own way of starting them (the
+Procfile under honcho, with the .env that `make` writes) is tried too, on free ports.
 """
 
 import json
+import re
 import subprocess
 import sys
+import time
 from datetime import date, timedelta
 
 import pytest
 import requests
 import websocket
-from harness import ROOT, Service, gunicorn
+from harness import BIN, ROOT, Service, free_port, gunicorn
 
 SECRET = "stack-test-secret"
 SCRUM = ROOT / "scrum"
@@ -37,19 +40,24 @@ def scrum_env(tmp_path):
     return env
 
 
-def board(start, scrum_env, announce_to, listen_on):
+def board(start, scrum_env, announce_to, listen_on, **env):
     """Start scrum announcing to one watercooler; returns an API session, the scrum service,
     a new sprint and a board socket on that sprint connected to another (or the same) one."""
     server = f"127.0.0.1:{announce_to.port}"
-    scrum = start(gunicorn("scrum", SCRUM, {**scrum_env, "WATERCOOLER_SERVER": server}))
+    scrum = start(gunicorn("scrum", SCRUM, {**scrum_env, "WATERCOOLER_SERVER": server, **env}))
+    session, sprint = new_sprint(scrum.url)
+    return session, scrum, sprint, board_socket(sprint["links"]["channel"], listen_on.port)
+
+
+def new_sprint(scrum_url):
+    """(an API session logged in as the demo user, a new sprint's JSON)."""
     session = requests.Session()
-    token = session.post(scrum.url + "/api/token/", data={"username": "demo", "password": "test"})
+    token = session.post(scrum_url + "/api/token/", data={"username": "demo", "password": "test"})
     session.headers["Authorization"] = f"Token {token.json()['token']}"
     end = (date.today() + timedelta(days=30)).isoformat()
-    sprint = session.post(scrum.url + "/api/sprints/", json={"name": "Stack", "end": end})
+    sprint = session.post(scrum_url + "/api/sprints/", json={"name": "Stack", "end": end})
     assert sprint.status_code == 201, sprint.text
-    sprint = sprint.json()
-    return session, scrum, sprint, board_socket(sprint["links"]["channel"], listen_on.port)
+    return session, sprint.json()
 
 
 def receive_until(socket, predicate, limit=20):
@@ -59,6 +67,10 @@ def receive_until(socket, predicate, limit=20):
         if predicate(message):
             return message
     raise AssertionError("no matching message")
+
+
+def task_added(message):
+    return message.get("model") == "task" and message.get("action") == "add"
 
 
 def board_socket(channel_url, port):
@@ -88,4 +100,99 @@ def test_two_watercoolers_on_redis_act_as_one(start, scrum_env, redis_url):
     message = receive_until(socket, lambda m: m.get("action") == "update")
     assert message["model"] == "task"
     assert message["body"]["name"] == "Fanned out"
+    socket.close()
+
+
+def test_channel_links_name_the_public_watercooler_while_hooks_go_to_the_server(start, scrum_env):
+    hub = start(watercooler())
+    public = {"WATERCOOLER_PUBLIC": "board.example:443", "WATERCOOLER_SECURE": "off"}
+    session, scrum, sprint, socket = board(start, scrum_env, hub, hub, **public)
+    assert sprint["links"]["channel"].startswith("ws://board.example:443/socket?channel=")
+    created = session.post(scrum.url + "/api/tasks/", json={"name": "Seen", "sprint": sprint["id"]})
+    message = receive_until(socket, task_added)  # the hook reached the hub
+    assert message["id"] == created.json()["id"]
+    socket.close()
+
+
+def test_what_one_board_forges_never_reaches_another(start, scrum_env):
+    hub = start(watercooler())
+    session, scrum, sprint, attacker = board(start, scrum_env, hub, hub)
+    victim = board_socket(sprint["links"]["channel"], hub.port)
+    forged = {"model": "task", "id": 1, "action": "remove", "body": None}
+    attacker.send(json.dumps(forged))
+    assert receive_until(attacker, lambda m: "type" in m)["type"] == "error"
+    marker = {"model": "task", "id": 2, "action": "dragstart"}
+    attacker.send(json.dumps(marker))
+    # Announcements of the API's writes may come in between: skip those ("all" channel). The
+    # next message relayed on the sprint is the marker, not the forgery.
+    received = receive_until(victim, lambda m: m.get("channel", "").startswith("sprint:"))
+    assert {k: received[k] for k in marker} == marker
+    attacker.close()
+    victim.close()
+
+
+def procfile_line(name, **ports):
+    """The Procfile's command for one service, its fixed ports swapped for free ones."""
+    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith(name))
+    for fixed, port in ports.items():
+        line = re.sub(rf"\b{fixed.removeprefix('p')}\b", str(port), line)
+    return line
+
+
+def test_make_run_needs_nothing_set(tmp_path, scrum_env, start):
+    """`make run`: a random shared secret in .env, honcho passing it to scrum and watercooler."""
+    make = ["make", "-s", "-C", tmp_path, "-f", ROOT / "Makefile", "dotenv"]
+    subprocess.run(make, check=True)
+    secret = (tmp_path / ".env").read_text()
+    assert re.fullmatch(r"WATERCOOLER_SECRET=[\w-]{40,}\n", secret)
+    subprocess.run(make, check=True)
+    assert (tmp_path / ".env").read_text() == secret  # kept: sessions survive a restart
+    scrum_port, watercooler_port = free_port(), free_port()
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        procfile_line("scrum:", p8000=scrum_port)
+        + "\n"
+        + procfile_line("watercooler:", p8080=watercooler_port, p8000=scrum_port)
+        + "\n"
+    )
+    env = {k: v for k, v in scrum_env.items() if k != "WATERCOOLER_SECRET"}
+    env["WATERCOOLER_SERVER"] = f"localhost:{watercooler_port}"  # the default, on a free port
+    command = [BIN / "honcho", "-f", procfile, "-e", tmp_path / ".env", "start"]
+    stack = start(Service(command, ROOT, env, port=watercooler_port, ready_path="/health"))
+    session, sprint = wait_for_scrum(f"http://127.0.0.1:{scrum_port}")
+    socket = board_socket(sprint["links"]["channel"], watercooler_port)
+    created = session.post(
+        f"http://127.0.0.1:{scrum_port}/api/tasks/", json={"name": "Run", "sprint": sprint["id"]}
+    )
+    message = receive_until(socket, task_added)
+    assert message["id"] == created.json()["id"]
+    socket.close()
+    assert "refusing to start" not in stack.output()
+
+
+def wait_for_scrum(url, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return new_sprint(url)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_the_same_change_twice_is_announced_twice(start, scrum_env):
+    """Equal announcements within a second would sign alike; scrum never reuses a signature."""
+    hub = start(watercooler())
+    session, scrum, sprint, socket = board(start, scrum_env, hub, hub)
+    task = session.post(scrum.url + "/api/tasks/", json={"name": "A", "sprint": sprint["id"]})
+    for name in ("B", "A", "A"):  # the second "A" is the very same body as the first
+        response = session.patch(task.json()["links"]["self"], json={"name": name})
+        assert response.status_code == 200, response.text
+    names = [
+        receive_until(socket, lambda m: m.get("action") == "update")["body"]["name"]
+        for _ in range(3)
+    ]
+    assert names == ["B", "A", "A"]
+    assert "watercooler refused" not in scrum.output()
     socket.close()

@@ -1,9 +1,12 @@
 """Watercooler under test: real `python watercooler.py` processes, real sockets, real Redis.
 
-Tokens and hook signatures are made exactly as the scrum API makes them (DESIGN.md).
+Tokens and hook signatures are made exactly as the scrum API makes them (DESIGN.md). That
+something was NOT relayed is checked with a marker sent after it: the next message a peer gets
+must be the marker, so a wrong relay cannot arrive unnoticed after a fixed wait.
 """
 
 import hashlib
+import itertools
 import json
 import struct
 import sys
@@ -18,44 +21,87 @@ from harness import ROOT, Service
 
 SECRET = "watercooler-test-secret"
 WATERCOOLER = ROOT / "watercooler"
+CHANNEL_SALT, HOOK_SALT = "watercooler.channel", "watercooler.hook"
+MARKER = {"model": "user", "id": 424242, "action": "drop"}  # sent after what must not pass
 
 
 class AgedSigner(TimestampSigner):
     """A TimestampSigner whose signatures look ``age`` seconds old."""
 
     def __init__(self, age, **kwargs):
-        # A subclass would salt with its own name; sign exactly like TimestampSigner does.
-        super().__init__(salt="django.core.signing.TimestampSigner", **kwargs)
+        super().__init__(**kwargs)
         self.age = age
 
     def timestamp(self):
         return b62_encode(int(time.time()) - self.age)
 
 
-def signer(secret=SECRET, age=0):
-    return AgedSigner(age, key=secret, fallback_keys=[])
+def signer(secret=SECRET, age=0, salt=HOOK_SALT):
+    return AgedSigner(age, key=secret, salt=salt, fallback_keys=[])
 
 
-def token(sprint, secret=SECRET, age=0):
+def token(sprint, secret=SECRET, age=0, salt=CHANNEL_SALT):
     """A sprint's channel token, as the scrum API hands it out."""
-    return signer(secret, age).sign(str(sprint))
+    return signer(secret, age, salt).sign(str(sprint))
 
 
-def hook(url, method="POST", body=None, secret=SECRET, age=0, signed_url=None, signed_body=None):
-    """Send a model-change announcement the way Django does; returns the response."""
+def signature(method, url, data, secret=SECRET, age=0, salt=HOOK_SALT):
+    """X-Signature for a hook, as scrum signs it."""
+    value = f"{method.lower()}:{url}:{hashlib.sha256(data).hexdigest()}"
+    return signer(secret, age, salt).sign(value)
+
+
+def hook(
+    url,
+    method="POST",
+    body=None,
+    secret=SECRET,
+    age=0,
+    signed_url=None,
+    signed_body=None,
+    host=None,
+):
+    """Send a model-change announcement the way Django does; returns the response.
+
+    ``host`` sets the Host header (the signed URL is then ``signed_url``, or built from it).
+    """
     data = b"" if body is None else json.dumps(body).encode()
     payload = data if signed_body is None else signed_body
-    digest = hashlib.sha256(payload).hexdigest()
-    value = f"{method.lower()}:{signed_url or url}:{digest}"
-    headers = {"X-Signature": signer(secret, age).sign(value)} if secret else {}
+    headers = {"Host": host} if host else {}
+    if secret:
+        headers["X-Signature"] = signature(method, signed_url or url, payload, secret, age)
     return requests.request(method, url, data=data, headers=headers, timeout=5)
 
 
-def watercooler(*args, env=None):
+def is_marker(message):
+    return {k: message.get(k) for k in MARKER} == MARKER
+
+
+def drag_marker(sender, *peers):
+    """``sender`` relays the marker; it must be the next message each peer gets."""
+    sender.send(MARKER)
+    for peer in peers:
+        message = peer.receive()
+        assert is_marker(message), f"got {message} before the marker"
+
+
+MARKERS_SENT = itertools.count()
+
+
+def hook_marker(service, *clients):
+    """A valid hook updating the marker user; it must be the next message each client gets."""
+    body = {"id": MARKER["id"], "marker": next(MARKERS_SENT)}  # each hook signed differently
+    assert hook(f"{service.url}/user/{MARKER['id']}", "PUT", body).status_code == 200
+    for client in clients:
+        message = client.receive()
+        assert (message["model"], message["id"]) == ("user", MARKER["id"]), message
+
+
+def watercooler(*args, env=None, port=None):
     """A watercooler Service (not started) with the test secret and extra command-line args."""
     command = [sys.executable, "watercooler.py", "--port={port}", *args]
     env = {"WATERCOOLER_SECRET": SECRET, **(env or {})}
-    return Service(command, WATERCOOLER, env=env, ready_path="/health")
+    return Service(command, WATERCOOLER, env=env, port=port, ready_path="/health")
 
 
 class Client:
@@ -76,13 +122,6 @@ class Client:
 
     def receive_all(self, count, timeout=5):
         return [self.receive(timeout) for _ in range(count)]
-
-    def assert_silent(self, wait=0.5):
-        """Nothing arrives within ``wait`` seconds."""
-        self.ws.settimeout(wait)
-        with pytest.raises(websocket.WebSocketTimeoutException):
-            message = self.ws.recv()
-            pytest.fail(f"unexpected message {message!r}")
 
     def close_status(self, timeout=5):
         """(code, reason) of the close frame the server sends next, skipping data frames."""

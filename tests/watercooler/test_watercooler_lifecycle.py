@@ -1,5 +1,6 @@
-"""Process life: start-up logging, graceful SIGTERM/SIGINT with clients, slow clients."""
+"""Process life: start-up checks and errors, graceful SIGTERM/SIGINT, restarts, slow clients."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -8,7 +9,9 @@ import time
 
 import pytest
 import websocket
-from conftest import WATERCOOLER, health, hook, wait_for
+from conftest import WATERCOOLER, Client, health, hook, wait_for, watercooler
+from django.core.signing import TimestampSigner
+from harness import free_port
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -34,8 +37,8 @@ def test_slow_client_is_disconnected_instead_of_buffering(launch, clients):
     service = launch("--max_buffer=65536")
     slow = clients(service, 1)
     slow.ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    body = {"id": 1, "description": "x" * 200_000}
-    for _ in range(60):  # ~12 MB, more than the kernel buffers on both sides can hold
+    for n in range(60):  # ~12 MB, more than the kernel buffers on both sides can hold
+        body = {"id": 1, "n": n, "description": "x" * 200_000}  # each hook signed anew
         assert hook(service.url + "/task/1", "PUT", body).status_code == 200
         if health(service)[1]["connections"] == 0:
             break
@@ -65,11 +68,86 @@ def test_peer_that_stops_answering_pings_is_closed(launch, clients):
     [
         ("--history=0", "--history must be at least 1"),
         ("--port=http", "invalid literal for int()"),
+        ("--port=99999", "--port must be between 1 and 65535, not 99999"),
+        ("--port=0", "--port must be between 1 and 65535, not 0"),
         ("--colour=blue", "Unrecognized command line option: 'colour'"),
     ],
 )
 def test_bad_options_are_a_clear_start_up_error(option, error):
-    command = [sys.executable, "watercooler.py", option]
-    result = subprocess.run(command, cwd=WATERCOOLER, capture_output=True, text=True, timeout=30)
+    result = run_watercooler(option)
     assert result.returncode == 1
-    assert error in result.stderr and "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert error in result.stderr.splitlines()[-1]  # after the usage for an unknown option
+
+
+def run_watercooler(*args, secret="watercooler-test-secret"):
+    """Run watercooler.py to its exit (start-up errors); returns the CompletedProcess."""
+    env = {k: v for k, v in os.environ.items() if k != "WATERCOOLER_SECRET"}
+    if secret:
+        env["WATERCOOLER_SECRET"] = secret
+    command = [sys.executable, "watercooler.py", *args]
+    return subprocess.run(
+        command, cwd=WATERCOOLER, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.parametrize("secret", [None, ""], ids=["unset", "empty"])
+def test_refuses_to_start_without_a_secret(secret):
+    port = free_port()
+    result = run_watercooler(f"--port={port}", secret=secret)
+    assert result.returncode == 1
+    assert result.stderr.startswith("watercooler: WATERCOOLER_SECRET must be set")
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_debug_runs_on_the_dev_secret_with_a_warning(start):
+    service = watercooler("--debug", env={"WATERCOOLER_SECRET": ""})
+    start(service)
+    dev = TimestampSigner(
+        key="dev-only-watercooler_secret-do-not-use-in-production",
+        salt="watercooler.channel",
+        fallback_keys=[],
+    )
+    url = f"ws://127.0.0.1:{service.port}/socket?channel={dev.sign('1')}"
+    websocket.create_connection(url, timeout=5).close()
+    assert "--debug uses the dev-only secret" in service.output()
+
+
+def test_busy_port_is_a_one_line_start_up_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_watercooler(f"--port={port}", "--address=127.0.0.1")
+    assert result.returncode == 1
+    assert (
+        result.stderr == f"watercooler: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_a_restarted_process_starts_a_new_epoch(start, clients):
+    """Catching up across a restart of the in-process broker gets a resync, never a gap."""
+    first = start(watercooler())
+    sender = clients(first, 1)
+    for n in range(3):
+        sender.send({"model": "task", "id": n, "action": "drop"})
+    old_epoch = sender.receive_all(3)[-1]["epoch"]
+    first.stop()
+    second = start(watercooler(port=first.port))
+    newcomer = clients(second, 1)
+    for n in range(5):  # the new run numbers 1..5 again
+        newcomer.send({"model": "task", "id": n, "action": "drop"})
+    new_epoch = newcomer.receive_all(5)[-1]["epoch"]
+    assert new_epoch != old_epoch
+    back = Client(second, 1, query=f"&since={old_epoch}:3&since_all={old_epoch}:0")
+    resyncs = {m["channel"]: m for m in back.receive_all(2)}
+    assert resyncs["sprint:1"] == {
+        "type": "resync",
+        "channel": "sprint:1",
+        "seq": 5,
+        "epoch": new_epoch,
+    }
+    assert resyncs["all"] == {"type": "resync", "channel": "all", "seq": 0, "epoch": new_epoch}
+    back.close()

@@ -1,9 +1,12 @@
 """Several processes on one real redis-server act as one; Redis outages are survived."""
 
+import signal
+
 import pytest
 import redis
-from conftest import health, hook, wait_for, watercooler
-from harness import free_port
+import requests
+from conftest import drag_marker, health, hook, signature, wait_for, watercooler
+from harness import ROOT, Service, free_port, require_program
 
 pytestmark = pytest.mark.redis
 TASK = {"model": "task", "id": 7, "action": "drop"}
@@ -23,10 +26,11 @@ def test_two_processes_relay_to_each_other(pair, clients):
     local_peer = clients(a, 1)
     sender.send(TASK)
     for client in (peer, local_peer):
-        assert client.receive() == {**TASK, "channel": "sprint:1", "seq": 1}
+        message = client.receive()
+        assert message == {**TASK, "channel": "sprint:1", "seq": 1, "epoch": message["epoch"]}
     assert sender.receive()["type"] == "ack"
-    elsewhere.assert_silent()
-    sender.assert_silent()
+    drag_marker(clients(a, 2), elsewhere)
+    drag_marker(peer, sender)
 
 
 def test_hook_on_one_process_reaches_sockets_on_both(pair, clients):
@@ -47,6 +51,26 @@ def test_history_is_shared_between_processes(pair, clients):
     sender.receive_all(3)
     late = clients(b, 1, query="&since=1")
     assert [(m["id"], m["seq"]) for m in late.receive_all(2)] == [(1, 2), (2, 3)]
+
+
+def test_a_hook_is_accepted_once_across_processes(launch, redis_url, clients):
+    """Behind a load balancer both processes answer to one name; a replay to either is 400."""
+    redis.Redis.from_url(redis_url).flushdb()
+    env, name = {"REDIS_URL": redis_url}, "--public_hosts=watercooler.example:8080"
+    a, b = launch(name, env=env), launch(name, env=env)
+    client = clients(b, 1)
+    url, body = "http://watercooler.example:8080/task/7", b'{"id": 7}'
+    headers = {"X-Signature": signature("put", url, body), "Host": "watercooler.example:8080"}
+    assert requests.put(a.url + "/task/7", data=body, headers=headers, timeout=5).status_code == 200
+    assert client.receive()["body"] == {"id": 7}
+    for replay_on in (b, a):
+        replayed = requests.put(replay_on.url + "/task/7", data=body, headers=headers, timeout=5)
+        assert replayed.status_code == 400
+        assert replayed.json() == {"error": "signature already used"}
+    body = b'{"id": 8}'  # the marker: a fresh signature on the same name
+    headers["X-Signature"] = signature("put", url, body)
+    assert requests.put(b.url + "/task/7", data=body, headers=headers, timeout=5).status_code == 200
+    assert client.receive()["body"] == {"id": 8}
 
 
 def test_redis_stopped_and_restarted_while_clients_stay_connected(pair, clients, redis_server):
@@ -75,6 +99,8 @@ def test_redis_stopped_and_restarted_while_clients_stay_connected(pair, clients,
         resyncs = client.receive_all(2)
         assert {m["type"] for m in resyncs} == {"resync"}
         assert {m["channel"] for m in resyncs} == {"sprint:1", "all"}
+        assert all(m["epoch"] for m in resyncs)
+    assert "unavailable for its resync" not in a.output() + b.output()
     sender.send(TASK)
     assert peer.receive()["action"] == "drop"
     assert joined_during_outage.receive()["action"] == "drop"
@@ -95,3 +121,64 @@ def test_starts_and_answers_while_redis_is_unreachable(start, clients):
     client.send(TASK)
     assert client.receive()["type"] == "error"
     assert service.proc.poll() is None
+    assert "Traceback" not in service.output()
+
+
+def redis_without_persistence(port=None):
+    """A redis-server Service that keeps nothing across a restart (as a crashed cache would)."""
+    server = require_program("redis-server")
+    command = [
+        server,
+        "--port",
+        "{port}",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    return Service(command, ROOT, port=port, ready_path=None)
+
+
+def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, clients):
+    """Redis killed and started again on its port: nobody catches up into the new run."""
+    first_run = start(redis_without_persistence())
+    env = {"REDIS_URL": f"redis://127.0.0.1:{first_run.port}/0"}
+    a, b = launch(env=env), launch(env=env)
+    sender, peer = clients(a, 1), clients(b, 1)
+    for _ in range(3):
+        sender.send(TASK)
+    old_epoch = peer.receive_all(3)[-1]["epoch"]
+    sender.receive_all(3)  # the acks
+    first_run.stop(signal.SIGKILL)
+    start(redis_without_persistence(port=first_run.port))
+    for service in (a, b):
+        wait_for(lambda s=service: health(s)[0] == 200, timeout=20)
+    resync = {m["channel"]: m for m in peer.receive_all(2)}["sprint:1"]
+    assert resync["type"] == "resync" and resync["seq"] == 0
+    new_epoch = resync["epoch"]
+    assert new_epoch != old_epoch
+    for _ in range(5):  # numbers 1..5 again, in the new epoch
+        sender.send(TASK)
+    assert [(m["seq"], m["epoch"]) for m in peer.receive_all(5)] == [
+        (n, new_epoch) for n in range(1, 6)
+    ]
+    # Back from the old run at 3: a resync to the new run's 5, not its 4 and 5 as if nothing
+    # had happened (nor 4400: the old clients' bare number still means the current epoch).
+    late = clients(b, 1, query=f"&since={old_epoch}:3")
+    assert late.receive() == {"type": "resync", "channel": "sprint:1", "seq": 5, "epoch": new_epoch}
+    bare = clients(a, 1, query="&since=4")
+    assert bare.receive() == {**TASK, "channel": "sprint:1", "seq": 5, "epoch": new_epoch}
+
+
+def test_a_message_in_an_older_format_is_skipped(pair, redis_url, clients):
+    """During a rolling upgrade an old process publishes "<sender> <seq> <frame>"."""
+    a, b = pair
+    sender, peer = clients(a, 1), clients(b, 1)
+    old_format = b'- 1 {"model":"task","id":1,"action":"drop","channel":"sprint:1","seq":1}'
+    assert redis.Redis.from_url(redis_url).publish("watercooler:sprint:1", old_format) == 2
+    drag_marker(sender, peer)  # both listeners are still alive
+    assert sender.receive()["type"] == "ack"
+    drag_marker(peer, sender)
+    assert "in an unknown format" in b.output()
