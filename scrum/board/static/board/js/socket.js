@@ -5,6 +5,7 @@
   'use strict';
 
   var FIRST_DELAY = 500, MAX_DELAY = 10000,
+    STABLE = 3000,  // open this long, a socket counts as working: back-off starts afresh
     CLOSE_BAD_REQUEST = 4400, CLOSE_TOKEN_INVALID = 4401, CLOSE_TOKEN_EXPIRED = 4403;
 
   // Milliseconds to wait before reconnect attempt number `attempt` (0, 1, ...): doubling
@@ -44,9 +45,10 @@
     this.connected = new $.Deferred();
     this.positions = {};  // channel -> {epoch, seq} of the last message seen
     this.attempt = 0;
-    this.renewals = 0;  // new URLs asked for since the last successful open
+    this.renewals = 0;  // new URLs asked for since the socket last worked
     this.stopped = false;
     this.timer = null;
+    this.stable = null;
     this.open();
   };
 
@@ -78,6 +80,7 @@
     // Forgets the current WebSocket: a fresh `connected` deferred, 'closed' triggered.
     drop: function () {
       var ws = this.ws;
+      clearTimeout(this.stable);
       if (ws) {
         ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
         ws.close();
@@ -89,6 +92,10 @@
     // Opens again on a new URL (a fresh channel token), catching up from where it was.
     reconnect: function (server) {
       this.server = server || this.server;
+      if (this.ws) {
+        this.drop();
+      }
+      this.reconnecting = true;
       this.retry(0);
     },
     // Channels that can be resumed: only those whose epoch is known (a watercooler
@@ -99,9 +106,14 @@
       });
     },
     onopen: function () {
-      var caughtUp = _.has(this.resumable(), 'all');
-      this.attempt = 0;
-      this.renewals = 0;
+      var self = this,
+        caughtUp = _.has(this.resumable(), 'all');
+      // The server may still refuse the socket right after opening it (a bad token):
+      // only one that stays open resets the back-off and the token renewals.
+      this.stable = setTimeout(function () {
+        self.attempt = 0;
+        self.renewals = 0;
+      }, STABLE);
       this.connected.resolve(true);
       this.trigger('open');
       this.trigger('status', 'live');
@@ -151,15 +163,21 @@
     onerror: function (error) {
       this.trigger('error', error);
     },
-    // The channel token was refused: ask (once per successful open) for a new URL.
+    // The channel token was refused (expired): the page is asked for a new URL, at once
+    // the first time, then with back-off (a token that keeps being refused, e.g. signed
+    // with another secret, must not make the page hammer the API).
     renew: function () {
-      if (this.renewals > 0) {
-        this.trigger('status', 'offline');
-        return;
-      }
+      var self = this,
+        delay = this.renewals > 0 ? backoff(this.attempt++, Math.random()) : 0;
       this.renewals += 1;
+      clearTimeout(this.timer);
       this.trigger('status', 'reconnecting');
-      this.trigger('expired');  // the page fetches the sprint again and calls reconnect
+      this.timer = setTimeout(function () {
+        self.timer = null;
+        if (!self.stopped) {
+          self.trigger('expired');  // the page fetches the sprint again and calls reconnect
+        }
+      }, delay);
     },
     retry: function (delay) {
       var self = this;

@@ -17,8 +17,7 @@
     CONNECTION_LABELS = {
       connecting: 'Connecting...',
       live: 'Live',
-      reconnecting: 'Reconnecting...',
-      offline: 'Offline'
+      reconnecting: 'Reconnecting...'
     },
     templates = {};  // compiled once per name: a big sprint renders hundreds of cards
 
@@ -897,8 +896,10 @@
         if (!self.removed) {
           self.socket.reconnect(self.sprint.get('links').channel);
         }
-      }).fail(function () {
-        self.showConnection('offline');
+      }).fail(function (xhr) {
+        if (!self.removed && xhr.status !== 401) {
+          self.socket.renew();  // try again later
+        }
       });
     },
     showConnection: function (state) {
