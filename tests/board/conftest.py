@@ -61,7 +61,8 @@ class Board:
     def login(self, username="demo", password="test"):
         self.page.get_by_label("Username").fill(username)
         self.page.get_by_label("Password").fill(password)
-        self.page.get_by_role("button", name="Login").click()
+        with self.page.expect_response(lambda response: "/api/token" in response.url):
+            self.page.get_by_role("button", name="Login").click()
 
     def open_sprint(self, sprint):
         """The sprint page, loaded with its name shown."""
