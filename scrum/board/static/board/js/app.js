@@ -7,7 +7,7 @@ var app = (function ($) {
     app = JSON.parse(config.text());
 
   $(document).ready(function () {
-    app.routerInstance = new app.router();
+    new app.router();  // starts the history: the page shows the route asked for
   });
 
   return app;

@@ -236,31 +236,62 @@
       }
       return result;
     },
-    // Fetches every page of the list (options.url, options.data), following `next`; each
-    // page is merged in as it arrives. Resolves with all the objects of the list.
+    // Fetches every page of the list (options.url, options.data), merging each page in as
+    // it arrives: the pages after the first are asked for at once when their URLs follow
+    // from `next` (?page=N), else one after the other by `next`. Resolves with all objects.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
         found = [];
-      function page(url, data) {
-        $.ajax({url: url, data: data, dataType: 'json'}).done(function (response) {
-          var results = response.results || [];
-          found = found.concat(results);
-          collection.set(results, {remove: false});
-          if (response.next) {
-            page(response.next);
-          } else {
-            result.resolve(found);
-          }
-        }).fail(function (xhr) {
-          result.reject(xhr);
-        });
+      function get(url, data) {
+        return $.ajax({url: url, data: data, dataType: 'json'});
+      }
+      function merge(response) {
+        var results = response.results || [];
+        found = found.concat(results);
+        collection.set(results, {remove: false});
+      }
+      function follow(response) {
+        merge(response);
+        return response.next ? get(response.next).then(follow) : null;
       }
       options = options || {};
-      page(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data));
+      get(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data))
+        .then(function (first) {
+          var others = _.map(otherPages(first), function (url) {
+            return get(url).done(merge);
+          });
+          if (!others.length) {
+            return follow(first);
+          }
+          merge(first);  // while the other pages are on their way
+          return $.when.apply($, others);
+        })
+        .done(function () {
+          result.resolve(found);
+        })
+        .fail(function (xhr) {
+          result.reject(xhr);
+        });
       return result.promise();
     }
   });
+
+  var PAGE_NUMBER = /([?&]page=)(\d+)/;
+
+  // The URLs of pages 2..last of a paginated list, from its first page's `next` and count.
+  function otherPages(response) {
+    var size = (response.results || []).length,
+      last = size ? Math.ceil(response.count / size) : 0,
+      urls = [];
+    if (!response.next || !PAGE_NUMBER.test(response.next)) {
+      return urls;
+    }
+    _.each(_.range(2, last + 1), function (number) {
+      urls.push(response.next.replace(PAGE_NUMBER, '$1' + number));
+    });
+    return urls;
+  }
 
   app.collections.ready = $.getJSON(app.apiRoot);
 

@@ -46,6 +46,7 @@
     this.positions = {};  // channel -> {epoch, seq} of the last message seen
     this.attempt = 0;
     this.renewals = 0;  // new URLs asked for since the socket last worked
+    this.reconnecting = false;  // the next open catches up on what was missed
     this.stopped = false;
     this.timer = null;
     this.stable = null;
@@ -160,6 +161,7 @@
         this.retry(backoff(this.attempt++, Math.random()));
       }
     },
+    // The browser always follows an error with a close event, which reconnects.
     onerror: function (error) {
       this.trigger('error', error);
     },

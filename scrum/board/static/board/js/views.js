@@ -303,33 +303,46 @@
         task.moveTo(this.status, this.sprint, 0);
       }
     },
+    render: function () {
+      TemplateView.prototype.render.apply(this, arguments);
+      this.list = this.$('.list')[0];
+    },
     // Inserts a card at its place in board order (visual order also follows CSS order).
     addTask: function (view) {
       view.column = this;
       this.place(view);
     },
     place: function (view) {
-      var list = this.$('.list'),
-        cards = list.children('.task-item').not(view.el),
-        last = cards.last().data('view'),
-        next = null;
-      if (last && app.compareTasks(view.model, last.model) < 0) {
-        cards.each(function () {
-          var other = $(this).data('view');
-          if (other && app.compareTasks(view.model, other.model) < 0) {
-            next = other;
-            return false;
-          }
+      var next = null;
+      if (!this.list) {
+        return;
+      }
+      if (!this.isLast(view)) {
+        next = _.find(this.list.children, function (element) {
+          var other = $.data(element, 'view');
+          return other instanceof TaskItemView && other !== view &&
+            app.compareTasks(view.model, other.model) < 0;
         });
       }
       if (next) {
-        $(next.detail ? next.detail.el : next.el).before(view.el);
+        this.list.insertBefore(view.el, $.data(next, 'view').topElement());
       } else {
-        list.append(view.el);
+        this.list.appendChild(view.el);
       }
       if (view.detail) {
-        view.$el.before(view.detail.el);
+        this.list.insertBefore(view.detail.el, view.el);
       }
+    },
+    // Whether the card goes after every other card (the usual case while loading a list).
+    isLast: function (view) {
+      var element = this.list.lastElementChild, other;
+      for (; element; element = element.previousElementSibling) {
+        other = $.data(element, 'view');
+        if (other instanceof TaskItemView && other !== view) {
+          return app.compareTasks(view.model, other.model) >= 0;
+        }
+      }
+      return true;
     }
   });
 
@@ -377,6 +390,10 @@
       if (this.column && this.el.parentNode) {
         this.column.place(this);
       }
+    },
+    // The element the card's place starts with: its open details, or the card itself.
+    topElement: function () {
+      return this.detail ? this.detail.el : this.el;
     },
     remove: function () {
       if (this.detail) {
