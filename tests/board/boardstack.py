@@ -1,0 +1,190 @@
+"""scrum + watercooler + Debian's headless Chromium for the board tests and bench/bench_board.py.
+
+Stack starts scrum under gunicorn and the watercooler on a throwaway SQLite file seeded with
+demo / test; Api is the book's Python client (plain requests with demo's token).
+"""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from itertools import count
+
+import requests
+from harness import ROOT, Service, free_port, gunicorn, require_program
+
+SECRET = "board-test-secret"
+SCRUM = ROOT / "scrum"
+WATERCOOLER = ROOT / "watercooler"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+COLUMNS = ["Backlog", "Not Started", "In Development", "In Testing", "Completed"]
+STATUS = {"Not Started": 1, "In Development": 2, "In Testing": 3, "Completed": 4}
+TIMEOUT_MS = 10000  # generous for a busy machine; a passing step never waits for it
+
+
+def wait_until(read, done, timeout=TIMEOUT_MS / 1000):
+    """Call read() until done(value) or the timeout; returns the last value."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless (never a browser downloaded by a tool)."""
+    path = require_program("chromium")
+    return playwright.chromium.launch(executable_path=path, args=BROWSER_ARGS)
+
+
+class Api:
+    """The book's Python client: plain requests with demo's token."""
+
+    def __init__(self, url, token):
+        self.url = url
+        self.token = token
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Token {token}"
+        self.ends = count(40)  # sprint end dates must be unique: today + 40, 41, ...
+
+    def call(self, method, path, expect=200, **kwargs):
+        url = path if path.startswith("http") else self.url + path
+        response = self.session.request(method, url, timeout=10, **kwargs)
+        assert response.status_code == expect, f"{method} {url}: {response.text}"
+        return response.json() if response.content else None
+
+    def sprint(self, name, description=""):
+        end = (date.today() + timedelta(days=next(self.ends))).isoformat()
+        data = {"name": name, "end": end, "description": description}
+        return self.call("POST", "/api/sprints/", 201, json=data)
+
+    def task(self, name, **fields):
+        return self.call("POST", "/api/tasks/", 201, json={"name": name, **fields})
+
+    def get_task(self, pk):
+        return self.call("GET", f"/api/tasks/{pk}/")
+
+    def wait_task(self, pk, done):
+        """The stored task once done(task) holds (the page may show a move before it is saved),
+        or as it is at the timeout."""
+        return wait_until(lambda: self.get_task(pk), done)
+
+    def tasks(self, **params):
+        """Every task matching the filters, following the pages."""
+        found, url = [], self.url + "/api/tasks/"
+        params = {"page_size": 100, **params}
+        while url:
+            page = self.call("GET", url, params=params)
+            found += page["results"]
+            url, params = page["next"], None
+        return found
+
+
+def manage(db, *args):
+    """Run `python scrum.py ARGS` on the SQLite file db; returns its output."""
+    done = subprocess.run(
+        [sys.executable, "scrum.py", *args],
+        cwd=SCRUM,
+        env={**os.environ, "DATABASE_URL": f"sqlite:///{db}", "WATERCOOLER_SECRET": SECRET},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout
+
+
+def seeded_database(db):
+    """Migrate db and seed it with demo / test (seed_demo); returns db."""
+    manage(db, "migrate", "--noinput")
+    manage(db, "seed_demo")
+    return db
+
+
+class Stack:
+    """scrum + watercooler on one SQLite file; the watercooler can be stopped and restarted
+    on the same port."""
+
+    def __init__(self, folder, workers=2):
+        self.db = folder / "scrum.sqlite3"
+        self.wc_port = free_port()
+        self.env = {
+            "DATABASE_URL": f"sqlite:///{self.db}",
+            "WATERCOOLER_SECRET": SECRET,
+            "WATERCOOLER_SERVER": f"127.0.0.1:{self.wc_port}",
+        }
+        self.scrum = gunicorn("scrum", SCRUM, self.env, workers=workers)
+        self.watercooler = None
+        self.api = None
+
+    def manage(self, *args):
+        """Run `python scrum.py ARGS` on this stack's database; returns its output."""
+        return manage(self.db, *args)
+
+    def sql(self, statement, *params):
+        """Run SQL on the database behind the API's back (what the API refuses to do)."""
+        with sqlite3.connect(self.db, timeout=20) as db:
+            rows = db.execute(statement, params).fetchall()
+        db.close()
+        return rows
+
+    def start(self, template=None):
+        """Start on a copy of template (a seeded_database), or migrate and seed afresh."""
+        if template:
+            with sqlite3.connect(template) as source, sqlite3.connect(self.db) as copy:
+                source.backup(copy)
+            source.close()
+            copy.close()
+        else:
+            seeded_database(self.db)
+        demo = "SELECT key FROM authtoken_token JOIN auth_user ON user_id = auth_user.id"
+        ((token,),) = self.sql(demo + " WHERE username = 'demo'")
+        self.start_watercooler()
+        self.scrum.start()
+        self.api = Api(self.scrum.url, token)
+        return self
+
+    def start_watercooler(self):
+        command = [
+            sys.executable,
+            "watercooler.py",
+            "--port={port}",
+            f"--allowed_hosts=127.0.0.1:{self.scrum.port}",
+        ]
+        env = {"WATERCOOLER_SECRET": SECRET}
+        self.watercooler = Service(command, WATERCOOLER, env, self.wc_port, ready_path="/health")
+        self.watercooler.start()
+
+    def stop_watercooler(self):
+        self.watercooler.stop()
+
+    def stop(self):
+        self.scrum.stop()
+        if self.watercooler:
+            self.watercooler.stop()
+
+    def past_sprint(self, name, days_ago):
+        """A sprint that ended days_ago (inserted directly: the API refuses past end dates)."""
+        end = (date.today() - timedelta(days=days_ago)).isoformat()
+        self.sql("INSERT INTO board_sprint (name, description, end) VALUES (?, '', ?)", name, end)
+        return self.sql("SELECT id FROM board_sprint WHERE end = ?", end)[0][0]
+
+    def bulk_tasks(self, sprint, names, status=1):
+        """Many tasks in one column at once (orders 0..n-1), without announcements."""
+        rows = [(name, sprint, status, order) for order, name in enumerate(names)]
+        with sqlite3.connect(self.db, timeout=20) as db:
+            db.executemany(
+                'INSERT INTO board_task (name, description, sprint_id, status, "order") '
+                "VALUES (?, '', ?, ?, ?)",
+                rows,
+            )
+        db.close()

@@ -1,0 +1,386 @@
+"""One user on the board in headless Chromium: login, sprints, tasks, edits, drag and drop.
+
+What is asserted is what the user sees (labels, buttons, headings, card texts from
+board-spec.md) and what the API then stores.
+"""
+
+import re
+from datetime import date, timedelta
+
+import pytest
+import requests
+from boardstack import COLUMNS, STATUS, wait_until
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+TODAY = date.today().isoformat()
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_a_wrong_password_shows_the_apis_message_and_the_right_one_logs_in(board):
+    user = board(logged_in=False).open()
+    user.expect_status(400)
+    page = user.page
+    message = page.locator("#login .error")
+    for _ in range(2):  # a second failure replaces the first message (clearErrors)
+        message.evaluate_all("shown => shown.forEach(old => old.setAttribute('data-old', ''))")
+        user.login("demo", "wrong")
+        expect(page.locator("#login .error:not([data-old])")).to_have_count(1)
+        expect(message).to_have_count(1)
+        expect(message).to_have_text("Unable to log in with provided credentials.")
+        first_label = page.locator("#login label").first
+        expect(first_label.locator("xpath=preceding-sibling::*[1]")).to_have_class(
+            re.compile(r"\berror\b")
+        )
+    expect(page.get_by_role("link", name="Logout")).to_have_count(0)
+    user.login("demo", "test")
+    expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
+    header = page.locator("header")
+    expect(header).to_contain_text("Scrum Board Example")
+    expect(header).to_contain_text(re.compile("demo|Demo User"))
+    expect(header.get_by_role("link", name="Logout")).to_be_visible()
+    expect(header.get_by_role("link", name="Your Sprints")).to_have_attribute("href", "/")
+    expect(page.get_by_label("Username")).to_have_count(0)
+    assert page.evaluate("localStorage.apiToken")
+
+
+def test_a_bookmarked_sprint_opened_logged_out_shows_the_login_then_the_sprint(api, board):
+    sprint = api.sprint("Bookmarked sprint")
+    user = board(logged_in=False).open(f"sprint/{sprint['id']}")
+    expect(user.page.get_by_label("Password")).to_be_visible()
+    user.login()
+    expect(user.page.get_by_role("heading", name="Bookmarked sprint")).to_be_visible()
+    expect(user.column("Backlog")).to_be_visible()
+
+
+def test_home_lists_the_sprints_that_ended_within_the_last_week_or_end_later(stack, api, board):
+    recent = stack.past_sprint("Ended three days ago", 3)
+    stack.past_sprint("Ended a month ago", 30)
+    upcoming = api.sprint("Upcoming sprint")
+    page = board().open().page
+    links = page.locator("a.sprint")
+    expect(links.filter(has_text="Upcoming sprint")).to_contain_text(f"DUE BY {upcoming['end']}")
+    expect(links.filter(has_text="Upcoming sprint")).to_have_attribute(
+        "href", f"#sprint/{upcoming['id']}"
+    )
+    ended = (date.today() - timedelta(days=3)).isoformat()
+    expect(links.filter(has_text="Ended three days ago")).to_contain_text(f"DUE BY {ended}")
+    expect(links.filter(has_text="Ended three days ago")).to_have_attribute(
+        "href", f"#sprint/{recent}"
+    )
+    expect(links.filter(has_text="Ended a month ago")).to_have_count(0)
+
+
+def test_a_sprint_created_through_the_form_opens_and_a_past_date_is_refused(api, board):
+    user = board().open()
+    user.expect_status(400)
+    page = user.page
+    add = page.get_by_role("button", name="Add Sprint")
+    add.click()
+    expect(add).to_be_hidden()
+    page.get_by_label("Sprint Name").fill("Made in the browser")
+    page.get_by_label("End Date").fill((date.today() - timedelta(days=1)).isoformat())
+    page.get_by_label("Description").fill("Drawn up by a user")
+    page.get_by_role("button", name="Create").click()
+    error = page.locator("label[for=id_end]").locator("xpath=preceding-sibling::*[1]")
+    expect(error).to_have_text("End date cannot be in the past.")
+    expect(error).to_have_class(re.compile(r"\berror\b"))
+    assert not api.call("GET", "/api/sprints/", params={"search": "Made in the browser"})["count"]
+
+    end = (date.today() + timedelta(days=90)).isoformat()
+    page.get_by_label("End Date").fill(end)
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="Made in the browser")).to_be_visible()
+    created = api.call("GET", "/api/sprints/", params={"search": "Made in the browser"})
+    assert created["count"] == 1, created
+    sprint = created["results"][0]
+    assert (sprint["end"], sprint["description"]) == (end, "Drawn up by a user")
+    assert page.url.endswith(f"#sprint/{sprint['id']}")
+    expect(page.locator(".due-date")).to_have_text(f"Due {end}")
+
+
+def test_cancel_closes_the_sprint_form_without_creating_anything(api, board):
+    page = board().open().page
+    before = api.call("GET", "/api/sprints/")["count"]
+    add = page.get_by_role("button", name="Add Sprint")
+    add.click()
+    page.get_by_label("Sprint Name").fill("Never created")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_label("Sprint Name")).to_have_count(0)
+    expect(add).to_be_visible()
+    assert api.call("GET", "/api/sprints/")["count"] == before
+
+
+def test_the_sprint_page_shows_name_due_date_description_and_the_five_columns(api, board):
+    sprint = api.sprint("Sprint page", description="Everything about the page")
+    page = board().open_sprint(sprint).page
+    expect(page.locator(".due-date")).to_have_text(f"Due {sprint['end']}")
+    expect(page.locator("p.description")).to_have_text("Everything about the page")
+    expect(page.locator(".tasks section.status h4")).to_have_text(COLUMNS)
+    backlog = page.locator(".tasks section.status").first
+    expect(backlog.get_by_role("button", name="Add Task")).to_be_visible()
+    expect(page.get_by_role("button", name="Add Task")).to_have_count(1)
+
+
+def test_an_unknown_sprint_says_so(board):
+    user = board()
+    user.expect_status(404)
+    user.open("sprint/999999")
+    expect(user.page.get_by_role("heading", name="Sprint 999999 not found.")).to_be_visible()
+
+
+def test_a_task_added_on_the_board_goes_to_the_backlog(api, board):
+    sprint = api.sprint("Adding tasks")
+    user = board().open_sprint(sprint)
+    page = user.page
+    add = user.column("Backlog").get_by_role("button", name="Add Task")
+    add.click()
+    expect(add).to_be_hidden()
+    page.get_by_label("Task Name").fill("Write the first draft")
+    page.get_by_label("Description").fill("In the backlog")
+    page.get_by_role("button", name="Create").click()
+    expect(user.card("Write the first draft", "Backlog")).to_be_visible()
+    expect(page.get_by_label("Task Name")).to_have_count(0)
+    expect(add).to_be_visible()
+    (task,) = api.tasks(search="Write the first draft")
+    assert (task["sprint"], task["status"], task["description"]) == (None, 1, "In the backlog")
+
+
+def edit_field(page, field, text):
+    """Replace an inline field's text as a user does, then leave it (blur)."""
+    element = page.locator(f".task-detail [data-field={field}]")
+    expect(element).to_have_attribute("contenteditable", "true")
+    element.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(text)
+    page.locator(".tasks").locator("h4").first.click()  # somewhere else: the field blurs
+
+
+def test_each_inline_field_of_the_task_details_is_saved(api, board):
+    sprint = api.sprint("Inline edits")
+    task = api.task("Edit me", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    page = user.page
+    user.card("Edit me").click()
+    details = page.locator(".task-detail")
+    expect(details).to_be_visible()
+    expect(user.card("Edit me")).to_be_hidden()
+    expect(details.locator("[data-field=due]")).to_have_text("-----")
+    expect(details.locator("[data-field=assigned]")).to_have_text("-----")
+    save = details.get_by_role("button", name="Save")
+    expect(save).to_be_hidden()
+    due = (date.today() + timedelta(days=10)).isoformat()
+    edits = [
+        ("name", "  Write the docs  ", "Write the docs"),
+        ("description", "Every endpoint, with examples", "Every endpoint, with examples"),
+        ("due", due, due),
+        ("assigned", "demo", "demo"),
+    ]
+    for field, typed, stored in edits:
+        edit_field(page, field, typed)
+        expect(save).to_be_visible()
+        save.click()
+        expect(save).to_be_hidden()
+        expect(details.locator(f"[data-field={field}]")).to_have_text(stored)
+        assert api.get_task(task["id"])[field] == stored, field
+    details.get_by_role("button", name="Close").click()
+    expect(details).to_have_count(0)
+    expect(user.card("Write the docs")).to_be_visible()
+
+
+def test_a_detail_save_the_api_refuses_shows_why_and_keeps_the_stored_value(api, board):
+    sprint = api.sprint("Refused edit")
+    task = api.task("Bad due date", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.expect_status(400)
+    page = user.page
+    user.card("Bad due date").click()
+    edit_field(page, "due", "next week")
+    page.locator(".task-detail").get_by_role("button", name="Save").click()
+    expect(page.locator(".task-detail .error")).to_contain_text("Date has wrong format")
+    assert api.get_task(task["id"])["due"] is None
+
+
+def test_a_card_dragged_to_every_column_is_stored_there(api, board):
+    sprint = api.sprint("Drag everywhere")
+    task = api.task("Travelling card")
+    user = board().open_sprint(sprint)
+    card = user.card("Travelling card")
+    expect(user.card("Travelling card", "Backlog")).to_be_visible()
+    route = ["Not Started", "In Development", "In Testing", "Completed", "In Testing", "Backlog"]
+    for title in route:
+        card.drag_to(user.column(title).locator("h4"))
+        expect(user.card("Travelling card", title)).to_be_visible()
+        place = (None, 1) if title == "Backlog" else (sprint["id"], STATUS[title])
+        stored = api.wait_task(task["id"], lambda t, at=place: (t["sprint"], t["status"]) == at)
+        assert (stored["sprint"], stored["status"]) == place, stored
+        assert stored["started"] == (None if title in ("Backlog", "Not Started") else TODAY)
+        if title in ("In Testing", "Completed"):
+            assert stored["completed"] == (TODAY if title == "Completed" else None), stored
+    assert user.card("Travelling card").count() == 1
+
+
+def test_a_card_dropped_on_another_card_takes_its_place(api, board):
+    sprint = api.sprint("Reorder")
+    names = ["First card", "Second card", "Third card"]
+    for name in names:
+        api.task(name, sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    assert user.shown_order("Not Started", names) == names
+    user.card("Third card").drag_to(user.card("First card"))
+    expected = ["Third card", "First card", "Second card"]
+    user.wait_for_order("Not Started", expected)
+
+    def stored_order():
+        tasks = sorted(api.tasks(sprint=sprint["id"]), key=lambda t: (t["status"], t["order"]))
+        return [t["name"] for t in tasks]
+
+    assert wait_until(stored_order, expected.__eq__) == expected
+    assert {t["status"] for t in api.tasks(sprint=sprint["id"])} == {1}
+
+    development = user.column("In Development").locator("h4")
+    user.card("Second card").drag_to(development)
+    user.wait_for_order("In Development", ["Second card"])
+    user.card("First card").drag_to(development)  # a drop on a column puts it on top
+    user.wait_for_order("In Development", ["First card", "Second card"])
+    expected = ["Third card", "First card", "Second card"]  # by (status, order)
+    assert wait_until(stored_order, expected.__eq__) == expected
+
+
+def test_the_move_to_control_moves_a_card(api, board):
+    sprint = api.sprint("Move to")
+    task = api.task("Moved by menu", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Moved by menu").get_by_label("Move to...").select_option(label="In Testing")
+    expect(user.card("Moved by menu", "In Testing")).to_be_visible()
+    expect(user.page.locator(".task-detail")).to_have_count(0)
+    stored = api.wait_task(task["id"], lambda t: t["status"] == 3)
+    assert (stored["sprint"], stored["status"], stored["started"]) == (sprint["id"], 3, TODAY)
+
+
+def test_a_move_the_api_refuses_puts_the_card_back_and_says_why(stack, api, board):
+    pk = stack.past_sprint("Already over", 2)
+    sprint = api.call("GET", f"/api/sprints/{pk}/")
+    task = api.task("Too late for that sprint")
+    user = board().open_sprint(sprint)
+    user.expect_status(400)
+    user.card("Too late for that sprint").drag_to(user.column("In Development").locator("h4"))
+    expect(user.page.get_by_text("Cannot assign tasks to past sprints.").first).to_be_visible()
+    expect(user.card("Too late for that sprint", "Backlog")).to_be_visible()
+    expect(user.card("Too late for that sprint", "In Development")).to_have_count(0)
+    assert api.get_task(task["id"])["sprint"] is None
+
+
+def test_names_and_descriptions_with_html_show_as_text(stack, api, board):
+    stack.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User;"
+        f"User.objects.create_user('mallory', password='m', first_name={XSS!r})",
+    )
+    sprint = api.sprint(f"Sprint {XSS}", description=f"About {XSS}")
+    api.task(XSS, sprint=sprint["id"], description=f"<b>{XSS}</b>")
+    user = board(logged_in=False).open()
+    user.login("mallory", "m")
+    page = user.page
+    expect(page.locator("header")).to_contain_text(re.compile(f"mallory|{re.escape(XSS)}"))
+    expect(page.locator("a.sprint").filter(has_text=f"Sprint {XSS}")).to_be_visible()
+    user.open_sprint(sprint)
+    expect(page.locator("p.description")).to_have_text(f"About {XSS}")
+    card = user.card(XSS, "Not Started")
+    expect(card).to_contain_text(XSS)
+    card.click()
+    expect(page.locator(".task-detail [data-field=name]")).to_have_text(XSS)
+    expect(page.locator(".task-detail [data-field=description]")).to_have_text(f"<b>{XSS}</b>")
+    expect(page.locator("img[src=x], .tasks b")).to_have_count(0)  # header included
+    page.wait_for_timeout(300)  # a dialog would have opened by now; the board fixture checks
+
+
+def test_logout_returns_to_the_login_form_and_a_reload_keeps_it(board):
+    page = board().open().page
+    expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
+    page.get_by_role("link", name="Logout").click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate("localStorage.apiToken") is None
+    page.reload()
+    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.get_by_role("link", name="Logout")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Your Sprints")).to_have_count(0)
+
+
+def test_a_sprint_with_300_tasks_shows_all_300_cards(stack, api, board):
+    sprint = api.sprint("Big sprint")
+    names = [f"Bulk task {n:03}" for n in range(1, 301)]
+    stack.bulk_tasks(sprint["id"], names)
+    user = board().open_sprint(sprint)
+    cards = user.column("Not Started").locator(".task-item")
+    expect(cards).to_have_count(300, timeout=15000)
+    texts = " ".join(cards.all_inner_texts())
+    assert set(re.findall(r"Bulk task \d+", texts)) == set(names)
+
+
+def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, board):
+    output = stack.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User;"
+        "from rest_framework.authtoken.models import Token;"
+        "print('token', Token.objects.create(user=User.objects.create_user('eve')).key)",
+    )
+    token = re.search(r"^token (\w+)$", output, re.MULTILINE).group(1)
+    sprint = api.sprint("Revoked")
+    user = board(token=token)
+    user.expect_status(401)
+    user.open()
+    page = user.page
+    link = page.locator("a.sprint").filter(has_text="Revoked")
+    expect(link).to_be_visible()
+    stack.sql("DELETE FROM authtoken_token WHERE key = ?", token)
+    revoked = {"Authorization": f"Token {token}"}
+    assert requests.get(f"{api.url}/api/sprints/", headers=revoked, timeout=5).status_code == 401
+    link.click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.locator("#login .error")).to_be_visible()
+    expect(page.locator("#login .error")).not_to_be_empty()
+    assert page.evaluate("localStorage.apiToken") is None
+    page.reload()
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert sprint
+
+
+def content_security_policy(header):
+    """{directive: [sources]} of a Content-Security-Policy header."""
+    directives = (part.split() for part in header.split(";") if part.strip())
+    return {words[0].lower(): words[1:] for words in directives}
+
+
+def test_the_page_sends_a_csp_that_forbids_inline_script(stack, board):
+    response = requests.get(stack.scrum.url + "/", timeout=5)
+    assert response.status_code == 200
+    policy = content_security_policy(response.headers["Content-Security-Policy"])
+    scripts = policy.get("script-src", policy.get("default-src"))
+    assert scripts and "'unsafe-inline'" not in scripts and "*" not in scripts, policy
+    assert "'unsafe-inline'" not in policy.get("script-src-attr", [])
+    connect = policy.get("connect-src", policy.get("default-src"))
+    watercooler = [f"{scheme}://127.0.0.1:{stack.wc_port}" for scheme in ("ws", "http")]
+    allowed = {"'self'", stack.scrum.url, *watercooler}
+    assert connect and set(connect) <= allowed, policy
+
+    user = board().open()  # an attacker's markup that got into the page runs nothing
+    user.expect_console("Content Security Policy")
+    user.expect_status(404)
+    page = user.page
+    expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
+    page.evaluate(
+        """() => {
+            const holder = document.createElement('div');
+            holder.innerHTML = '<img src="x" onerror="window.pwned = 1">';
+            document.body.append(holder);
+            const script = document.createElement('script');
+            script.textContent = 'window.pwned = 2';
+            document.body.append(script);
+        }"""
+    )
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.pwned") is None
