@@ -10,7 +10,9 @@ from boardstack import wait_until
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
-LIVE_MS = 1000  # "within about a second" (board-spec.md 5.5)
+# The spec's "within about a second" is a speed target, measured by bench/bench_board.py
+# (p99 ~30 ms here); the test allows a shared, busy machine a generous margin instead.
+LIVE_MS = 5000
 
 IS_LOCKED = """card => card.classList.contains('locked')
     || parseFloat(getComputedStyle(card).opacity) < 1"""
