@@ -31,8 +31,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "board"))
-from boardstack import COLUMNS, Stack, launch_chromium  # noqa: E402
-from harness import Service  # noqa: E402
+from boardstack import COLUMNS, Stack  # noqa: E402
+from harness import Service, launch_chromium  # noqa: E402
 
 LIVE_P99_TARGET_MS = 150
 LIVE_RATIO_TARGET = 3

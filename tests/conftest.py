@@ -1,7 +1,7 @@
 """Fixtures shared by every service's tests; the helpers themselves live in harness.py."""
 
 import pytest
-from harness import PostgresCluster, require_program
+from harness import PostgresCluster, launch_chromium, require_program
 from pytest_redis import factories
 
 redis_server = factories.redis_proc(port=None)
@@ -35,3 +35,15 @@ def postgres_url():
     cluster = PostgresCluster().start()
     yield cluster.url
     cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (the system's) for the whole module."""
+    require_program("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = launch_chromium(playwright)
+        yield launched
+        launched.close()

@@ -37,6 +37,22 @@ def require_program(name, *fallback_globs):
     pytest.skip(message)
 
 
+CHROMIUM_ARGS = [  # headless on a closed network: no sandbox as root, no background traffic
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def launch_chromium(playwright):
+    """Debian's headless Chromium through Playwright (never a browser downloaded by a tool)."""
+    path = require_program("chromium")
+    return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -13,19 +13,11 @@ from datetime import date, timedelta
 from itertools import count
 
 import requests
-from harness import ROOT, Service, free_port, gunicorn, require_program
+from harness import ROOT, Service, free_port, gunicorn
 
 SECRET = "board-test-secret"
 SCRUM = ROOT / "scrum"
 WATERCOOLER = ROOT / "watercooler"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 COLUMNS = ["Backlog", "Not Started", "In Development", "In Testing", "Completed"]
 STATUS = {"Not Started": 1, "In Development": 2, "In Testing": 3, "Completed": 4}
 TIMEOUT_MS = 10000  # generous for a busy machine; a passing step never waits for it
@@ -39,12 +31,6 @@ def wait_until(read, done, timeout=TIMEOUT_MS / 1000):
         time.sleep(0.05)
         value = read()
     return value
-
-
-def launch_chromium(playwright):
-    """Debian's Chromium, headless (never a browser downloaded by a tool)."""
-    path = require_program("chromium")
-    return playwright.chromium.launch(executable_path=path, args=BROWSER_ARGS)
 
 
 class Api:

@@ -10,8 +10,8 @@ import re
 import time
 
 import pytest
-from boardstack import TIMEOUT_MS, Stack, launch_chromium, seeded_database, wait_until
-from harness import require_program
+from boardstack import TIMEOUT_MS, Stack, seeded_database, wait_until
+from harness import launch_chromium, require_program
 from playwright.sync_api import expect
 
 expect.set_options(timeout=TIMEOUT_MS)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 import websocket
-from harness import IN_CI, ROOT
+from harness import IN_CI, ROOT, launch_chromium
 
 pytestmark = pytest.mark.timeout(900)  # the first test also builds and starts the stack
 WAIT = 30  # seconds to wait for a message, a reconnect or a restarted service
@@ -207,10 +207,7 @@ def chromium():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 

@@ -4,35 +4,16 @@ import io
 
 import pytest
 import requests
-from harness import ROOT, gunicorn, require_program
+from harness import ROOT, gunicorn
 from PIL import Image, ImageChops
 
 PLACEHOLDER = ROOT / "placeholder"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 IMAGES = [
     (600, 200, ""),
     (300, 300, "text=Hello%0Aworld"),
     (800, 200, "text=Gr%C3%BC%C3%9Fe%20aus%20Django"),
     (400, 100, "text=WWWiii"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = require_program("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

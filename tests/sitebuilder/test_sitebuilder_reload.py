@@ -4,22 +4,7 @@ import sys
 
 import pytest
 import requests
-from harness import Service, require_program, runserver
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-CHROMIUM_ARGS += ["--disable-component-update", "--no-first-run", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium (the system's), for the whole module."""
-    executable = require_program("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+from harness import Service, runserver
 
 
 @pytest.fixture
