@@ -8,20 +8,26 @@ under gunicorn (2 workers) on the same throwaway PostgreSQL cluster, loaded by w
 Cost is the CPU time the server spends per request: its gunicorn processes plus every
 PostgreSQL process, read from /proc around each wrk run (wrk's own CPU and other programs on
 the machine do not count, so the figure holds on a busy machine where requests/s swing).
-Each measurement is repeated ROUNDS times, floor and list back to back in every round; the
-ratio is the median of the per-round ratios. The requests/s ratio is printed alongside.
+Before measuring, the floor and the API must return the same 100 rows. Each measurement is
+repeated --rounds times (default 10), floor and list back to back in every round; the figure
+is the per-round ratio, shown as median with min and IQR, and the target is MET only if the
+median is within it and no more than a fifth of the rounds miss it (bench/stats.py). Failed
+requests are counted from wrk's "Socket errors" line and its non-2xx/3xx responses.
 Exit status 1 if a request failed or the target is missed.
 
-    .venv/bin/python bench/bench_scrum.py
+    .venv/bin/python bench/bench_scrum.py [--rounds 10] [--seconds 4] [--quick]
 """
 
+import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import requests
+from stats import Report, Target, spread, wrk_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -29,8 +35,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from harness import BIN, PostgresCluster, Service, free_port, require_program  # noqa: E402
 
 SCRUM = ROOT / "scrum"
-ROUNDS = 5
-SECONDS = 4
 CONNECTIONS = 8
 TARGET = 3.0
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -117,11 +121,14 @@ def scripts(folder, data, token):
     }
 
 
-def wrk(program, url, script):
-    command = [program, "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "-s", script, url]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS + 60).stdout
+def wrk(program, url, script, seconds):
+    """wrk's figures from the script's RESULT line; errors also from its "Socket errors"."""
+    command = [program, "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script, url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    result = json.loads(line.removeprefix("RESULT "))
+    result["errors"] = max(result["errors"], sum(wrk_errors(output)))
+    return result
 
 
 def gunicorn(module, env, extra=()):
@@ -143,8 +150,32 @@ def seed(env):
     return json.loads(shell.stdout.strip().splitlines()[-1])
 
 
+ROW_FIELDS = ("id", "name", "description", "sprint", "status", "order", "started", "due")
+
+
+def same_rows(api, floor, plan, token):
+    """The API's page of 100 tasks and the floor's rows, as comparable tuples: equal?"""
+    headers = {"Authorization": f"Token {token}"}
+    ours = requests.get(api.url + plan["list"][0], headers=headers, timeout=30).json()["results"]
+    theirs = requests.get(floor.url + plan["floor"][0], timeout=30).json()["results"]
+
+    def rows(results, assigned):
+        return [(*(r[key] for key in ROW_FIELDS), r[assigned], r["completed"]) for r in results]
+
+    ours, theirs = rows(ours, "assigned"), rows(theirs, "assigned__username")
+    return len(ours) == 100 and ours == theirs, len(ours), len(theirs)
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=4, help="of wrk per measurement")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 s, to try it out")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 2, 2
     program = require_program("wrk")
+    report = Report("scrum")
     cluster = PostgresCluster().start()
     try:
         env = {
@@ -162,14 +193,20 @@ def main():
             floor = gunicorn("scrum_floor:application", env, ["--pythonpath", ROOT / "bench"])
             floor.start()
             try:
+                equal, *counts = same_rows(api, floor, plan, data["token"])
+                if not equal:
+                    report.fail(
+                        "list vs floor", f"different rows (API {counts[0]}, floor {counts[1]})"
+                    )
+                    return report.finish()
                 postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
-                results = measure(program, api, floor, plan, postmaster)
+                results = measure(program, api, floor, plan, postmaster, args)
             finally:
                 api.stop()
                 floor.stop()
     finally:
         cluster.stop()
-    return report(results)
+    return summarize(results, report, args)
 
 
 def cpu_seconds(roots):
@@ -187,8 +224,8 @@ def cpu_seconds(roots):
     return total
 
 
-def measure(program, api, floor, plan, postmaster):
-    """name -> list of wrk results (with cpu_ms per request), ROUNDS each."""
+def measure(program, api, floor, plan, postmaster, args):
+    """name -> list of wrk results (with cpu_ms per request), one per round."""
     results = {name: [] for name in plan}
     for name in plan:  # warm-up: connections, caches, first-request imports
         server = floor if name == "floor" else api
@@ -198,46 +235,49 @@ def measure(program, api, floor, plan, postmaster):
             capture_output=True,
             timeout=60,
         )
-    for _ in range(ROUNDS):
+    for _ in range(args.rounds):
         for name, (path, script) in plan.items():
             server = floor if name == "floor" else api
             roots = {server.proc.pid, postmaster}
             before = cpu_seconds(roots)
-            result = wrk(program, server.url + path, script)
+            result = wrk(program, server.url + path, script, args.seconds)
             spent = cpu_seconds(roots) - before
             result["cpu_ms"] = 1000 * spent / max(result["requests"], 1)
             results[name].append(result)
     return results
 
 
-def report(results):
+def summarize(results, report, args):
+    """Every operation's figures over the rounds, then the cost target and the errors."""
     print(
         f"scrum API vs plain Django view: gunicorn x2 workers, PostgreSQL, wrk -c{CONNECTIONS}, "
-        f"{ROUNDS} x {SECONDS}s, medians; cpu = server + database CPU per request"
+        f"{args.rounds} rounds x {args.seconds}s; cpu = server + database CPU per request"
     )
-    print(f"{'operation':>10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms':>8} {'errors':>7}")
-    failed = False
     for name, runs in results.items():
-        rps, p50, p99, cpu = (
-            statistics.median(r[key] for r in runs) for key in ("rps", "p50", "p99", "cpu_ms")
+        report.row(
+            f"scrum {name}: req/s, p99, CPU per request",
+            f"{spread([r['rps'] for r in runs], ' req/s', 0)}; p99 "
+            f"{spread([r['p99'] for r in runs], ' ms', 2)}; "
+            f"{spread([r['cpu_ms'] for r in runs], ' CPU ms', 2)}",
         )
-        errors = sum(r["errors"] for r in runs)
-        failed = failed or errors > 0
-        print(f"{name:>10} {rps:>9.1f} {p50:>8.2f} {p99:>8.2f} {cpu:>8.2f} {errors:>7}")
     pairs = list(zip(results["floor"], results["list"], strict=True))
-    costs = sorted(lst["cpu_ms"] / fl["cpu_ms"] for fl, lst in pairs)
-    cost = statistics.median(costs)
-    speed = statistics.median(sorted(fl["rps"] / lst["rps"] for fl, lst in pairs))
-    met = cost <= TARGET
-    print(
-        f"list cost / floor cost: {cost:.2f}x CPU per request (req/s ratio {speed:.2f}x), "
-        f"medians of {ROUNDS} back-to-back rounds; target <= {TARGET}x: "
-        f"{'met' if met else 'NOT met'}"
+    costs = [lst["cpu_ms"] / fl["cpu_ms"] for fl, lst in pairs]
+    speeds = [fl["rps"] / lst["rps"] for fl, lst in pairs]
+    report.row(
+        "scrum list of 100 tasks: CPU per request against the floor",
+        spread([lst["cpu_ms"] for _, lst in pairs], " ms", 2),
+        f"plain Django view, same 100 rows: {spread([fl['cpu_ms'] for fl, _ in pairs], ' ms', 2)}",
+        f"{spread(costs, 'x')}; req/s ratio {spread(speeds, 'x')}",
+        Target(costs, "<=", TARGET, "x the floor"),
     )
-    print(f"per-round cost ratios, sorted: {' '.join(f'{ratio:.2f}' for ratio in costs)}")
-    if failed:
-        print("some requests failed (non-2xx or socket errors)")
-    return 0 if met and not failed else 1
+    errors = sum(r["errors"] for runs in results.values() for r in runs)
+    requests_done = sum(r["requests"] for runs in results.values() for r in runs)
+    report.row(
+        "scrum: failed requests (socket errors, non-2xx)",
+        f"{errors} of {requests_done:,}",
+        target=Target([errors], "==", 0),
+    )
+    return report.finish()
 
 
 if __name__ == "__main__":

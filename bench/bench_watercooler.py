@@ -1,17 +1,27 @@
-"""Watercooler against Django Channels (daphne + channels_redis) on the same Redis, one run.
+"""Watercooler against tuned Django Channels and the physical floor, interleaved round by round.
 
-Measures, for each server started fresh by this script on 127.0.0.1:
-1. fan-out: one signed announcement to 1,000 sockets on one sprint; per round the time from
-   sending the POST until the last socket has the message; median and p99 over the rounds
-   (targets: watercooler p99 under 50 ms and at most 1/5 of Channels' p99);
-2. relay: client messages/s on one channel, 5 senders -> 10 peers, all delivered;
-3. idle: 10,000 sockets on 100 sprints, all connected, server RSS and KB per connection
-   (target: watercooler under 250 MB).
+Contenders, each one process on 127.0.0.1, the two real servers on the same Redis:
+- watercooler with its shipped defaults (rate limit on: 20 messages/s per socket, bursts of 40);
+- Django Channels: daphne + channels_redis (bench/channels_peer.py), tuned as channels_redis
+  documents (channel capacity, Redis connection pool; see there);
+- the floor (fan-out only): bench/fanout_floor.py, a bare asyncio program writing the same
+  pre-framed message to the same sockets.
 
-The sockets are driven by several client processes with a minimal asyncio websocket client
-(handshake, frame parsing, pongs) so that the clients, not just the servers, stay cheap on a
-shared 2-core machine. Every wait is bounded. Usage: python bench/bench_watercooler.py
-[--sockets 1000] [--rounds 50] [--idle 10000] [--quick]
+Figures, each from --rounds rounds in which every contender takes its turn (the order
+rotating), printed as median with min and IQR (bench/stats.py):
+1. fan-out: one signed announcement to 1,000 sockets; per round the p99 over the sockets of
+   the time from sending the PUT until a socket has the message. Targets: Channels' p99 at
+   least 5x watercooler's, watercooler within 2x of the floor, no delivery missed;
+2. relay: SENDERS sockets each send a burst of BURST messages (within the shipped rate limit)
+   to one sprint with PEERS more sockets on it; messages/s until every peer has them all.
+   Targets: at least 5x Channels, nothing lost;
+3. idle: 10,000 sockets on 100 sprints on a freshly started server, its RSS. Target: all
+   connected and under 250 MB.
+
+The sockets are held by several client processes with a minimal asyncio websocket client, so
+that the clients stay cheap on a shared machine. Every wait is bounded. Exit status 1 when a
+target is missed. Usage: python bench/bench_watercooler.py [--sockets 1000] [--rounds 30]
+[--idle 10000] [--idle-rounds 10] [--quick]
 """
 
 import argparse
@@ -23,16 +33,17 @@ import json
 import multiprocessing
 import os
 import resource
-import statistics
 import struct
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import psutil
 import redis
 import requests
 from django.core.signing import TimestampSigner
+from stats import Report, Target, median, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -41,12 +52,17 @@ from harness import BIN, Service, require_program  # noqa: E402
 SECRET = "bench-watercooler-secret"
 CHANNEL_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.channel", fallback_keys=[])
 HOOK_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.hook", fallback_keys=[])
-WORKERS = 4
+WORKERS = 4  # client processes
 GENTLE = 5  # handshakes in flight per client process, so 20 at a time
-STORM = 100  # per client process: 400 at once, like every board reconnecting after a deploy
-FANOUT_TARGET_MS = 50
-FANOUT_RATIO_TARGET = 5
-MEMORY_TARGET_MB = 250
+SENDERS, BURST, PEERS = 10, 40, 10  # relay: 40 is the burst watercooler's defaults allow
+REFILL_S = 2.5  # the rate limit's bucket (20/s, 40 deep) is full again after 2 s
+WARMUP = 3  # fan-out rounds per contender not counted
+CONTENDERS = ("watercooler", "channels", "floor")
+LABELS = {
+    "watercooler": "watercooler",
+    "channels": "Channels (tuned)",
+    "floor": "floor (bare asyncio)",
+}
 
 
 # ---- client processes -------------------------------------------------------------------
@@ -67,19 +83,19 @@ def client_frame(opcode, payload):
 class RawSocket(asyncio.Protocol):
     """A websocket client that only timestamps text frames and answers pings."""
 
-    def __init__(self, request, pool):
-        self.request, self.pool = request, pool
+    def __init__(self, request, group):
+        self.request, self.group = request, group
         self.buffer = bytearray()
         self.opened = asyncio.get_running_loop().create_future()
         self.transport = None
-        self.count = 0  # text frames since the pool was armed
+        self.count = 0  # text frames since the group was armed
 
     def connection_made(self, transport):
         self.transport = transport
         transport.write(self.request)
 
     def connection_lost(self, exc):
-        self.pool.lost += 1
+        self.group.lost += 1
         if not self.opened.done():
             self.opened.set_exception(ConnectionError(f"closed during handshake: {exc}"))
 
@@ -117,7 +133,7 @@ class RawSocket(asyncio.Protocol):
             del buffer[: offset + size]
             if opcode == 0x1:
                 self.count += 1
-                self.pool.arrived(self, now)
+                self.group.arrived(self, now)
             elif opcode == 0x9:
                 self.transport.write(client_frame(0xA, payload))
             elif opcode == 0x8:
@@ -127,17 +143,14 @@ class RawSocket(asyncio.Protocol):
         self.transport.write(client_frame(0x1, text.encode()) * times)
 
 
-class Pool:
-    """One client process's sockets, driven by commands from the benchmark over a pipe."""
+class Group:
+    """The sockets one client process holds on one server (or one role on it)."""
 
-    def __init__(self, pipe):
-        self.pipe = pipe
+    def __init__(self):
         self.sockets = []
         self.lost = 0
         self.expected = None
-        self.complete = 0
-        self.last_arrival = 0.0
-        self.done = None
+        self.received, self.last_any = 0, 0.0
 
     async def connect(self, port, paths, concurrency):
         loop = asyncio.get_running_loop()
@@ -169,7 +182,7 @@ class Pool:
         """Count afresh until every socket has ``expected`` more text frames."""
         for sock in self.sockets:
             sock.count = 0
-        self.expected, self.complete, self.last_arrival = expected, 0, 0.0
+        self.expected, self.completed = expected, []
         self.received, self.last_any = 0, time.monotonic()
         self.done = asyncio.get_running_loop().create_future()
 
@@ -177,13 +190,12 @@ class Pool:
         self.received += 1
         self.last_any = now
         if self.expected is not None and sock.count == self.expected:
-            self.complete += 1
-            self.last_arrival = max(self.last_arrival, now)
-            if self.complete == len(self.sockets) and not self.done.done():
+            self.completed.append(now)
+            if len(self.completed) == len(self.sockets) and not self.done.done():
                 self.done.set_result(True)
 
     async def wait(self, timeout, quiet=3.0):
-        """(sockets complete, last completing arrival, frames received, last arrival).
+        """(completion time of each complete socket, frames received, last arrival).
 
         Gives up after ``timeout`` seconds, or ``quiet`` seconds after the last frame once
         frames have come (a server that dropped messages will not send them later).
@@ -196,28 +208,36 @@ class Pool:
                 await asyncio.wait_for(asyncio.shield(self.done), 0.2)
                 break
         self.expected = None
-        return self.complete, self.last_arrival, self.received, self.last_any
+        return self.completed, self.received, self.last_any
 
-    async def handle(self, command, *args):
-        if command == "connect":
-            return await self.connect(*args)
-        if command == "arm":
-            self.arm(args[0])
-            self.pipe.send(("armed",))
-            return await self.wait(args[1])
-        if command == "send":
-            text, times = args
-            started = time.monotonic()
-            for sock in self.sockets:
-                sock.send_text(text, times)
-            return started
-        if command == "close":
-            for sock in self.sockets:
-                sock.transport.close()
-            self.sockets = []
-            await asyncio.sleep(0.5)
-            return self.lost
-        raise ValueError(command)
+    def send(self, text, times):
+        started = time.monotonic()
+        for sock in self.sockets:
+            sock.send_text(text, times)
+        return started
+
+    async def close(self):
+        closed_by_server = self.lost
+        for sock in self.sockets:
+            sock.transport.close()
+        self.sockets = []
+        await asyncio.sleep(0.5)
+        return closed_by_server
+
+
+async def handle(groups, pipe, command, name, *args):
+    group = groups[name]
+    if command == "connect":
+        return await group.connect(*args)
+    if command == "arm":
+        group.arm(args[0])
+        pipe.send(("armed",))
+        return await group.wait(args[1])
+    if command == "send":
+        return group.send(*args)
+    if command == "close":
+        return await groups.pop(name).close()
+    raise ValueError(command)
 
 
 def client_process(pipe):
@@ -225,17 +245,17 @@ def client_process(pipe):
     raise_fd_limit()
 
     async def main():
-        pool, loop = Pool(pipe), asyncio.get_running_loop()
+        groups, loop = defaultdict(Group), asyncio.get_running_loop()
         commands = asyncio.Queue()
         loop.add_reader(pipe.fileno(), lambda: commands.put_nowait(pipe.recv()))
         while (message := await commands.get())[0] != "exit":
-            pipe.send(await pool.handle(*message))
+            pipe.send(await handle(groups, pipe, *message))
 
     asyncio.run(main())
 
 
 class Clients:
-    """The client processes, each holding a share of the sockets."""
+    """The client processes, each holding a share of every group's sockets."""
 
     def __init__(self, count=WORKERS):
         context = multiprocessing.get_context("spawn")
@@ -247,36 +267,43 @@ class Clients:
             self.pipes.append(parent)
             self.procs.append(proc)
 
-    def ask(self, pipes, *command, timeout=180):
-        for pipe in pipes:
-            pipe.send(command)
-        return [self._reply(pipe, timeout) for pipe in pipes]
-
     @staticmethod
     def _reply(pipe, timeout):
         if not pipe.poll(timeout):
             raise TimeoutError("a client process did not answer")
         return pipe.recv()
 
-    def connect(self, port, paths, pipes=None, concurrency=GENTLE):
+    def connect(self, group, port, paths, pipes=None, concurrency=GENTLE):
         """Spread the socket paths over the processes; returns (connected, sample errors)."""
         pipes = pipes or self.pipes
         for index, pipe in enumerate(pipes):
-            pipe.send(("connect", port, paths[index :: len(pipes)], concurrency))
-        replies = [self._reply(pipe, 300) for pipe in pipes]
+            pipe.send(("connect", group, port, paths[index :: len(pipes)], concurrency))
+        replies = [self._reply(pipe, 600) for pipe in pipes]
         return sum(r[0] for r in replies), [e for r in replies for e in r[1]]
 
-    def arm(self, pipes, expected, timeout):
+    def arm(self, group, expected, timeout, pipes=None):
+        pipes = pipes or self.pipes
         for pipe in pipes:
-            pipe.send(("arm", expected, timeout))
+            pipe.send(("arm", group, expected, timeout))
         for pipe in pipes:
             assert self._reply(pipe, 10) == ("armed",)
+        return pipes
 
     def results(self, pipes, timeout):
+        """Per process: (completion times, frames received, last arrival)."""
         return [self._reply(pipe, timeout + 10) for pipe in pipes]
 
-    def close_all(self):
-        return self.ask(self.pipes, "close")
+    def send(self, group, text, times, pipes):
+        for pipe in pipes:
+            pipe.send(("send", group, text, times))
+        return min(self._reply(pipe, 30) for pipe in pipes)
+
+    def close(self, group, pipes=None):
+        """Close the group's sockets; returns how many of them the server had closed."""
+        pipes = pipes or self.pipes
+        for pipe in pipes:
+            pipe.send(("close", group))
+        return sum(self._reply(pipe, 30) for pipe in pipes)
 
     def exit(self):
         for pipe, proc in zip(self.pipes, self.procs, strict=True):
@@ -290,46 +317,35 @@ class Clients:
 def raise_fd_limit():
     """10,000 sockets need more descriptors than the usual soft limit of 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 30_000 if hard == resource.RLIM_INFINITY else min(hard, 30_000)
+    wanted = 40_000 if hard == resource.RLIM_INFINITY else min(hard, 40_000)
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def start_redis():
     server = require_program("redis-server")
-    command = [
-        server,
-        "--port",
-        "{port}",
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    return Service(command, ROOT, ready_path=None).start()
+    command = [server, "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    return Service([*command, "no"], ROOT, ready_path=None).start()
 
 
 def start_server(kind, redis_url):
+    """A fresh server of ``kind``; watercooler runs with its shipped defaults."""
     env = {"REDIS_URL": redis_url, "WATERCOOLER_SECRET": SECRET}
-    if kind == "watercooler":
-        command = [
-            sys.executable,
-            "watercooler.py",
-            "--port={port}",
-            "--rate_limit=0",
-            "--logging=warning",
-        ]
-        service = Service(command, ROOT / "watercooler", env, ready_path="/health").start()
-        deadline = time.monotonic() + 10
-        while requests.get(service.url + "/health", timeout=5).status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError("watercooler's broker did not come up")
-            time.sleep(0.05)
-        return service
-    command = [BIN / "daphne", "-b", "127.0.0.1", "-p", "{port}", "channels_peer:application"]
-    return Service(command, ROOT / "bench", env, ready_path=None).start()
+    if kind == "floor":
+        command = [sys.executable, "fanout_floor.py", "{port}"]
+        return Service(command, ROOT / "bench", ready_path="/health").start()
+    if kind == "channels":
+        command = [BIN / "daphne", "-b", "127.0.0.1", "-p", "{port}", "channels_peer:application"]
+        return Service(command, ROOT / "bench", env, ready_path=None).start()
+    # --logging=warning only turns off the access log (daphne writes none without --access-log)
+    command = [sys.executable, "watercooler.py", "--port={port}", "--logging=warning"]
+    service = Service(command, ROOT / "watercooler", env, ready_path="/health").start()
+    deadline = time.monotonic() + 10
+    while requests.get(service.url + "/health", timeout=5).status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError("watercooler's broker did not come up")
+        time.sleep(0.05)
+    return service
 
 
 def socket_path(sprint):
@@ -337,104 +353,18 @@ def socket_path(sprint):
 
 
 def announce(service, pk):
-    """A signed PUT /task/<pk>, exactly as the scrum API sends it."""
+    """A signed PUT /task/<pk>, exactly as the scrum API sends it; True if accepted."""
     url = f"{service.url}/task/{pk}"
     body = json.dumps({"id": pk, "name": "Benchmark task", "status": 2}).encode()
     value = f"put:{url}:{hashlib.sha256(body).hexdigest()}"
     headers = {"X-Signature": HOOK_SIGNER.sign(value), "Content-Type": "application/json"}
-    response = requests.put(url, data=body, headers=headers, timeout=10)
-    response.raise_for_status()
+    return requests.put(url, data=body, headers=headers, timeout=10).status_code == 200
 
 
-# ---- measurements -------------------------------------------------------------------------
-
-
-def fanout(clients, service, sockets, rounds):
-    """Per round: ms from sending the announcement until the last socket that got it has it.
-
-    Sockets that never get an announcement (within 10 s) are counted as missed deliveries.
-    """
-    connected, errors = clients.connect(service.port, [socket_path(1)] * sockets)
-    if connected < sockets:
-        return {"error": f"only {connected}/{sockets} sockets connected {errors}"}
-    timings, missed = [], 0
-    for index in range(rounds + 3):  # the first 3 rounds warm up
-        time.sleep(0.1)  # announcements come one at a time, not back to back
-        clients.arm(clients.pipes, 1, 10)
-        began = time.monotonic()
-        announce(service, index)
-        results = clients.results(clients.pipes, 10)
-        if index < 3:
-            continue
-        missed += sockets - sum(r[0] for r in results)
-        arrivals = [r[3] for r in results if r[2]]
-        if arrivals:
-            timings.append((max(arrivals) - began) * 1000)
-    clients.close_all()
-    if not timings:
-        return {"error": f"no socket got any of the {rounds} announcements"}
-    return {
-        "median_ms": statistics.median(timings),
-        "p99_ms": percentile(timings, 99),
-        "rounds": len(timings),
-        "missed": missed,
-        "deliveries": rounds * sockets,
-    }
-
-
-def relay(clients, service, senders=5, peers=10, messages=500, repeats=3):
-    """Client messages relayed to every peer of the channel per second, and how many were lost.
-
-    Each sender writes its messages in one burst; the rate counts the messages every peer
-    got, from the first write until the last delivery.
-    """
-    send_pipe, peer_pipes = clients.pipes[:1], clients.pipes[1:]
-    clients.connect(service.port, [socket_path(2)] * senders, send_pipe)
-    connected, errors = clients.connect(service.port, [socket_path(2)] * peers, peer_pipes)
-    if connected < peers:
-        return {"error": f"only {connected}/{peers} peers connected {errors}"}
-    text = json.dumps({"model": "task", "id": 7, "action": "dragstart"})
-    sent = senders * messages
-    rates, lost = [], []
-    for _ in range(repeats):
-        clients.arm(peer_pipes, sent, 60)
-        started = clients.ask(send_pipe, "send", text, messages)[0]
-        results = clients.results(peer_pipes, 60)
-        delivered = sum(r[2] for r in results) / peers  # messages per peer, on average
-        rates.append(delivered / (max(r[3] for r in results) - started))
-        lost.append(1 - delivered / sent)
-    clients.close_all()
-    return {"messages_per_s": statistics.median(rates), "lost": statistics.median(lost)}
-
-
-def idle(clients, service, count):
-    """Resident memory for ``count`` idle sockets spread over 100 sprints."""
-    process = psutil.Process(service.proc.pid)
-    before = process.memory_info().rss
-    started = time.monotonic()
-    connected, errors = clients.connect(service.port, [socket_path(n % 100) for n in range(count)])
-    seconds = time.monotonic() - started
-    time.sleep(2)
-    after = process.memory_info().rss
-    alive = service.proc.poll() is None
-    lost = sum(clients.close_all())
-    return {
-        "connected": connected,
-        "lost": lost,
-        "errors": errors,
-        "connect_s": seconds,
-        "rss_mb": after / 2**20,
-        "kb_per_connection": (after - before) / 1024 / max(connected, 1),
-        "server_alive": alive,
-    }
-
-
-def storm(clients, service, count):
-    """How many of ``count`` sockets opened all at once get connected."""
-    paths = [socket_path(n % 100) for n in range(count)]
-    connected, errors = clients.connect(service.port, paths, concurrency=STORM)
-    clients.close_all()
-    return {"connected": connected, "errors": errors, "alive": service.proc.poll() is None}
+def rotated(items, index):
+    """The contenders in a different order each round, so none always goes first."""
+    index %= len(items)
+    return items[index:] + items[:index]
 
 
 def percentile(values, pct):
@@ -442,113 +372,177 @@ def percentile(values, pct):
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def run(kind, redis_service, clients, args):
-    """Every measurement for one server, each phase on a freshly started process."""
-    results = {}
-    for phase, measure in (
-        ("fanout", lambda s: fanout(clients, s, args.sockets, args.rounds)),
-        ("relay", lambda s: relay(clients, s)),
-        ("idle", lambda s: idle(clients, s, args.idle)),
-        ("storm", lambda s: storm(clients, s, args.storm)),
-    ):
-        redis_flush(redis_service)
-        service = start_server(kind, f"redis://127.0.0.1:{redis_service.port}/0")
-        try:
-            print(f"  {kind}: {phase} ...", flush=True)
-            results[phase] = measure(service)
-        finally:
+# ---- measurements -------------------------------------------------------------------------
+
+
+def fanout(clients, redis_service, sockets, rounds, report):
+    """One announcement at a time to ``sockets`` sockets of each contender, interleaved."""
+    servers = {kind: start_server(kind, redis_url(redis_service)) for kind in CONTENDERS}
+    p99s, missed = {kind: [] for kind in CONTENDERS}, dict.fromkeys(CONTENDERS, 0)
+    try:
+        for kind, service in servers.items():
+            connected, errors = clients.connect(kind, service.port, [socket_path(1)] * sockets)
+            if connected < sockets:
+                report.fail("fan-out", f"{kind}: only {connected}/{sockets} connected {errors}")
+                return
+        for index in range(WARMUP + rounds):
+            for kind in rotated(list(CONTENDERS), index):
+                time.sleep(0.1)  # announcements come one at a time, not back to back
+                pipes = clients.arm(kind, 1, 10)
+                began = time.monotonic()
+                accepted = announce(servers[kind], index)
+                arrivals = [t for r in clients.results(pipes, 10) for t in r[0]]
+                if index < WARMUP:
+                    continue
+                latencies = [(t - began) * 1000 for t in arrivals] if accepted else []
+                latencies += [float("inf")] * (sockets - len(latencies))
+                missed[kind] += sockets - len(arrivals) if accepted else sockets
+                p99s[kind].append(percentile(latencies, 99))
+        for kind in CONTENDERS:
+            clients.close(kind)
+    finally:
+        for service in servers.values():
             service.stop()
-    return results
-
-
-def redis_flush(redis_service):
-    redis.Redis(port=redis_service.port).flushall()
-
-
-def report(results, args):
-    wc, ch = results["watercooler"], results["channels"]
-    print("\n=== watercooler vs Django Channels (daphne + channels_redis), same Redis ===")
-    ok = True
-    print(f"\nfan-out of one announcement to {args.sockets} sockets ({args.rounds} rounds):")
-    for name, res in results.items():
-        fan = res["fanout"]
-        if "error" in fan:
-            print(f"  {name:12} {fan['error']}")
-        else:
-            print(
-                f"  {name:12} median {fan['median_ms']:8.1f} ms   p99 {fan['p99_ms']:8.1f} ms"
-                f"   {fan['missed']} of {fan['deliveries']} deliveries missed"
-            )
-    if "error" not in wc["fanout"] and "error" not in ch["fanout"]:
-        ratio = ch["fanout"]["p99_ms"] / wc["fanout"]["p99_ms"]
-        fast = wc["fanout"]["p99_ms"] < FANOUT_TARGET_MS
-        print(
-            f"  Channels p99 / watercooler p99 = {ratio:.1f}x (target >= {FANOUT_RATIO_TARGET}x): "
-            f"{'MET' if ratio >= FANOUT_RATIO_TARGET else 'NOT MET'}"
-        )
-        print(f"  watercooler p99 < {FANOUT_TARGET_MS} ms: {'MET' if fast else 'NOT MET'}")
-        ok = ok and fast and ratio >= FANOUT_RATIO_TARGET and not wc["fanout"]["missed"]
-    else:
-        ok = ok and "error" not in wc["fanout"]
-    print("\nrelay, 5 senders -> 10 peers on one channel (median of 3 runs):")
-    for name, res in results.items():
-        rel = res["relay"]
-        print(
-            f"  {name:12} {rel['error']}"
-            if "error" in rel
-            else f"  {name:12} {rel['messages_per_s']:8.0f} messages/s relayed to every peer"
-            f"   {rel['lost']:6.1%} of the messages lost"
-        )
-    if "error" not in wc["relay"] and "error" not in ch["relay"]:
-        print(f"  ratio {wc['relay']['messages_per_s'] / ch['relay']['messages_per_s']:.1f}x")
-    ok = ok and "error" not in wc["relay"] and wc["relay"]["lost"] == 0
-    print(f"\n{args.idle} idle sockets on 100 sprints, one server process:")
-    for name, res in results.items():
-        idl = res["idle"]
-        print(
-            f"  {name:12} connected {idl['connected']:6}/{args.idle} in {idl['connect_s']:5.1f} s"
-            f"   RSS {idl['rss_mb']:6.1f} MB   {idl['kb_per_connection']:5.1f} KB/connection"
-            f"   server {'alive' if idl['server_alive'] else 'DIED'}"
-            + (f"   errors e.g. {idl['errors'][0]}" if idl["errors"] else "")
-        )
-    print(f"\nreconnect storm: {args.storm} sockets opened {STORM * WORKERS} at a time:")
-    for name, res in results.items():
-        sto = res["storm"]
-        print(
-            f"  {name:12} connected {sto['connected']:6}/{args.storm}"
-            f"   server {'alive' if sto['alive'] else 'DIED'}"
-            + (f"   errors e.g. {sto['errors'][0]}" if sto["errors"] else "")
-        )
-    idl = wc["idle"]
-    fits = idl["connected"] == args.idle and idl["rss_mb"] < MEMORY_TARGET_MB
-    print(
-        f"  watercooler: all {args.idle} connected and RSS < {MEMORY_TARGET_MB} MB: "
-        f"{'MET' if fits else 'NOT MET'}"
+    ours, peer, floor = (p99s[kind] for kind in CONTENDERS)
+    figure = f"fan-out p99, one announcement to {sockets:,} sockets (ms)"
+    ratios = [p / o for p, o in zip(peer, ours, strict=True)]
+    report.row(
+        figure,
+        spread(ours, " ms"),
+        f"{LABELS['channels']}: {spread(peer, ' ms')}",
+        spread(ratios, "x"),
+        Target(ratios, ">=", 5, "x"),
     )
-    return ok and fits
+    ratios = [o / f for o, f in zip(ours, floor, strict=True)]
+    report.row(
+        f"{figure}, against the floor",
+        spread(ours, " ms"),
+        f"{LABELS['floor']}: {spread(floor, ' ms')}",
+        spread(ratios, "x of the floor"),
+        Target(ratios, "<=", 2, "x of the floor"),
+    )
+    total = rounds * sockets
+    report.row(
+        "fan-out deliveries missed",
+        f"{missed['watercooler']} of {total:,}",
+        f"Channels {missed['channels']}, floor {missed['floor']}",
+        target=Target([missed["watercooler"]], "==", 0),
+    )
+
+
+def relay(clients, redis_service, rounds, report):
+    """Bursts of client messages to one sprint's peers, watercooler and Channels in turn."""
+    kinds = CONTENDERS[:2]
+    servers = {kind: start_server(kind, redis_url(redis_service)) for kind in kinds}
+    send_pipe, peer_pipes = clients.pipes[:1], clients.pipes[1:]
+    rates, lost, last_burst = {k: [] for k in kinds}, dict.fromkeys(kinds, 0), {}
+    sent = SENDERS * BURST
+    try:
+        for kind, service in servers.items():
+            clients.connect(f"{kind}-send", service.port, [socket_path(2)] * SENDERS, send_pipe)
+            paths = [socket_path(2)] * PEERS
+            connected, errors = clients.connect(f"{kind}-peer", service.port, paths, peer_pipes)
+            if connected < PEERS:
+                report.fail("relay", f"{kind}: only {connected}/{PEERS} peers connected {errors}")
+                return
+        text = json.dumps({"model": "task", "id": 7, "action": "dragstart"})
+        for index in range(1 + rounds):  # the first round warms up
+            for kind in rotated(list(kinds), index):
+                time.sleep(max(0.0, last_burst.get(kind, 0) + REFILL_S - time.monotonic()))
+                pipes = clients.arm(f"{kind}-peer", sent, 60, peer_pipes)
+                started = clients.send(f"{kind}-send", text, BURST, send_pipe)
+                last_burst[kind] = started
+                results = clients.results(pipes, 60)
+                delivered = sum(r[1] for r in results) / PEERS  # messages per peer, on average
+                if index:
+                    finished = max(r[2] for r in results)
+                    rates[kind].append(delivered / max(finished - started, 1e-6))
+                    lost[kind] += round(sent - delivered)
+        closed = {kind: clients.close(f"{kind}-send", send_pipe) for kind in kinds}
+        for kind in kinds:
+            clients.close(f"{kind}-peer", peer_pipes)
+    finally:
+        for service in servers.values():
+            service.stop()
+    ours, peer = rates["watercooler"], rates["channels"]
+    ratios = [o / p for o, p in zip(ours, peer, strict=True)]
+    report.row(
+        f"relay: messages/s to every peer, {SENDERS} senders x {BURST} -> {PEERS} peers",
+        spread(ours, "/s", 0),
+        f"{LABELS['channels']}: {spread(peer, '/s', 0)}",
+        spread(ratios, "x"),
+        Target(ratios, ">=", 5, "x"),
+    )
+    total = rounds * sent
+    report.row(
+        "relay: messages lost",
+        f"{lost['watercooler']} of {total:,} (senders closed: {closed['watercooler']})",
+        f"Channels {lost['channels']} (senders closed: {closed['channels']})",
+        target=Target([lost["watercooler"]], "==", 0),
+    )
+
+
+def idle(clients, redis_service, count, rounds, report):
+    """RSS of a fresh server holding ``count`` idle sockets on 100 sprints, in turns."""
+    kinds = CONTENDERS[:2]
+    rss, per_socket = {k: [] for k in kinds}, {k: [] for k in kinds}
+    paths = [socket_path(n % 100) for n in range(count)]
+    for index in range(rounds):
+        for kind in rotated(list(kinds), index):
+            service = start_server(kind, redis_url(redis_service))
+            try:
+                process = psutil.Process(service.proc.pid)
+                before = process.memory_info().rss
+                connected, errors = clients.connect(kind, service.port, paths)
+                time.sleep(2)
+                after = process.memory_info().rss
+                clients.close(kind)
+            finally:
+                service.stop()
+            if connected < count:
+                print(f"  {kind}: only {connected}/{count} connected, e.g. {errors[:1]}")
+            rss[kind].append(after / 2**20 if connected == count else float("inf"))
+            per_socket[kind].append((after - before) / 1024 / max(connected, 1))
+    report.row(
+        f"{count:,} idle sockets on 100 sprints, server RSS (MB)",
+        f"{spread(rss['watercooler'], ' MB', 0)}, "
+        f"{median(per_socket['watercooler']):.1f} KB/socket",
+        f"{LABELS['channels']}: {spread(rss['channels'], ' MB', 0)}, "
+        f"{median(per_socket['channels']):.1f} KB/socket",
+        target=Target(rss["watercooler"], "<", 250, " MB"),
+    )
+
+
+def redis_url(redis_service):
+    redis.Redis(port=redis_service.port).flushall()
+    return f"redis://127.0.0.1:{redis_service.port}/0"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sockets", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=30, help="fan-out and relay rounds")
     parser.add_argument("--idle", type=int, default=10_000)
-    parser.add_argument("--storm", type=int, default=2_000)
+    parser.add_argument("--idle-rounds", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="small sizes, to try it out")
     args = parser.parse_args()
     if args.quick:
-        args.sockets, args.rounds, args.idle, args.storm = 100, 10, 500, 500
+        args.sockets, args.rounds, args.idle, args.idle_rounds = 200, 5, 1000, 2
     raise_fd_limit()
+    report = Report("watercooler")
     redis_service = start_redis()
     clients = Clients()
     try:
-        results = {
-            kind: run(kind, redis_service, clients, args) for kind in ("watercooler", "channels")
-        }
+        print(f"fan-out, {args.rounds} rounds ...", flush=True)
+        fanout(clients, redis_service, args.sockets, args.rounds, report)
+        print(f"relay, {args.rounds} rounds ...", flush=True)
+        relay(clients, redis_service, args.rounds, report)
+        print(f"idle, {args.idle_rounds} rounds ...", flush=True)
+        idle(clients, redis_service, args.idle, args.idle_rounds, report)
     finally:
         clients.exit()
         redis_service.stop()
-    return 0 if report(results, args) else 1
+    return report.finish()
 
 
 if __name__ == "__main__":

