@@ -32,6 +32,43 @@
     return event.originalEvent && event.originalEvent.dataTransfer;
   }
 
+  // An "Add ..." form in place of the button that asked for it (hidden until it is done).
+  function openForm(view, event) {
+    var button = $(event.currentTarget);
+    event.preventDefault();
+    button.before(view.el).addClass('hide');
+    view.render();
+    view.$('input').first().trigger('focus');
+    return view;
+  }
+
+  // Drop-target highlighting shared by columns and cards. dragenter/dragleave fire for
+  // children too, so they are counted; dragover must preventDefault or there is no drop.
+  var dropTarget = {
+    enter: function (event) {
+      event.preventDefault();
+      this.entered = (this.entered || 0) + 1;
+      this.$el.addClass('over');
+    },
+    over: function (event) {
+      var transfer = dataTransfer(event);
+      if (transfer) {
+        transfer.dropEffect = 'move';
+      }
+      event.preventDefault();
+    },
+    leave: function () {
+      this.entered = Math.max(0, (this.entered || 0) - 1);
+      if (this.entered === 0) {
+        this.$el.removeClass('over');
+      }
+    },
+    clearOver: function () {
+      this.entered = 0;
+      this.$el.removeClass('over');
+    }
+  };
+
   var TemplateView = Backbone.View.extend({
     templateName: '',
     initialize: function () {
@@ -199,13 +236,7 @@
       }
     },
     renderAddForm: function (event) {
-      var view = new NewSprintView(),
-        link = $(event.currentTarget);
-      event.preventDefault();
-      link.before(view.el);
-      link.addClass('hide');
-      view.render();
-      view.$('input').first().trigger('focus');
+      var view = openForm(new NewSprintView(), event);
       this.addForm = view;
       view.on('done', function () {
         this.addForm = null;
@@ -237,7 +268,7 @@
 
   // Sprint page (ch. 6-7) -------------------------------------------------------------
 
-  var StatusView = TemplateView.extend({
+  var StatusView = TemplateView.extend(_.extend({}, dropTarget, {
     tagName: 'section',
     className: 'status',
     templateName: '#status-template',
@@ -253,44 +284,16 @@
       this.sprint = options.sprint;  // an id, or null for the backlog
       this.status = options.status;
       this.title = options.title;
-      this.entered = 0;  // dragenter/dragleave pairs: children fire them too
     },
     getContext: function () {
       return {sprint: this.sprint, title: this.title};
     },
     renderAddForm: function (event) {
-      var view = new AddTaskView(),
-        link = $(event.currentTarget);
-      event.preventDefault();
-      link.before(view.el);
-      link.addClass('hide');
-      view.render();
-      view.$('input').first().trigger('focus');
+      var link = $(event.currentTarget),
+        view = openForm(new AddTaskView(), event);
       view.on('done', function () {
         link.removeClass('hide');
       });
-    },
-    enter: function (event) {
-      event.preventDefault();
-      this.entered += 1;
-      this.$el.addClass('over');
-    },
-    over: function (event) {
-      var transfer = dataTransfer(event);
-      if (transfer) {
-        transfer.dropEffect = 'move';
-      }
-      event.preventDefault();
-    },
-    leave: function (event) {
-      this.entered = Math.max(0, this.entered - 1);
-      if (this.entered === 0) {
-        this.$el.removeClass('over');
-      }
-    },
-    clearOver: function () {
-      this.entered = 0;
-      this.$el.removeClass('over');
     },
     // A drop anywhere on the column puts the task at its top.
     drop: function (event) {
@@ -344,9 +347,9 @@
       }
       return true;
     }
-  });
+  }));
 
-  var TaskItemView = TemplateView.extend({
+  var TaskItemView = TemplateView.extend(_.extend({}, dropTarget, {
     tagName: 'div',
     className: 'task-item',
     templateName: '#task-item-template',
@@ -438,20 +441,6 @@
       transfer.setData('application/model', String(this.model.get('id')));
       this.trigger('dragstart', this.model);
     },
-    enter: function (event) {
-      event.preventDefault();
-      this.$el.addClass('over');
-    },
-    over: function (event) {
-      var transfer = dataTransfer(event);
-      if (transfer) {
-        transfer.dropEffect = 'move';
-      }
-      event.preventDefault();
-    },
-    leave: function (event) {
-      this.$el.removeClass('over');
-    },
     end: function (event) {
       this.trigger('dragend', this.model);
     },
@@ -464,7 +453,7 @@
         position;
       event.preventDefault();
       event.stopPropagation();
-      this.$el.removeClass('over');
+      this.clearOver();
       if (this.column) {
         this.column.clearOver();
       }
@@ -499,7 +488,7 @@
         error.remove();
       }, ERROR_TIMEOUT);
     }
-  });
+  }));
 
   var TaskDetailView = FormView.extend({
     tagName: 'div',
