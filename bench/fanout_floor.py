@@ -12,24 +12,17 @@ import asyncio
 import base64
 import hashlib
 import json
-import struct
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "watercooler"))
+from watercooler import text_frame  # noqa: E402  the same framing, so only the work differs
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ACTIONS = {"POST": "add", "PUT": "update", "DELETE": "remove"}
 OK = b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"status": "ok"}'
 SOCKETS = set()
 SEQUENCE = iter(range(1, 2**62))
-
-
-def text_frame(payload):
-    """One unmasked server-to-client text frame."""
-    size = len(payload)
-    if size < 126:
-        return struct.pack("!BB", 0x81, size) + payload
-    if size <= 0xFFFF:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def announce(method, path, body):

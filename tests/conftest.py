@@ -37,9 +37,9 @@ def postgres_url():
     cluster.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """Headless Chromium (the system's) for the whole module."""
+    """Headless Chromium (the system's), one for the whole pytest run."""
     require_program("chromium")
     from playwright.sync_api import sync_playwright
 

@@ -11,7 +11,6 @@ import time
 
 import pytest
 from boardstack import TIMEOUT_MS, Stack, seeded_database, wait_until
-from harness import launch_chromium, require_program
 from playwright.sync_api import expect
 
 expect.set_options(timeout=TIMEOUT_MS)
@@ -102,17 +101,6 @@ class Board:
 
     def close(self):
         self.context.close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    require_program("chromium")
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")
