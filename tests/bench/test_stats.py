@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import run_all  # noqa: E402
@@ -41,3 +43,29 @@ def test_all_targets_met_gives_exit_status_0(monkeypatch):
     report = Report("demo")
     report.row("ratio", "6x", target=Target([6.0, 7.0, 5.5], ">=", 5, "x"))
     assert report.finish() == 0
+
+
+def test_the_readme_performance_section_is_replaced_from_the_run_and_only_targets_shown():
+    rows = [
+        {"bench": "demo", "figure": "speed", "ours": "2.0 ms", "met": True, "verdict": "MET"},
+        {"bench": "demo", "figure": "detail", "ours": "42", "met": None},
+    ]
+    old = f"# Title\n\n{run_all.README_START}\nold figures\n{run_all.README_END}\n\n## Layout\n"
+    new = run_all.fill_readme(old, run_all.readme_section(rows, "- date: today"))
+    assert (
+        "old figures" not in new
+        and "| demo | speed | 2.0 ms" in new
+        and "| demo | detail" not in new
+    )
+    assert new.startswith("# Title\n\n") and new.endswith(f"{run_all.README_END}\n\n## Layout\n")
+    assert run_all.fill_readme(new, "again").count(run_all.README_START) == 1
+
+
+def test_a_readme_without_the_markers_is_an_error_not_a_silent_skip():
+    with pytest.raises(SystemExit, match="no .* block to fill"):
+        run_all.fill_readme("# Title\n", "figures")
+
+
+def test_the_real_readme_has_the_performance_block():
+    readme = run_all.README.read_text()
+    assert readme.count(run_all.README_START) == 1 and readme.count(run_all.README_END) == 1
