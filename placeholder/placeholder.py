@@ -514,14 +514,21 @@ def text_mask(width, height, ink):
     return mask
 
 
+@functools.lru_cache(maxsize=1024)
+def channel_ramp(b, f):
+    """256 values of one channel from exactly ``b`` to exactly ``f``: the rounded linear blend,
+    in integers."""
+    return bytes((255 * b + (f - b) * i + 127) // 255 for i in range(256))
+
+
 def blend_palette(bg, fg):
     """256 entries from exactly ``bg`` (index 0) to exactly ``fg`` (index 255), as bytes of
-    as many channels as the colours have (the rounded linear blend, in integers)."""
-    return bytes(
-        (255 * b + (f - b) * i + 127) // 255
-        for i in range(256)
-        for b, f in zip(bg, fg, strict=True)
-    )
+    as many channels as the colours have."""
+    channels = len(bg)
+    palette = bytearray(256 * channels)
+    for channel, (b, f) in enumerate(zip(bg, fg, strict=True)):
+        palette[channel::channels] = channel_ramp(b, f)
+    return bytes(palette)
 
 
 def deflate(data, level):
@@ -582,14 +589,14 @@ def render_png(width, height, ink, bg, fg):
     chunks = [
         (b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)),  # 8-bit palette
         (b"PLTE", blend_palette(bg[:3], fg[:3])),
-        (b"tRNS", blend_palette(bg[3:], fg[3:])),
+    ]
+    if not bg[3] == fg[3] == 255:
+        chunks.append((b"tRNS", channel_ramp(bg[3], fg[3])))  # the palette's alpha
+    chunks += [
         (b"IDAT", ZLIB_HEADER + stream + DEFLATE_END + struct.pack(">I", checksum)),
         (b"IEND", b""),
     ]
-    opaque = bg[3] == fg[3] == 255
-    return b"\x89PNG\r\n\x1a\n" + b"".join(
-        png_chunk(kind, data) for kind, data in chunks if not (opaque and kind == b"tRNS")
-    )
+    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(kind, data) for kind, data in chunks)
 
 
 def render_raster(width, height, image_format, bg, fg, text, face):
