@@ -13,7 +13,8 @@
    same gunicorn settings, wrk on 127.0.0.1, interleaved. Target: at least 0.8x hello's
    requests per second; no failed request.
 3. Memory of one worker under a flood of distinct random sizes: each wrk thread seeded apart,
-   every phase at least one cache-full of requests, so the cache is cycled once per phase.
+   every phase at least one cache-full of requests (of the image cache and of the memo of
+   validated URLs), so both are cycled once per phase, and RSS is sampled after each phase.
    Target: RSS plateaus, less than 2 MiB of growth over the last two phases; no failed request.
 4. Peak memory of one render of each format's largest image, each in a fresh process.
    Target: at most 128 MiB for every format.
@@ -57,6 +58,8 @@ SERVER_ENV = {"DEBUG": "off", "SECRET_KEY": "bench-" + "x" * 44, "ALLOWED_HOSTS"
 SERVER_WORKERS = 2
 WARM_PATH = "/image/200x100/"
 PLATEAU = 2 * MIB  # growth allowed over the last two flood phases
+# A flood phase fills the image cache and the memo of validated URLs once over, at least.
+PHASE_REQUESTS = max(placeholder.CACHE_ENTRIES, placeholder.VALIDATED_URLS)
 RENDER_MEMORY_BOUND = 128 * MIB
 LARGEST = {  # format: (width, height, retina factor) of its largest image
     "png": (2000, 2000, 2),
@@ -391,15 +394,15 @@ def worker_pid(arbiter_pid):
 
 
 def flood_phase(url, folder, number, seconds):
-    """wrk runs of ``seconds`` (each thread seeded apart) until a cache-full of requests is
-    done; (requests, failed requests)."""
+    """wrk runs of ``seconds`` (each thread seeded apart) until PHASE_REQUESTS are done;
+    (requests, failed requests)."""
     done = errors = 0
     for run in itertools.count():
         script = Path(folder) / f"flood-{number}-{run}.lua"
         script.write_text(FLOOD_SCRIPT % (1000 * (100 * number + run)))
         result = wrk(url, "-s", str(script), seconds=seconds)
         done, errors = done + result["requests"], errors + result["errors"]
-        if done >= placeholder.CACHE_ENTRIES:
+        if done >= PHASE_REQUESTS:
             return done, errors
 
 
@@ -420,7 +423,8 @@ def memory_flood(report, phases, seconds):
         ours.stop()
     print(
         f"\n3. one worker under a flood of random sizes up to 2000x2000, {phases} phases of at "
-        f"least {placeholder.CACHE_ENTRIES} requests (the cache's entries), wrk -t2 -c8"
+        f"least {PHASE_REQUESTS} requests (image cache {placeholder.CACHE_ENTRIES} entries, "
+        f"{placeholder.VALIDATED_URLS} validated URLs), wrk -t2 -c8"
     )
     print(f"   after warm-up: {baseline / MIB:6.1f} MiB RSS")
     for requests_done, rss in samples:
