@@ -11,7 +11,7 @@
    Beside it, the other formats at 2000x2000 in the same rounds, for detail.
 2. Cached images and their 304s through gunicorn against hello.py's "Hello World" under the
    same gunicorn settings, wrk on 127.0.0.1, interleaved. Target: at least 0.8x hello's
-   requests per second; no failed request.
+   requests per CPU-second of the server (req/s, p50 and p99 shown too); no failed request.
 3. Memory of one worker under a flood of distinct random sizes: each wrk thread seeded apart,
    every phase at least one cache-full of requests (of the image cache and of the memo of
    validated URLs), so both are cycled once per phase, and RSS is sampled after each phase.
@@ -30,6 +30,7 @@ import argparse
 import functools
 import io
 import itertools
+import os
 import re
 import struct
 import subprocess
@@ -50,6 +51,7 @@ from stats import Report, Target, spread, wrk_errors  # noqa: E402
 import placeholder  # noqa: E402
 
 MIB = 1024 * 1024
+TICKS = os.sysconf("SC_CLK_TCK")
 SIZES = [(50, 50), (200, 100), (640, 480), (2000, 2000)]
 TARGETS = {(2000, 2000): 0.5}  # at most this share of the tuned recipe's time; else 1
 BLACK, WHITE = (0, 0, 0, 255), (255, 255, 255, 255)
@@ -317,11 +319,31 @@ def wrk(url, *options, seconds):
     }
 
 
+def server_cpu(server):
+    """CPU seconds used so far by a gunicorn server: its arbiter and its workers."""
+    arbiter = server.proc.pid
+    children = Path(f"/proc/{arbiter}/task/{arbiter}/children").read_text().split()
+    total = 0
+    for pid in [arbiter, *map(int, children)]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def measured(server, path, *options, seconds):
+    """One wrk run against ``server`` with the server's CPU per request (cpu, in seconds)."""
+    before = server_cpu(server)
+    run = wrk(server.url + path, *options, seconds=seconds)
+    run["cpu"] = (server_cpu(server) - before) / max(run["requests"], 1)
+    return run
+
+
 def warm_requests(report, rounds, seconds):
     """hello's Hello World against placeholder's cached image and its 304, same gunicorn.
 
-    Each placeholder run is compared with the mean of the hello runs just before and just
-    after it: the other load on the machine drifts, and this keeps it out of the ratio.
+    The figure is requests per CPU-second of the server (its arbiter and workers, from /proc):
+    wrk and the other programs on the machine do not count, so it holds on a busy machine.
+    Each placeholder run is compared with the mean of the hello runs just before and after it.
     """
     hello = gunicorn("hello", ROOT / "hello", SERVER_ENV, workers=SERVER_WORKERS).start()
     ours = gunicorn("placeholder", ROOT / "placeholder", SERVER_ENV, workers=SERVER_WORKERS)
@@ -330,27 +352,27 @@ def warm_requests(report, rounds, seconds):
         etag = None
         for _ in range(20):  # every worker renders and caches the image once
             etag = get_etag(ours.url + WARM_PATH)
-        runs = {"hello": [wrk(hello.url + "/", seconds=seconds)], "warm": [], "304": []}
+        runs = {"hello": [measured(hello, "/", seconds=seconds)], "warm": [], "304": []}
         for _ in range(rounds):
-            runs["warm"].append(wrk(ours.url + WARM_PATH, seconds=seconds))
+            runs["warm"].append(measured(ours, WARM_PATH, seconds=seconds))
             runs["304"].append(
-                wrk(ours.url + WARM_PATH, "-H", f"If-None-Match: {etag}", seconds=seconds)
+                measured(ours, WARM_PATH, "-H", f"If-None-Match: {etag}", seconds=seconds)
             )
-            runs["hello"].append(wrk(hello.url + "/", seconds=seconds))
+            runs["hello"].append(measured(hello, "/", seconds=seconds))
     finally:
         hello.stop()
         ours.stop()
     print(
         f"\n2. through gunicorn ({SERVER_WORKERS} sync workers, DEBUG=off), wrk -t2 -c8, "
-        f"{rounds} rounds of {seconds}s"
+        f"{rounds} rounds of {seconds}s; requests per CPU-second of the server"
     )
-    hello_rps = [run["rps"] for run in runs["hello"]]
-    around = [(before + after) / 2 for before, after in itertools.pairwise(hello_rps)]
+    hello_cpu = [run["cpu"] for run in runs["hello"]]
+    around = [(before + after) / 2 for before, after in itertools.pairwise(hello_cpu)]
     hello_figures = figures(runs["hello"])
     for name, label in [("warm", f"{WARM_PATH} cached"), ("304", f"{WARM_PATH} 304")]:
-        ratios = [run["rps"] / hello for run, hello in zip(runs[name], around, strict=True)]
+        ratios = [hello / run["cpu"] for run, hello in zip(runs[name], around, strict=True)]
         report.row(
-            f"placeholder {label}: req/s against hello",
+            f"placeholder {label}: requests per server CPU-second against hello",
             figures(runs[name]),
             f"hello.py Hello World: {hello_figures}",
             spread(ratios, "x", 2),
@@ -367,6 +389,7 @@ def warm_requests(report, rounds, seconds):
 
 def figures(runs):
     return (
+        f"{spread([1 / r['cpu'] for r in runs], ' req/CPU-s', 0)}; "
         f"{spread([r['rps'] for r in runs], ' req/s', 0)}; p50 "
         f"{spread([r['p50'] * 1000 for r in runs], ' ms', 2)}; p99 "
         f"{spread([r['p99'] * 1000 for r in runs], ' ms', 2)}"
