@@ -24,8 +24,10 @@ import logging
 import math
 import os
 import re
+import struct
 import sys
 import time
+import zlib
 from html import escape
 from pathlib import Path
 from typing import NamedTuple
@@ -139,7 +141,8 @@ HEX_COLOUR = RegexValidator(
     "a colour is 3, 4, 6 or 8 hex digits (RGB, RGBA, RRGGBB or RRGGBBAA) or a CSS colour name",
 )
 CSS_COLOURS = {**ImageColor.colormap, "transparent": "#0000"}  # the CSS names
-PNG_COMPRESS_LEVEL = 3  # zlib level: 3 is 2x faster than the default 6 for a few more bytes
+PNG_COMPRESS_LEVEL = 3  # zlib level of the text: 2x faster than the default 6, a few more bytes
+BLANK_COMPRESS_LEVEL = 9  # blank rows are compressed once per process: the best level is free
 TEXT_WIDTH, TEXT_HEIGHT = 0.8, 0.5  # the text fills at most this share of the image
 MIN_FONT_SIZE = 6  # below this the text does not fit legibly and is left out
 REFERENCE_SIZE = 100  # font size at which text is measured before scaling
@@ -483,30 +486,117 @@ def fit_text(text, width, height, face):
     return fitted, MEASURE.textbbox((0, 0), text, font=fitted, align="center")
 
 
-def text_mask(text, width, height, face):
-    """An 'L' image: 0 is background, 255 is text, values between are anti-aliased edges.
+def text_ink(text, width, height, face):
+    """(glyphs, position): an 'L' image of the text's ink (0 is background, 255 is text,
+    values between are anti-aliased edges) and where it goes, or None when there is no text.
 
     The text is drawn on a small canvas first, so that its actual ink (not the font's
     metrics) is centred to the pixel.
     """
-    mask = Image.new("L", (width, height), 0)
     fitted = fit_text(text, width, height, face)
-    if fitted:
-        text_font, (left, top, right, bottom) = fitted
-        canvas = Image.new("L", (math.ceil(right - left) + 2, math.ceil(bottom - top) + 2), 0)
-        ImageDraw.Draw(canvas).text(
-            (1 - left, 1 - top), text, fill=255, font=text_font, align="center"
-        )
-        ink = canvas.getbbox()
-        if ink:
-            glyphs = canvas.crop(ink)
-            mask.paste(glyphs, ((width - glyphs.width) // 2, (height - glyphs.height) // 2))
+    if not fitted:
+        return None
+    text_font, (left, top, right, bottom) = fitted
+    canvas = Image.new("L", (math.ceil(right - left) + 2, math.ceil(bottom - top) + 2), 0)
+    ImageDraw.Draw(canvas).text((1 - left, 1 - top), text, fill=255, font=text_font, align="center")
+    ink = canvas.getbbox()
+    if not ink:
+        return None
+    glyphs = canvas.crop(ink)
+    return glyphs, ((width - glyphs.width) // 2, (height - glyphs.height) // 2)
+
+
+def text_mask(width, height, ink):
+    """The whole picture as an 'L' image: the ink of text_ink() on background 0."""
+    mask = Image.new("L", (width, height), 0)
+    if ink:
+        mask.paste(*ink)
     return mask
 
 
+@functools.lru_cache(maxsize=1024)
+def channel_ramp(b, f):
+    """256 values of one channel from exactly ``b`` to exactly ``f``: the rounded linear blend,
+    in integers."""
+    return bytes((255 * b + (f - b) * i + 127) // 255 for i in range(256))
+
+
 def blend_palette(bg, fg):
-    """256 RGBA entries from exactly ``bg`` (index 0) to exactly ``fg`` (index 255)."""
-    return [round(b + (f - b) * i / 255) for i in range(256) for b, f in zip(bg, fg, strict=True)]
+    """256 entries from exactly ``bg`` (index 0) to exactly ``fg`` (index 255), as bytes of
+    as many channels as the colours have."""
+    channels = len(bg)
+    palette = bytearray(256 * channels)
+    for channel, (b, f) in enumerate(zip(bg, fg, strict=True)):
+        palette[channel::channels] = channel_ramp(b, f)
+    return bytes(palette)
+
+
+def deflate(data, level):
+    """``data`` as raw deflate blocks that end byte-aligned and not final, so that pieces
+    compressed apart concatenate into one stream."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+ZLIB_HEADER = zlib.compress(b"", PNG_COMPRESS_LEVEL)[:2]
+DEFLATE_END = zlib.compressobj(wbits=-zlib.MAX_WBITS).flush()  # an empty final block
+
+
+@functools.cache
+def deflated_zeros(power):
+    """2**power zero bytes deflated, once per process: blank scanlines are all zeros (filter
+    byte 0, then palette index 0, the background)."""
+    return deflate(bytes(1 << power), BLANK_COMPRESS_LEVEL)
+
+
+def blank_rows(count):
+    """``count`` zero bytes deflated, joined from the cached powers of two."""
+    return b"".join(deflated_zeros(p) for p in range(count.bit_length()) if count >> p & 1)
+
+
+def adler32_zeros(count, value):
+    """zlib.adler32(bytes(count), value) without the bytes: zeros add nothing to the first
+    sum and add it ``count`` times to the second."""
+    first, second = value & 0xFFFF, value >> 16
+    return (second + count * first) % 65521 << 16 | first
+
+
+def text_band(width, height, ink):
+    """(first row, raw scanlines) of the rows the text covers: each a filter byte 0 and the
+    row's palette indices."""
+    if not ink:
+        return 0, b""
+    glyphs, (x, y) = ink
+    top, bottom = max(y, 0), min(y + glyphs.height, height)
+    band = Image.new("L", (width + 1, bottom - top), 0)  # column 0 holds the filter bytes
+    band.paste(glyphs.crop((-x, top - y, width - x, bottom - y)), (1, 0))
+    return top, band.tobytes()
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def render_png(width, height, ink, bg, fg):
+    """An 8-bit palette PNG of the picture, written directly: only the text band is
+    compressed per image, the blank rows above and below it come from deflated_zeros().
+    Decoded, it is the same as Pillow's PNG of text_mask() with this palette."""
+    top, band = text_band(width, height, ink)
+    above = top * (width + 1)
+    below = height * (width + 1) - above - len(band)
+    stream = blank_rows(above) + deflate(band, PNG_COMPRESS_LEVEL) + blank_rows(below)
+    checksum = adler32_zeros(below, zlib.adler32(band, adler32_zeros(above, 1)))
+    chunks = [
+        (b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)),  # 8-bit palette
+        (b"PLTE", blend_palette(bg[:3], fg[:3])),
+    ]
+    if not bg[3] == fg[3] == 255:
+        chunks.append((b"tRNS", channel_ramp(bg[3], fg[3])))  # the palette's alpha
+    chunks += [
+        (b"IDAT", ZLIB_HEADER + stream + DEFLATE_END + struct.pack(">I", checksum)),
+        (b"IEND", b""),
+    ]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(kind, data) for kind, data in chunks)
 
 
 def render_raster(width, height, image_format, bg, fg, text, face):
@@ -516,15 +606,14 @@ def render_raster(width, height, image_format, bg, fg, text, face):
     to fg, so PNG and GIF are written as palette images (a third of the bytes of RGB, no
     colour conversion) while every pixel keeps the exact requested colours.
     """
-    image = text_mask(text, width, height, face)
+    ink = text_ink(text, width, height, face)
+    if image_format == "png":
+        return render_png(width, height, ink, bg, fg)
+    image = text_mask(width, height, ink)
     image.putpalette(blend_palette(bg, fg), "RGBA")  # the mask becomes a "P" image
     opaque = bg[3] == fg[3] == 255
     out = io.BytesIO()
-    if image_format == "png":
-        if opaque:
-            image.putpalette(blend_palette(bg[:3], fg[:3]), "RGB")  # no tRNS chunk
-        image.save(out, "PNG", compress_level=PNG_COMPRESS_LEVEL)
-    elif image_format == "gif":
+    if image_format == "gif":
         transparent = 0 if bg[3] == 0 else 255 if fg[3] == 0 else None
         image.putpalette(blend_palette(bg[:3], fg[:3]), "RGB")
         options = {} if transparent is None else {"transparency": transparent}
