@@ -19,7 +19,9 @@
       live: 'Live',
       reconnecting: 'Reconnecting...'
     },
-    templates = {};  // compiled once per name: a big sprint renders hundreds of cards
+    templates = {},  // compiled once per name: a big sprint renders hundreds of cards
+    cardViews = new WeakMap(),  // card element -> its TaskItemView
+    moveMenu = null;  // the "Move to..." menu's HTML, the same on every card
 
   function compiled(name) {
     if (!templates[name]) {
@@ -268,16 +270,32 @@
 
   // Sprint page (ch. 6-7) -------------------------------------------------------------
 
+  // The cards' events ("click", "change select.move", ...), delegated by their column to the
+  // card's view: one listener per event for the whole column instead of ten on every card.
+  function cardEvents(events) {
+    return _.object(_.map(events, function (method, spec) {
+      var parts = spec.split(' ');
+      return [[parts[0], '.task-item'].concat(parts.slice(1)).join(' '), function (event) {
+        var view = cardViews.get(event.currentTarget.closest('.task-item'));
+        if (view) {
+          view[method](event);
+        }
+      }];
+    }));
+  }
+
   var StatusView = TemplateView.extend(_.extend({}, dropTarget, {
     tagName: 'section',
     className: 'status',
     templateName: '#status-template',
-    events: {
-      'click button.add': 'renderAddForm',
-      'dragenter': 'enter',
-      'dragover': 'over',
-      'dragleave': 'leave',
-      'drop': 'drop'
+    events: function () {
+      return _.extend({
+        'click button.add': 'renderAddForm',
+        'dragenter': 'enter',
+        'dragover': 'over',
+        'dragleave': 'leave',
+        'drop': 'drop'
+      }, cardEvents(TaskItemView.prototype.cardEvents));
     },
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
@@ -310,10 +328,32 @@
       TemplateView.prototype.render.apply(this, arguments);
       this.list = this.$('.list')[0];
     },
-    // Inserts a card at its place in board order (visual order also follows CSS order).
-    addTask: function (view) {
-      view.column = this;
-      this.place(view);
+    // Inserts cards at their places in board order (visual order also follows CSS order);
+    // a batch that goes after every card already there (a list being loaded) is appended
+    // in one go.
+    addTasks: function (views) {
+      var fragment;
+      views = views.slice().sort(function (a, b) {
+        return app.compareTasks(a.model, b.model);
+      });
+      _.each(views, function (view) {
+        view.column = this;
+      }, this);
+      if (!this.list || !views.length) {
+        return;
+      }
+      if (!this.isLast(views[0])) {
+        _.each(views, this.place, this);
+        return;
+      }
+      fragment = document.createDocumentFragment();
+      _.each(views, function (view) {
+        fragment.appendChild(view.topElement());
+        if (view.detail) {
+          fragment.appendChild(view.el);
+        }
+      });
+      this.list.appendChild(fragment);
     },
     place: function (view) {
       var next = null;
@@ -322,13 +362,12 @@
       }
       if (!this.isLast(view)) {
         next = _.find(this.list.children, function (element) {
-          var other = $.data(element, 'view');
-          return other instanceof TaskItemView && other !== view &&
-            app.compareTasks(view.model, other.model) < 0;
+          var other = cardViews.get(element);
+          return other && other !== view && app.compareTasks(view.model, other.model) < 0;
         });
       }
       if (next) {
-        this.list.insertBefore(view.el, $.data(next, 'view').topElement());
+        this.list.insertBefore(view.el, cardViews.get(next).topElement());
       } else {
         this.list.appendChild(view.el);
       }
@@ -340,8 +379,8 @@
     isLast: function (view) {
       var element = this.list.lastElementChild, other;
       for (; element; element = element.previousElementSibling) {
-        other = $.data(element, 'view');
-        if (other instanceof TaskItemView && other !== view) {
+        other = cardViews.get(element);
+        if (other && other !== view) {
           return app.compareTasks(view.model, other.model) >= 0;
         }
       }
@@ -353,7 +392,7 @@
     tagName: 'div',
     className: 'task-item',
     templateName: '#task-item-template',
-    events: {
+    cardEvents: {  // delegated by the column (cardEvents above)
       'click': 'details',
       'keydown': 'key',
       'change select.move': 'menuMove',
@@ -374,19 +413,24 @@
       this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
       this.detail = null;
       this.column = null;
-      this.$el.data('view', this);
+      cardViews.set(this.el, this);
       this.listenTo(this.model, 'change', this.render);
       this.listenTo(this.model, 'remove', this.remove);
       this.listenTo(this.model, 'move:failed', this.showFailure);
       this.listenTo(this.model, 'move:saving', this.saving);
     },
     getContext: function () {
-      return {task: this.model, columns: COLUMNS};
+      if (moveMenu === null) {
+        moveMenu = compiled('#move-menu-template')({columns: COLUMNS});
+      }
+      return {task: this.model, menu: moveMenu};
     },
+    // Written without jQuery: a big sprint renders hundreds of cards, and a card holds no
+    // jQuery data or handlers (its column delegates its events).
     render: function () {
-      TemplateView.prototype.render.apply(this, arguments);
+      this.el.innerHTML = this.template(this.getContext());
       this.el.style.order = Math.floor(this.model.get('order'));
-      this.$el.attr('aria-label', this.model.get('name'));
+      this.el.setAttribute('aria-label', this.model.get('name'));
       if (this.detail) {
         this.detail.el.style.order = this.el.style.order;
       }
@@ -735,7 +779,7 @@
       if (this.removed) {
         return;
       }
-      this.listenTo(app.tasks, 'add', this.addTask);
+      this.listenTo(app.tasks, 'update', this.tasksAdded);
       this.listenTo(app.tasks, 'change', this.changeTask);
       this.listenTo(app.tasks, 'remove', this.removeTask);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
@@ -748,9 +792,9 @@
           return;
         }
         self.sprint = sprint;
+        sprint.fetchTasks();  // on its way while the page renders
         self.connectSocket();
         self.render();
-        sprint.fetchTasks();
       }).fail(function (sprint) {
         self.notFound(sprint);
       });
@@ -778,7 +822,7 @@
       }, this);
       _.invoke(this.tasks, 'remove');
       this.tasks = {};
-      app.tasks.each(this.addTask, this);
+      this.addTasks(app.tasks.models);
       this.showConnection(this.connection);
       this.renderCarryOver();
       this.refreshBurndown();
@@ -795,20 +839,38 @@
       }
       return TemplateView.prototype.remove.apply(this, arguments);
     },
-    addTask: function (task) {
+    // Tasks added to the collection (a fetched list, a live add): shown in one batch.
+    tasksAdded: function (tasks, options) {
+      this.addTasks(options.changes.added);
+    },
+    // Cards for the tasks of this page (the backlog and this sprint) not shown yet, each
+    // column's new cards inserted at once.
+    addTasks: function (tasks) {
+      var columns = {};
+      _.each(tasks, function (task) {
+        var view = this.taskView(task), key = task.statusClass();
+        if (view) {
+          columns[key] = (columns[key] || []).concat([view]);
+        }
+      }, this);
+      _.each(columns, function (views, key) {
+        this.statuses[key].addTasks(views);
+      }, this);
+    },
+    // A rendered card for a task this page shows and has no card for yet, else null.
+    taskView: function (task) {
       var view;
-      if (!this.sprint || this.sprint.invalid || this.tasks[task.get('id')]) {
-        return;
+      if (!this.sprint || this.sprint.invalid || this.tasks[task.get('id')] ||
+          !(task.inBacklog() || task.inSprint(this.sprint))) {
+        return null;
       }
-      if (task.inBacklog() || task.inSprint(this.sprint)) {
-        view = new TaskItemView({model: task, sprint: this.sprintNumber});
-        this.tasks[task.get('id')] = view;
-        view.render();
-        this.statuses[task.statusClass()].addTask(view);
-        view.on('dragstart', this.sender('dragstart'), this);
-        view.on('dragend', this.sender('dragend'), this);
-        view.on('drop', this.sender('drop'), this);
-      }
+      view = new TaskItemView({model: task, sprint: this.sprintNumber});
+      this.tasks[task.get('id')] = view;
+      view.render();
+      view.on('dragstart', this.sender('dragstart'), this);
+      view.on('dragend', this.sender('dragend'), this);
+      view.on('drop', this.sender('drop'), this);
+      return view;
     },
     // A task that changed column is shown again in its new one (or leaves the page).
     changeTask: function (task) {
@@ -818,7 +880,7 @@
         view.remove();
         delete this.tasks[task.get('id')];
       }
-      this.addTask(task);
+      this.addTasks([task]);
     },
     removeTask: function (task) {
       delete this.tasks[task.get('id')];
