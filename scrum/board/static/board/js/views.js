@@ -408,16 +408,23 @@
       tabindex: '0',
       role: 'listitem'
     },
+    _setAttributes: function (attributes) {  // Backbone's, without jQuery
+      _.each(attributes, function (value, name) {
+        this.el.setAttribute(name, value);
+      }, this);
+    },
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
       this.detail = null;
       this.column = null;
       cardViews.set(this.el, this);
-      this.listenTo(this.model, 'change', this.render);
-      this.listenTo(this.model, 'remove', this.remove);
-      this.listenTo(this.model, 'move:failed', this.showFailure);
-      this.listenTo(this.model, 'move:saving', this.saving);
+      this.listenTo(this.model, {
+        'change': this.render,
+        'remove': this.remove,
+        'move:failed': this.showFailure,
+        'move:saving': this.saving
+      });
     },
     getContext: function () {
       if (moveMenu === null) {
