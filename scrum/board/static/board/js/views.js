@@ -21,7 +21,8 @@
     },
     templates = {},  // compiled once per name: a big sprint renders hundreds of cards
     cardViews = new WeakMap(),  // card element -> its TaskItemView
-    moveMenu = null;  // the "Move to..." menu's HTML, the same on every card
+    moveOptions = null,  // the "Move to..." menu's column options, parsed once
+    unfilledMenus = [];  // "Move to..." menus still without them
 
   function compiled(name) {
     if (!templates[name]) {
@@ -270,6 +271,35 @@
 
   // Sprint page (ch. 6-7) -------------------------------------------------------------
 
+  // A "Move to..." menu gets its column options when it is first used, or when the page is
+  // idle: a sprint of hundreds of cards shows first, and the options are not seen until a
+  // menu opens (parsing them on every card was a third of the cards' cost).
+  function fillMenu(select) {
+    if (!moveOptions) {
+      moveOptions = document.createElement('template');
+      moveOptions.innerHTML = compiled('#move-options-template')({columns: COLUMNS});
+    }
+    if (select.options.length < 2) {
+      select.appendChild(moveOptions.content.cloneNode(true));
+    }
+  }
+
+  function fillMenuWhenIdle(select) {
+    if (!unfilledMenus.length) {
+      requestIdleCallback(fillMenus, {timeout: 500});
+    }
+    unfilledMenus.push(select);
+  }
+
+  function fillMenus(deadline) {
+    while (unfilledMenus.length && (deadline.didTimeout || deadline.timeRemaining() > 1)) {
+      fillMenu(unfilledMenus.shift());
+    }
+    if (unfilledMenus.length) {
+      requestIdleCallback(fillMenus, {timeout: 500});
+    }
+  }
+
   // The cards' events ("click", "change select.move", ...), delegated by their column to the
   // card's view: one listener per event for the whole column instead of ten on every card.
   function cardEvents(events) {
@@ -396,6 +426,8 @@
       'click': 'details',
       'keydown': 'key',
       'change select.move': 'menuMove',
+      'focusin select.move': 'openMenu',  // before a keyboard user picks
+      'pointerdown select.move': 'openMenu',  // before the menu pops up (mouse, touch, pen)
       'dragstart': 'start',
       'dragenter': 'enter',
       'dragover': 'over',
@@ -427,15 +459,13 @@
       });
     },
     getContext: function () {
-      if (moveMenu === null) {
-        moveMenu = compiled('#move-menu-template')({columns: COLUMNS});
-      }
-      return {task: this.model, menu: moveMenu};
+      return {task: this.model};
     },
     // Written without jQuery: a big sprint renders hundreds of cards, and a card holds no
     // jQuery data or handlers (its column delegates its events).
     render: function () {
       this.el.innerHTML = this.template(this.getContext());
+      fillMenuWhenIdle(this.el.querySelector('select.move'));
       this.el.style.order = Math.floor(this.model.get('order'));
       this.el.setAttribute('aria-label', this.model.get('name'));
       if (this.detail) {
@@ -478,6 +508,9 @@
       if (event.key === 'Enter' && event.target === this.el) {
         this.details(event);
       }
+    },
+    openMenu: function (event) {
+      fillMenu(event.currentTarget);
     },
     menuMove: function (event) {
       var key = $(event.currentTarget).val(),
