@@ -98,13 +98,14 @@ class TotalInRowsPaginator(Paginator):
 
 
 class Pagination(PageNumberPagination):
-    """Pages of 25 by default; page_size asks for 1 to 100 (more is cut to 100, a value that
-    is not a positive whole number is a 400)."""
+    """Pages of 25 by default; page_size asks for 1 to 500 (more is cut to 500, a value that
+    is not a positive whole number is a 400). 500 lets the board load a big sprint in one
+    request."""
 
     django_paginator_class = TotalInRowsPaginator
     page_size = 25
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = 500
 
     def get_page_size(self, request):
         value = request.query_params.get(self.page_size_query_param)

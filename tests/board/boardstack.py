@@ -5,6 +5,7 @@ demo / test; Api is the book's Python client (plain requests with demo's token).
 """
 
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -98,9 +99,10 @@ def seeded_database(db):
 
 class Stack:
     """scrum + watercooler on one SQLite file; the watercooler can be stopped and restarted
-    on the same port."""
+    on the same port. production=True runs scrum as it is deployed: DEBUG off (WhiteNoise
+    then lets browsers cache the static files instead of revalidating them every time)."""
 
-    def __init__(self, folder, workers=2):
+    def __init__(self, folder, workers=2, production=False):
         self.db = folder / "scrum.sqlite3"
         self.wc_port = free_port()
         self.env = {
@@ -108,6 +110,8 @@ class Stack:
             "WATERCOOLER_SECRET": SECRET,
             "WATERCOOLER_SERVER": f"127.0.0.1:{self.wc_port}",
         }
+        if production:
+            self.env.update(DEBUG="off", SECRET_KEY=secrets.token_urlsafe(50))
         self.scrum = gunicorn("scrum", SCRUM, self.env, workers=workers)
         self.watercooler = None
         self.api = None

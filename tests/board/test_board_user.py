@@ -259,6 +259,28 @@ def test_the_move_to_control_moves_a_card(api, board):
     assert (stored["sprint"], stored["status"], stored["started"]) == (sprint["id"], 3, TODAY)
 
 
+def test_the_move_to_control_works_from_the_keyboard(api, board):
+    sprint = api.sprint("Move by keyboard")
+    task = api.task("Moved by keys", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    menu = user.card("Moved by keys").get_by_label("Move to...")
+    menu.focus()
+    user.page.keyboard.press("ArrowDown")  # the first column after "Move to...": Backlog
+    expect(user.card("Moved by keys", "Backlog")).to_be_visible()
+    assert api.wait_task(task["id"], lambda t: t["sprint"] is None)["sprint"] is None
+
+
+def test_every_cards_move_to_menu_lists_the_five_columns_untouched(api, board):
+    sprint = api.sprint("Menus")
+    for name in ("Menu one", "Menu two"):
+        api.task(name, sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    for name in ("Menu one", "Menu two"):
+        options = user.card(name).get_by_label("Move to...").locator("option")
+        expect(options).to_have_count(len(COLUMNS) + 1)
+        assert [o.get_attribute("label") for o in options.all()] == ["Move to...", *COLUMNS]
+
+
 def test_a_move_the_api_refuses_puts_the_card_back_and_says_why(stack, api, board):
     pk = stack.past_sprint("Already over", 2)
     sprint = api.call("GET", f"/api/sprints/{pk}/")
@@ -309,13 +331,13 @@ def test_logout_returns_to_the_login_form_and_a_reload_keeps_it(board):
     expect(page.get_by_role("heading", name="Your Sprints")).to_have_count(0)
 
 
-def test_a_sprint_with_300_tasks_shows_all_300_cards(stack, api, board):
+def test_a_sprint_with_600_tasks_two_api_pages_shows_all_600_cards(stack, api, board):
     sprint = api.sprint("Big sprint")
-    names = [f"Bulk task {n:03}" for n in range(1, 301)]
+    names = [f"Bulk task {n:03}" for n in range(1, 601)]  # pages hold at most 500
     stack.bulk_tasks(sprint["id"], names)
     user = board().open_sprint(sprint)
     cards = user.column("Not Started").locator(".task-item")
-    expect(cards).to_have_count(300, timeout=15000)
+    expect(cards).to_have_count(600, timeout=15000)
     texts = " ".join(cards.all_inner_texts())
     assert set(re.findall(r"Bulk task \d+", texts)) == set(names)
 

@@ -412,19 +412,19 @@ def test_task_filters(api, user, sprint):
 
 
 def test_pagination(api, sprint):
-    Task.objects.bulk_create(Task(name=f"T{n}", sprint=sprint, order=n) for n in range(130))
+    Task.objects.bulk_create(Task(name=f"T{n}", sprint=sprint, order=n) for n in range(630))
     first = api.get("/api/tasks/").json()
-    assert first["count"] == 130
+    assert first["count"] == 630
     assert len(first["results"]) == 25
     assert first["previous"] is None
     assert "page=2" in first["next"]
     assert len(api.get("/api/tasks/?page_size=100").json()["results"]) == 100
-    assert len(api.get("/api/tasks/?page_size=1000").json()["results"]) == 100
-    last = api.get("/api/tasks/?page_size=100&page=2").json()
-    assert len(last["results"]) == 30
-    assert last["count"] == 130
+    assert len(api.get("/api/tasks/?page_size=1000").json()["results"]) == 500
+    last = api.get("/api/tasks/?page_size=500&page=2").json()
+    assert len(last["results"]) == 130
+    assert last["count"] == 630
     assert last["next"] is None
-    assert api.get("/api/tasks/?page_size=100&page=last").json()["results"] == last["results"]
+    assert api.get("/api/tasks/?page_size=500&page=last").json()["results"] == last["results"]
     assert api.get(f"/api/tasks/?sprint={sprint.pk}&status=4").json()["count"] == 0
 
 

@@ -6,7 +6,9 @@ var app = (function ($) {
   var config = $('#config'),
     app = JSON.parse(config.text());
 
-  $(document).ready(function () {
+  // Once every script has run; DOMContentLoaded itself rather than $(document).ready,
+  // whose callbacks wait for a timer (jQuery runs them asynchronously).
+  document.addEventListener('DOMContentLoaded', function () {
     new app.router();  // starts the history: the page shows the route asked for
   });
 

@@ -3,7 +3,7 @@
 (function ($, Backbone, _, app) {
   'use strict';
 
-  var PAGE_SIZE = 100;  // the API's largest page: fewest requests for a big sprint
+  var PAGE_SIZE = 500;  // the API's largest page: a big sprint in one request
 
   // A date as the API writes it, YYYY-MM-DD, in local time.
   function isoDate(date) {
@@ -239,12 +239,14 @@
     // Fetches every page of the list (options.url, options.data), merging each page in as
     // it arrives: the pages after the first are asked for at once when their URLs follow
     // from `next` (?page=N), else one after the other by `next`. Resolves with all objects.
+    // Only done/fail callbacks: they run as soon as a response is in, where each `then`
+    // would wait for a timer.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
         found = [];
       function get(url, data) {
-        return $.ajax({url: url, data: data, dataType: 'json'});
+        return $.ajax({url: url, data: data, dataType: 'json'}).fail(result.reject);
       }
       function merge(response) {
         var results = response.results || [];
@@ -253,25 +255,26 @@
       }
       function follow(response) {
         merge(response);
-        return response.next ? get(response.next).then(follow) : null;
+        if (response.next) {
+          get(response.next).done(follow);
+        } else {
+          result.resolve(found);
+        }
       }
       options = options || {};
       get(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data))
-        .then(function (first) {
+        .done(function (first) {
           var others = _.map(otherPages(first), function (url) {
             return get(url).done(merge);
           });
           if (!others.length) {
-            return follow(first);
+            follow(first);
+            return;
           }
           merge(first);  // while the other pages are on their way
-          return $.when.apply($, others);
-        })
-        .done(function () {
-          result.resolve(found);
-        })
-        .fail(function (xhr) {
-          result.reject(xhr);
+          $.when.apply($, others).done(function () {
+            result.resolve(found);
+          });
         });
       return result.promise();
     }

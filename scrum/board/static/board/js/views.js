@@ -19,7 +19,10 @@
       live: 'Live',
       reconnecting: 'Reconnecting...'
     },
-    templates = {};  // compiled once per name: a big sprint renders hundreds of cards
+    templates = {},  // compiled once per name: a big sprint renders hundreds of cards
+    cardViews = new WeakMap(),  // card element -> its TaskItemView
+    moveOptions = null,  // the "Move to..." menu's column options, parsed once
+    unfilledMenus = [];  // "Move to..." menus still without them
 
   function compiled(name) {
     if (!templates[name]) {
@@ -268,16 +271,61 @@
 
   // Sprint page (ch. 6-7) -------------------------------------------------------------
 
+  // A "Move to..." menu gets its column options when it is first used, or when the page is
+  // idle: a sprint of hundreds of cards shows first, and the options are not seen until a
+  // menu opens (parsing them on every card was a third of the cards' cost).
+  function fillMenu(select) {
+    if (!moveOptions) {
+      moveOptions = document.createElement('template');
+      moveOptions.innerHTML = compiled('#move-options-template')({columns: COLUMNS});
+    }
+    if (select.options.length < 2) {
+      select.appendChild(moveOptions.content.cloneNode(true));
+    }
+  }
+
+  function fillMenuWhenIdle(select) {
+    if (!unfilledMenus.length) {
+      requestIdleCallback(fillMenus, {timeout: 500});
+    }
+    unfilledMenus.push(select);
+  }
+
+  function fillMenus(deadline) {
+    while (unfilledMenus.length && (deadline.didTimeout || deadline.timeRemaining() > 1)) {
+      fillMenu(unfilledMenus.shift());
+    }
+    if (unfilledMenus.length) {
+      requestIdleCallback(fillMenus, {timeout: 500});
+    }
+  }
+
+  // The cards' events ("click", "change select.move", ...), delegated by their column to the
+  // card's view: one listener per event for the whole column instead of ten on every card.
+  function cardEvents(events) {
+    return _.object(_.map(events, function (method, spec) {
+      var parts = spec.split(' ');
+      return [[parts[0], '.task-item'].concat(parts.slice(1)).join(' '), function (event) {
+        var view = cardViews.get(event.currentTarget.closest('.task-item'));
+        if (view) {
+          view[method](event);
+        }
+      }];
+    }));
+  }
+
   var StatusView = TemplateView.extend(_.extend({}, dropTarget, {
     tagName: 'section',
     className: 'status',
     templateName: '#status-template',
-    events: {
-      'click button.add': 'renderAddForm',
-      'dragenter': 'enter',
-      'dragover': 'over',
-      'dragleave': 'leave',
-      'drop': 'drop'
+    events: function () {
+      return _.extend({
+        'click button.add': 'renderAddForm',
+        'dragenter': 'enter',
+        'dragover': 'over',
+        'dragleave': 'leave',
+        'drop': 'drop'
+      }, cardEvents(TaskItemView.prototype.cardEvents));
     },
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
@@ -310,10 +358,32 @@
       TemplateView.prototype.render.apply(this, arguments);
       this.list = this.$('.list')[0];
     },
-    // Inserts a card at its place in board order (visual order also follows CSS order).
-    addTask: function (view) {
-      view.column = this;
-      this.place(view);
+    // Inserts cards at their places in board order (visual order also follows CSS order);
+    // a batch that goes after every card already there (a list being loaded) is appended
+    // in one go.
+    addTasks: function (views) {
+      var fragment;
+      views = views.slice().sort(function (a, b) {
+        return app.compareTasks(a.model, b.model);
+      });
+      _.each(views, function (view) {
+        view.column = this;
+      }, this);
+      if (!this.list || !views.length) {
+        return;
+      }
+      if (!this.isLast(views[0])) {
+        _.each(views, this.place, this);
+        return;
+      }
+      fragment = document.createDocumentFragment();
+      _.each(views, function (view) {
+        fragment.appendChild(view.topElement());
+        if (view.detail) {
+          fragment.appendChild(view.el);
+        }
+      });
+      this.list.appendChild(fragment);
     },
     place: function (view) {
       var next = null;
@@ -322,13 +392,12 @@
       }
       if (!this.isLast(view)) {
         next = _.find(this.list.children, function (element) {
-          var other = $.data(element, 'view');
-          return other instanceof TaskItemView && other !== view &&
-            app.compareTasks(view.model, other.model) < 0;
+          var other = cardViews.get(element);
+          return other && other !== view && app.compareTasks(view.model, other.model) < 0;
         });
       }
       if (next) {
-        this.list.insertBefore(view.el, $.data(next, 'view').topElement());
+        this.list.insertBefore(view.el, cardViews.get(next).topElement());
       } else {
         this.list.appendChild(view.el);
       }
@@ -340,8 +409,8 @@
     isLast: function (view) {
       var element = this.list.lastElementChild, other;
       for (; element; element = element.previousElementSibling) {
-        other = $.data(element, 'view');
-        if (other instanceof TaskItemView && other !== view) {
+        other = cardViews.get(element);
+        if (other && other !== view) {
           return app.compareTasks(view.model, other.model) >= 0;
         }
       }
@@ -353,10 +422,12 @@
     tagName: 'div',
     className: 'task-item',
     templateName: '#task-item-template',
-    events: {
+    cardEvents: {  // delegated by the column (cardEvents above)
       'click': 'details',
       'keydown': 'key',
       'change select.move': 'menuMove',
+      'focusin select.move': 'openMenu',  // before a keyboard user picks
+      'pointerdown select.move': 'openMenu',  // before the menu pops up (mouse, touch, pen)
       'dragstart': 'start',
       'dragenter': 'enter',
       'dragover': 'over',
@@ -369,24 +440,34 @@
       tabindex: '0',
       role: 'listitem'
     },
+    _setAttributes: function (attributes) {  // Backbone's, without jQuery
+      _.each(attributes, function (value, name) {
+        this.el.setAttribute(name, value);
+      }, this);
+    },
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
       this.detail = null;
       this.column = null;
-      this.$el.data('view', this);
-      this.listenTo(this.model, 'change', this.render);
-      this.listenTo(this.model, 'remove', this.remove);
-      this.listenTo(this.model, 'move:failed', this.showFailure);
-      this.listenTo(this.model, 'move:saving', this.saving);
+      cardViews.set(this.el, this);
+      this.listenTo(this.model, {
+        'change': this.render,
+        'remove': this.remove,
+        'move:failed': this.showFailure,
+        'move:saving': this.saving
+      });
     },
     getContext: function () {
-      return {task: this.model, columns: COLUMNS};
+      return {task: this.model};
     },
+    // Written without jQuery: a big sprint renders hundreds of cards, and a card holds no
+    // jQuery data or handlers (its column delegates its events).
     render: function () {
-      TemplateView.prototype.render.apply(this, arguments);
+      this.el.innerHTML = this.template(this.getContext());
+      fillMenuWhenIdle(this.el.querySelector('select.move'));
       this.el.style.order = Math.floor(this.model.get('order'));
-      this.$el.attr('aria-label', this.model.get('name'));
+      this.el.setAttribute('aria-label', this.model.get('name'));
       if (this.detail) {
         this.detail.el.style.order = this.el.style.order;
       }
@@ -427,6 +508,9 @@
       if (event.key === 'Enter' && event.target === this.el) {
         this.details(event);
       }
+    },
+    openMenu: function (event) {
+      fillMenu(event.currentTarget);
     },
     menuMove: function (event) {
       var key = $(event.currentTarget).val(),
@@ -735,7 +819,7 @@
       if (this.removed) {
         return;
       }
-      this.listenTo(app.tasks, 'add', this.addTask);
+      this.listenTo(app.tasks, 'update', this.tasksAdded);
       this.listenTo(app.tasks, 'change', this.changeTask);
       this.listenTo(app.tasks, 'remove', this.removeTask);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
@@ -748,9 +832,9 @@
           return;
         }
         self.sprint = sprint;
+        sprint.fetchTasks();  // on its way while the page renders
         self.connectSocket();
         self.render();
-        sprint.fetchTasks();
       }).fail(function (sprint) {
         self.notFound(sprint);
       });
@@ -778,7 +862,7 @@
       }, this);
       _.invoke(this.tasks, 'remove');
       this.tasks = {};
-      app.tasks.each(this.addTask, this);
+      this.addTasks(app.tasks.models);
       this.showConnection(this.connection);
       this.renderCarryOver();
       this.refreshBurndown();
@@ -795,20 +879,38 @@
       }
       return TemplateView.prototype.remove.apply(this, arguments);
     },
-    addTask: function (task) {
+    // Tasks added to the collection (a fetched list, a live add): shown in one batch.
+    tasksAdded: function (tasks, options) {
+      this.addTasks(options.changes.added);
+    },
+    // Cards for the tasks of this page (the backlog and this sprint) not shown yet, each
+    // column's new cards inserted at once.
+    addTasks: function (tasks) {
+      var columns = {};
+      _.each(tasks, function (task) {
+        var view = this.taskView(task), key = task.statusClass();
+        if (view) {
+          columns[key] = (columns[key] || []).concat([view]);
+        }
+      }, this);
+      _.each(columns, function (views, key) {
+        this.statuses[key].addTasks(views);
+      }, this);
+    },
+    // A rendered card for a task this page shows and has no card for yet, else null.
+    taskView: function (task) {
       var view;
-      if (!this.sprint || this.sprint.invalid || this.tasks[task.get('id')]) {
-        return;
+      if (!this.sprint || this.sprint.invalid || this.tasks[task.get('id')] ||
+          !(task.inBacklog() || task.inSprint(this.sprint))) {
+        return null;
       }
-      if (task.inBacklog() || task.inSprint(this.sprint)) {
-        view = new TaskItemView({model: task, sprint: this.sprintNumber});
-        this.tasks[task.get('id')] = view;
-        view.render();
-        this.statuses[task.statusClass()].addTask(view);
-        view.on('dragstart', this.sender('dragstart'), this);
-        view.on('dragend', this.sender('dragend'), this);
-        view.on('drop', this.sender('drop'), this);
-      }
+      view = new TaskItemView({model: task, sprint: this.sprintNumber});
+      this.tasks[task.get('id')] = view;
+      view.render();
+      view.on('dragstart', this.sender('dragstart'), this);
+      view.on('dragend', this.sender('dragend'), this);
+      view.on('drop', this.sender('drop'), this);
+      return view;
     },
     // A task that changed column is shown again in its new one (or leaves the page).
     changeTask: function (task) {
@@ -818,7 +920,7 @@
         view.remove();
         delete this.tasks[task.get('id')];
       }
-      this.addTask(task);
+      this.addTasks([task]);
     },
     removeTask: function (task) {
       delete this.tasks[task.get('id')];
