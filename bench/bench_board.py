@@ -30,7 +30,6 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "board"))
 from boardstack import COLUMNS, Stack  # noqa: E402
 from harness import Service, launch_chromium  # noqa: E402
 

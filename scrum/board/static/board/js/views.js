@@ -497,7 +497,8 @@
     attributes: {role: 'listitem'},
     events: _.extend({
       'blur [data-field][contenteditable=true]': 'editField',
-      'keydown [data-field][contenteditable=true]': 'fieldKey'
+      'keydown [data-field][contenteditable=true]': 'fieldKey',
+      'click button.delete': 'destroy'
     }, FormView.prototype.events),
     initialize: function (options) {
       FormView.prototype.initialize.apply(this, arguments);
@@ -534,6 +535,13 @@
         },
         error: _.bind(this.modelFailure, this)
       });
+    },
+    // Deletes the task once the API agrees: its card and these details leave the page
+    // (the task's 'remove'), and every other board hears it from the watercooler.
+    destroy: function (event) {
+      event.preventDefault();
+      this.clearErrors();
+      this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
     },
     // The trimmed text of an edited field; an empty due date or assignee is null.
     editField: function (event) {
