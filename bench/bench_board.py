@@ -35,7 +35,6 @@ from stats import Report, Target, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "board"))
 from boardstack import COLUMNS, Stack  # noqa: E402
 from harness import Service, launch_chromium  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Take the README's screenshots again: docs/board.png, docs/placeholder.png, docs/sitebuilder.png.
 
-Starts scrum + watercooler on seed_demo's data (tests/board/boardstack.Stack), placeholder under
+Starts scrum + watercooler on seed_demo's data (tests/boardstack.Stack), placeholder under
 gunicorn, and a fresh sitebuilder build served by its `preview` command, each on a free
 127.0.0.1 port with databases, build and logs in one temporary folder; opens each page in
 Debian's headless Chromium at 1280x800 and saves it as a small palette PNG. Every process it
@@ -24,7 +24,6 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "board"))
 from boardstack import Stack  # noqa: E402
 from harness import Service, gunicorn, launch_chromium  # noqa: E402
 

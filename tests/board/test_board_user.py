@@ -147,16 +147,6 @@ def test_a_task_added_on_the_board_goes_to_the_backlog(api, board):
     assert (task["sprint"], task["status"], task["description"]) == (None, 1, "In the backlog")
 
 
-def edit_field(page, field, text):
-    """Replace an inline field's text as a user does, then leave it (blur)."""
-    element = page.locator(f".task-detail [data-field={field}]")
-    expect(element).to_have_attribute("contenteditable", "true")
-    element.click()
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.type(text)
-    page.locator(".tasks").locator("h4").first.click()  # somewhere else: the field blurs
-
-
 def test_each_inline_field_of_the_task_details_is_saved(api, board):
     sprint = api.sprint("Inline edits")
     task = api.task("Edit me", sprint=sprint["id"])
@@ -178,7 +168,7 @@ def test_each_inline_field_of_the_task_details_is_saved(api, board):
         ("assigned", "demo", "demo"),
     ]
     for field, typed, stored in edits:
-        edit_field(page, field, typed)
+        user.edit_field(field, typed)
         expect(save).to_be_visible()
         save.click()
         expect(save).to_be_hidden()
@@ -196,10 +186,24 @@ def test_a_detail_save_the_api_refuses_shows_why_and_keeps_the_stored_value(api,
     user.expect_status(400)
     page = user.page
     user.card("Bad due date").click()
-    edit_field(page, "due", "next week")
+    user.edit_field("due", "next week")
     page.locator(".task-detail").get_by_role("button", name="Save").click()
     expect(page.locator(".task-detail .error")).to_contain_text("Date has wrong format")
     assert api.get_task(task["id"])["due"] is None
+
+
+def test_a_task_deleted_from_its_details_leaves_the_board_and_the_api(api, board):
+    sprint = api.sprint("Deleting")
+    task = api.task("Delete me", sprint=sprint["id"])
+    api.task("Keep me", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Delete me").click()
+    details = user.page.locator(".task-detail")
+    details.get_by_role("button", name="Delete").click()
+    expect(details).to_have_count(0)
+    expect(user.card("Delete me")).to_have_count(0)
+    expect(user.card("Keep me", "Not Started")).to_be_visible()
+    api.call("GET", task["links"]["self"], expect=404)
 
 
 def test_a_card_dragged_to_every_column_is_stored_there(api, board):

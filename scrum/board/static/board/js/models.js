@@ -112,14 +112,21 @@
 
   app.session = new Session();
 
+  // An API link on the page's own origin: an object announced through the watercooler
+  // carries the links of the host it was written through (another scrum server, an internal
+  // name), but the board talks only to the API it was loaded from.
+  function ownLink(url) {
+    var link = new URL(url, window.location.href);
+    return link.pathname + link.search;
+  }
+
   var BaseModel = Backbone.Model.extend({
     url: function () {
-      var links = this.get('links'),
-        url = links && links.self;
-      if (!url) {
-        url = Backbone.Model.prototype.url.call(this);
+      var links = this.get('links');
+      if (links && links.self) {
+        return ownLink(links.self);
       }
-      return url;
+      return Backbone.Model.prototype.url.call(this);
     },
     // The URL of one of the object's actions, e.g. tasks/7/move/.
     actionUrl: function (name) {
@@ -128,10 +135,10 @@
   });
 
   app.models.Sprint = BaseModel.extend({
-    fetchTasks: function () {
+    fetchTasks: function (options) {
       var links = this.get('links');
       if (links && links.tasks) {
-        return app.tasks.fetchAll({url: links.tasks});
+        return app.tasks.fetchAll(_.extend({url: ownLink(links.tasks)}, options));
       }
       return $.Deferred().reject().promise();
     },
@@ -239,8 +246,8 @@
     // Fetches every page of the list (options.url, options.data), merging each page in as
     // it arrives: the pages after the first are asked for at once when their URLs follow
     // from `next` (?page=N), else one after the other by `next`. Resolves with all objects.
-    // Only done/fail callbacks: they run as soon as a response is in, where each `then`
-    // would wait for a timer.
+    // options.skip(id), if given, says which models to leave as they are. Only done/fail
+    // callbacks: they run as soon as a response is in, where each `then` would wait for a timer.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
@@ -251,7 +258,9 @@
       function merge(response) {
         var results = response.results || [];
         found = found.concat(results);
-        collection.set(results, {remove: false});
+        collection.set(options.skip ? _.reject(results, function (object) {
+          return options.skip(object.id);
+        }) : results, {remove: false});
       }
       function follow(response) {
         merge(response);
@@ -307,8 +316,8 @@
     app.collections.Tasks = BaseCollection.extend({
       model: app.models.Task,
       url: data.tasks,
-      getBacklog: function () {
-        return this.fetchAll({data: {backlog: 'True'}});
+      getBacklog: function (options) {
+        return this.fetchAll(_.extend({data: {backlog: 'True'}}, options));
       },
       // The tasks of one column in board order (by order, then id), without `except`.
       column: function (sprint, status, except) {

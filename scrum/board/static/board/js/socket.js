@@ -47,6 +47,7 @@
     this.attempt = 0;
     this.renewals = 0;  // new URLs asked for since the socket last worked
     this.reconnecting = false;  // the next open catches up on what was missed
+    this.refetchOnOpen = false;  // the next open refetches besides catching up
     this.stopped = false;
     this.timer = null;
     this.stable = null;
@@ -108,7 +109,7 @@
     },
     onopen: function () {
       var self = this,
-        caughtUp = _.has(this.resumable(), 'all');
+        caughtUp = _.has(this.resumable(), 'all') && !this.refetchOnOpen;
       // The server may still refuse the socket right after opening it (a bad token):
       // only one that stays open resets the back-off and the token renewals.
       this.stable = setTimeout(function () {
@@ -119,9 +120,10 @@
       this.trigger('open');
       this.trigger('status', 'live');
       if (this.reconnecting && !caughtUp) {
-        this.trigger('resync');  // the server cannot replay what was missed: refetch
+        this.trigger('resync');  // refetch: the history alone may not hold what was missed
       }
       this.reconnecting = false;
+      this.refetchOnOpen = false;
     },
     onmessage: function (message) {
       var result;
@@ -158,6 +160,10 @@
         if (event.code === CLOSE_BAD_REQUEST) {
           this.positions = {};  // the server did not understand ?since=: start afresh
         }
+        // The history replayed with ?since= holds what reached the watercooler, but the
+        // page cannot tell a dropped connection from a watercooler that was down, and
+        // what the API announced to a watercooler that was down is in no history.
+        this.refetchOnOpen = true;
         this.retry(backoff(this.attempt++, Math.random()));
       }
     },

@@ -581,7 +581,8 @@
     attributes: {role: 'listitem'},
     events: _.extend({
       'blur [data-field][contenteditable=true]': 'editField',
-      'keydown [data-field][contenteditable=true]': 'fieldKey'
+      'keydown [data-field][contenteditable=true]': 'fieldKey',
+      'click button.delete': 'destroy'
     }, FormView.prototype.events),
     initialize: function (options) {
       FormView.prototype.initialize.apply(this, arguments);
@@ -618,6 +619,13 @@
         },
         error: _.bind(this.modelFailure, this)
       });
+    },
+    // Deletes the task once the API agrees: its card and these details leave the page
+    // (the task's 'remove'), and every other board hears it from the watercooler.
+    destroy: function (event) {
+      event.preventDefault();
+      this.clearErrors();
+      this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
     },
     // The trimmed text of an edited field; an empty due date or assignee is null.
     editField: function (event) {
@@ -795,6 +803,7 @@
       this.tasks = {};  // task id -> TaskItemView
       this.statuses = {};
       this.socket = null;
+      this.announcedDuring = [];  // per refetch under way: the tasks announced since it began
       this.connection = 'connecting';
       this.carryOver = null;
       this.removed = false;
@@ -952,6 +961,7 @@
       this.listenTo(this.socket, 'task:dragend task:drop', function (id) {
         this.withTaskView(id, 'unlock');
       });
+      this.listenTo(this.socket, 'task:add task:update task:remove', this.noteAnnounced);
       this.listenTo(this.socket, 'task:add', this.taskAdded);
       this.listenTo(this.socket, 'task:update', this.taskUpdated);
       this.listenTo(this.socket, 'task:remove', function (id) {
@@ -984,17 +994,31 @@
       }
     },
     // After missed messages: fetch this sprint's tasks and the backlog again, and drop
-    // the tasks that are no longer in either.
+    // the tasks that are no longer in either. A task announced while the fetch is under way
+    // is newer than what the fetch may have read: it stays as announced.
     refetchTasks: function () {
-      var sprint = this.sprint;
+      var self = this, sprint = this.sprint, announced = {},
+        options = {skip: function (id) {
+          return _.has(announced, id);
+        }};
       if (!sprint || sprint.invalid) {
         return;
       }
-      $.when(sprint.fetchTasks(), app.tasks.getBacklog()).done(function (inSprint, inBacklog) {
+      this.announcedDuring.push(announced);
+      $.when(sprint.fetchTasks(options), app.tasks.getBacklog(options)).always(function () {
+        self.announcedDuring = _.without(self.announcedDuring, announced);
+      }).done(function (inSprint, inBacklog) {
         var current = _.indexBy(inSprint.concat(inBacklog), 'id');
         app.tasks.remove(app.tasks.filter(function (task) {
-          return (task.inBacklog() || task.inSprint(sprint)) && !current[task.get('id')];
+          var id = task.get('id');
+          return (task.inBacklog() || task.inSprint(sprint)) && !current[id] &&
+            !options.skip(id);
         }));
+      });
+    },
+    noteAnnounced: function (id) {
+      _.each(this.announcedDuring, function (announced) {
+        announced[id] = true;
       });
     },
     // The channel token expired: the sprint's links carry a fresh one.

@@ -1,10 +1,13 @@
-"""scrum + watercooler + Debian's headless Chromium for the board tests and bench/bench_board.py.
+"""scrum + watercooler + Debian's headless Chromium for the board tests (tests/board, the
+two-board stack tests in tests/stack) and bench/bench_board.py.
 
 Stack starts scrum under gunicorn and the watercooler on a throwaway SQLite file seeded with
-demo / test; Api is the book's Python client (plain requests with demo's token).
+demo / test; Api is the book's Python client (plain requests with demo's token); Board is one
+user's browser context on the board.
 """
 
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -15,6 +18,7 @@ from itertools import count
 
 import requests
 from harness import ROOT, Service, free_port, gunicorn
+from playwright.sync_api import expect
 
 SECRET = "board-test-secret"
 SCRUM = ROOT / "scrum"
@@ -77,12 +81,12 @@ class Api:
         return found
 
 
-def manage(db, *args):
-    """Run `python scrum.py ARGS` on the SQLite file db; returns its output."""
+def manage(database_url, *args):
+    """Run `python scrum.py ARGS` on the database at database_url; returns its output."""
     done = subprocess.run(
         [sys.executable, "scrum.py", *args],
         cwd=SCRUM,
-        env={**os.environ, "DATABASE_URL": f"sqlite:///{db}", "WATERCOOLER_SECRET": SECRET},
+        env={**os.environ, "DATABASE_URL": database_url, "WATERCOOLER_SECRET": SECRET},
         check=True,
         capture_output=True,
         text=True,
@@ -91,10 +95,15 @@ def manage(db, *args):
 
 
 def seeded_database(db):
-    """Migrate db and seed it with demo / test (seed_demo); returns db."""
-    manage(db, "migrate", "--noinput")
-    manage(db, "seed_demo")
+    """Migrate the SQLite file db and seed it with demo / test (seed_demo); returns db."""
+    seed(f"sqlite:///{db}")
     return db
+
+
+def seed(database_url):
+    """Migrate the database and seed it with demo / test (seed_demo)."""
+    manage(database_url, "migrate", "--noinput")
+    manage(database_url, "seed_demo")
 
 
 class Stack:
@@ -118,7 +127,7 @@ class Stack:
 
     def manage(self, *args):
         """Run `python scrum.py ARGS` on this stack's database; returns its output."""
-        return manage(self.db, *args)
+        return manage(self.env["DATABASE_URL"], *args)
 
     def sql(self, statement, *params):
         """Run SQL on the database behind the API's back (what the API refuses to do)."""
@@ -178,3 +187,115 @@ class Stack:
                 rows,
             )
         db.close()
+
+
+class Board:
+    """One user's browser context on the board at url, with what a user can see and do.
+
+    Already logged in with token (put where the page keeps it, without spending the token
+    endpoint's throttle), or logged out. Console errors, page errors and dialogs are collected
+    in problems, except console messages the test said it expects.
+    """
+
+    def __init__(self, browser, url, token=None):
+        self.url = url
+        state = None
+        if token:
+            storage = [{"name": "apiToken", "value": token}]
+            state = {"cookies": [], "origins": [{"origin": self.url, "localStorage": storage}]}
+        self.context = browser.new_context(storage_state=state, base_url=self.url)
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.problems, self.expected = [], []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("dialog", self._dialog)
+
+    def _console(self, message):
+        if message.type != "error":
+            return
+        if not any(re.search(pattern, message.text) for pattern in self.expected):
+            self.problems.append(f"console error: {message.text}")
+
+    def _dialog(self, dialog):
+        self.problems.append(f"dialog {dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def expect_console(self, pattern):
+        """Allow console errors matching pattern (e.g. the browser logging an expected 400)."""
+        self.expected.append(pattern)
+
+    def expect_status(self, code):
+        self.expect_console(rf"the server responded with a status of {code}\b")
+
+    def expect_watercooler_down(self):
+        """Allow what the browser logs while the watercooler cannot be reached."""
+        self.expect_console(r"WebSocket connection to .* failed")
+        self.expect_console(r"ERR_CONNECTION_REFUSED")
+
+    # ---- navigation ---------------------------------------------------------------------
+
+    def open(self, fragment=""):
+        self.page.goto("/" + (f"#{fragment}" if fragment else ""))
+        return self
+
+    def login(self, username="demo", password="test"):
+        self.page.get_by_label("Username").fill(username)
+        self.page.get_by_label("Password").fill(password)
+        with self.page.expect_response(lambda response: "/api/token" in response.url):
+            self.page.get_by_role("button", name="Login").click()
+
+    def open_sprint(self, sprint):
+        """The sprint page, loaded with its name shown."""
+        self.open(f"sprint/{sprint['id']}")
+        heading = self.page.get_by_role("heading", name=sprint["name"], exact=True)
+        heading.wait_for()
+        return self
+
+    # ---- what is on the sprint page ---------------------------------------------------
+
+    @property
+    def live_status(self):
+        """The connection badge: data-state connecting, live or reconnecting."""
+        return self.page.locator("#live-status")
+
+    def column(self, title):
+        heading = self.page.locator("h4", has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+        return self.page.locator(".tasks section.status").filter(has=heading)
+
+    def card(self, name, column=None):
+        scope = self.column(column) if column else self.page
+        return scope.locator(".task-item[draggable=true]").filter(has_text=name)
+
+    def shown_order(self, title, names):
+        """The given cards of a column, top to bottom as shown (flex order applied)."""
+        tops = {name: self.card(name, title).bounding_box()["y"] for name in names}
+        return sorted(names, key=tops.get)
+
+    def wait_for_order(self, title, names, timeout=TIMEOUT_MS / 1000):
+        """Wait until the column shows these cards in this order; fail with what it shows."""
+        deadline = time.monotonic() + timeout
+        for name in names:
+            self.card(name, title).wait_for(timeout=timeout * 1000)
+        left = max(0.0, deadline - time.monotonic())
+        shown = wait_until(lambda: self.shown_order(title, names), names.__eq__, left)
+        assert shown == names, f"{title} shows {shown}"
+
+    # ---- what a user does on the sprint page ------------------------------------------
+
+    def edit_field(self, field, text):
+        """Replace an inline field of the open details as a user does, then leave it (blur)."""
+        element = self.page.locator(f".task-detail [data-field={field}]")
+        expect(element).to_have_attribute("contenteditable", "true")
+        element.click()
+        self.page.keyboard.press("ControlOrMeta+a")
+        self.page.keyboard.type(text)
+        self.page.locator(".tasks").locator("h4").first.click()  # elsewhere: the field blurs
+
+    def check(self):
+        """Fail the test with everything the page complained about."""
+        problems, self.problems = self.problems, []
+        assert not problems, "the page reported:\n" + "\n".join(problems)
+
+    def close(self):
+        self.context.close()
