@@ -12,6 +12,7 @@ in its meta-data header ("title: ...").
 import json
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 import markdown
@@ -37,9 +38,15 @@ def pages_directory():
 
 def display_name(path, line=None):
     """A page's file as a designer knows it ("pages/pricing.html"), with the line if given."""
-    name, folder = str(path), os.path.join(pages_directory().parent, "")
+    name, folder = str(path), project_prefix(settings.SITE_PAGES_DIRECTORY)
     name = name.removeprefix(folder) if folder != os.path.join(".", "") else name
     return f"{name}, line {line}" if line else name
+
+
+@cache
+def project_prefix(pages):
+    """The folder holding the pages folder, as the start of the paths inside it."""
+    return os.path.join(Path(pages).parent, "")
 
 
 def page_url(slug):
