@@ -359,7 +359,7 @@ def swap_in(staging, output, retired=None):
 def render_pages(slugs, pages, root, layout, jobs=None, progress=None):
     """Render pages into root, in parallel; returns {slug: state entry}, or BuildError."""
     tasks = [(slug, str(pages[slug]), str(root), layout) for slug in slugs]
-    jobs = min(jobs or available_cores(), -(-len(tasks) // MIN_PAGES_PER_JOB))
+    jobs = max(1, min(jobs or available_cores(), -(-len(tasks) // MIN_PAGES_PER_JOB)))
     size = max(1, min(MAX_BATCH, -(-len(tasks) // (jobs * BATCHES_PER_JOB))))
     batches = [tasks[start : start + size] for start in range(0, len(tasks), size)]
     results, problems = {}, []
