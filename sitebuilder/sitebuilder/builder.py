@@ -15,6 +15,7 @@ at a time (each move atomic), and pages whose source is gone are removed.
 """
 
 import filecmp
+import gc
 import hashlib
 import html
 import json
@@ -34,14 +35,17 @@ from xml.sax.saxutils import escape
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
 from compressor.storage import default_storage as compressor_storage
+from compressor.templatetags.compress import CompressorNode
 from django.conf import settings
 from django.contrib.staticfiles.finders import get_finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
-from django.template import Context, Engine, Library, engines
+from django.template import Context, Engine, Library, Node, Variable, engines
+from django.template.base import TextNode
 from django.template.defaulttags import URLNode
 from django.template.defaulttags import url as url_tag
 from django.template.loader import render_to_string
+from django.templatetags.static import StaticNode
 from django.utils.functional import empty
 
 from .pages import PageError, display_name, find_pages, page_context, page_url
@@ -50,12 +54,16 @@ STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
 OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
 STATE_VERSION = 3
 EXTRAS = ("404.html", "sitemap.xml")
-LINK = re.compile(r"""\s(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))""", re.I)
+LINK = re.compile(  # case-insensitive, spelled out (re.I is three times slower here)
+    r"""\s(?:[hH][rR][eE][fF]|[sS][rR][cC])\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
+)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
 ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
 ENGINE_OPTIONS += ("string_if_invalid", "file_charset", "autoescape")
-BATCH = 25  # pages per task sent to a worker
+MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
+BATCHES_PER_JOB = 4  # tasks per worker: few (each costs the parent a round trip), but enough
+MAX_BATCH = 250  # to even out the workers and show progress; pages per task at most
 
 
 class BuildError(Exception):
@@ -229,6 +237,7 @@ def memoize_lookups():
     the same few names on every page: look each up once per build."""
     staticfiles_storage.url = cache(staticfiles_storage.url)
     MemoURLNode.urls.clear()
+    MemoNode.outputs.clear()
 
 
 def check_compressed_css(static_root):
@@ -350,8 +359,9 @@ def swap_in(staging, output, retired=None):
 def render_pages(slugs, pages, root, layout, jobs=None, progress=None):
     """Render pages into root, in parallel; returns {slug: state entry}, or BuildError."""
     tasks = [(slug, str(pages[slug]), str(root), layout) for slug in slugs]
-    batches = [tasks[start : start + BATCH] for start in range(0, len(tasks), BATCH)]
-    jobs = min(jobs or available_cores(), len(batches))
+    jobs = max(1, min(jobs or available_cores(), -(-len(tasks) // MIN_PAGES_PER_JOB)))
+    size = max(1, min(MAX_BATCH, -(-len(tasks) // (jobs * BATCHES_PER_JOB))))
+    batches = [tasks[start : start + size] for start in range(0, len(tasks), size)]
     results, problems = {}, []
 
     def collect(batch_results):
@@ -363,9 +373,13 @@ def render_pages(slugs, pages, root, layout, jobs=None, progress=None):
 
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
         collect(render_batch([batches[0].pop(0)]))  # warms caches the workers inherit
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for batch_results in pool.imap_unordered(render_batch, batches):
-                collect(batch_results)
+        gc.freeze()  # the collector leaves what they inherit untouched, so it stays shared
+        try:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                for batch_results in pool.imap_unordered(render_batch, batches):
+                    collect(batch_results)
+        finally:
+            gc.unfreeze()
     else:
         for batch in batches:
             collect(render_batch(batch))
@@ -440,14 +454,69 @@ def debug_engine():
 
 @cache
 def build_engine():
-    """The site's template engine with {% url %} memoized (tags below), for rendering pages."""
-    return copy_engine(builtins=[*engines["django"].engine.builtins, __name__])
+    """The site's template engine for rendering pages, with {% url %}, {% static %} and
+    {% compress %} memoized (below)."""
+    engine = copy_engine(builtins=[*engines["django"].engine.builtins, __name__])
+    libraries = engine.template_libraries
+    for name in MEMOIZED_TAGS:
+        if name in libraries:
+            libraries[name] = memoizing(libraries[name], name)
+    return engine
 
 
 def copy_engine(**options):
     """A template engine like the site's (settings.TEMPLATES), with options changed."""
     engine = engines["django"].engine
     return Engine(**{**{name: getattr(engine, name) for name in ENGINE_OPTIONS}, **options})
+
+
+MEMOIZED_TAGS = ("static", "compress")  # each the tag of the library of that name
+
+
+def memoizing(library, name):
+    """A copy of a tag library whose tag `name` renders once per build where it can."""
+    copy = Library()
+    copy.tags, copy.filters = {**library.tags}, {**library.filters}
+    compile_tag = library.tags[name]
+    copy.tags[name] = lambda parser, token: memoized(compile_tag(parser, token))
+    return copy
+
+
+def memoized(node):
+    return MemoNode(node) if renders_alike(node) else node
+
+
+def renders_alike(node):
+    """Whether a node renders the same on every page of a build: text, {% static %} of a
+    quoted path, or {% compress %} of nothing else."""
+    if isinstance(node, TextNode | MemoNode):
+        return True
+    if isinstance(node, StaticNode):
+        path = node.path
+        return node.varname is None and not path.filters and not isinstance(path.var, Variable)
+    if isinstance(node, CompressorNode):
+        return all(renders_alike(child) for child in node.nodelist)
+    return False
+
+
+class MemoNode(Node):
+    """A node that renders alike on every page, rendered once per build (and escaping mode).
+
+    Every page's layout bundles the same stylesheets and scripts: each {% compress %} block
+    (its content rendered and hashed, then looked up in the offline manifest) renders once.
+    """
+
+    outputs = {}
+    child_nodelists = ()
+
+    def __init__(self, node):
+        self.node = node
+
+    def render(self, context):
+        key = self, context.autoescape
+        if key not in self.outputs:
+            self.outputs[key] = self.node.render(context)
+        return self.outputs[key]
 
 
 register = Library()  # build_engine()'s own tags, replacing the built-in ones of that name

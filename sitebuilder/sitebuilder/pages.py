@@ -12,6 +12,7 @@ in its meta-data header ("title: ...").
 import json
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 import markdown
@@ -37,10 +38,15 @@ def pages_directory():
 
 def display_name(path, line=None):
     """A page's file as a designer knows it ("pages/pricing.html"), with the line if given."""
-    path = Path(path)
-    root = pages_directory()
-    name = path.relative_to(root.parent) if path.is_relative_to(root.parent) else path
-    return f"{name}, line {line}" if line else str(name)
+    name, folder = str(path), project_prefix(settings.SITE_PAGES_DIRECTORY)
+    name = name.removeprefix(folder) if folder != os.path.join(".", "") else name
+    return f"{name}, line {line}" if line else name
+
+
+@cache
+def project_prefix(pages):
+    """The folder holding the pages folder, as the start of the paths inside it."""
+    return os.path.join(Path(pages).parent, "")
 
 
 def page_url(slug):
@@ -168,17 +174,17 @@ def read_template(path, source, engine=None):
     except TemplateSyntaxError as exc:
         token = getattr(exc, "token", None)
         raise PageError(f"{display_name(path, token and token.lineno)}: {exc}") from exc
-    top = [node for node in template.nodelist if is_context_block(node)]
+    top = next((node for node in template.nodelist if is_context_block(node)), None)
+    if top:  # then there is no other: Django refuses a block name used twice
+        template.nodelist.remove(top)
+        return template, *parse_context(path, top)
     blocks = template.nodelist.get_nodes_by_type(BlockNode)
-    nested = [node for node in blocks if is_context_block(node) and node not in top]
+    nested = [node for node in blocks if is_context_block(node)]
     if nested:
         line = nested[0].token.lineno
         message = "{% block context %} must be at the top level of the page, not inside a tag"
         raise PageError(f"{display_name(path, line)}: {message}")
-    if not top:
-        return template, {}, {}
-    template.nodelist.remove(top[0])
-    return template, *parse_context(path, top[0])
+    return template, {}, {}
 
 
 def is_context_block(node):

@@ -345,6 +345,26 @@ def test_built_pages_are_what_the_live_server_serves(site, prototypes, start):
         assert response.status == 404 and b"settings.configure" not in response.read()
 
 
+def test_static_of_a_context_path_follows_each_page(site, prototypes):
+    # In the layout every page shares, {% static %} of a quoted path renders once per build;
+    # of a variable, for each page.
+    base = site / "sitebuilder" / "templates" / "base.html"
+    tags = "{% if asset %}<p>{% static asset %}</p>{% endif %}<p>{% static 'css/site.css' %}</p>"
+    base.write_text(base.read_text().replace("{% block content %}", tags + "{% block content %}"))
+    for name, asset in [("style", "css/site.css"), ("script", "vendor/jquery/jquery.min.js")]:
+        (site / "pages" / f"{name}.html").write_text(
+            f'{{% block context %}}{{"asset": "{asset}"}}{{% endblock %}}<h1>{name}</h1>'
+        )
+    prototypes("build", "style", "script")
+    found = {
+        name: re.findall(r"<p>(.*?)</p>", (site / "_build" / name / "index.html").read_text())
+        for name in ["style", "script"]
+    }
+    assert re.fullmatch(r"/static/css/site\.[0-9a-f]{12}\.css", found["style"][0])
+    assert re.fullmatch(r"/static/vendor/jquery/jquery\.min\.[0-9a-f]{12}\.js", found["script"][0])
+    assert found["style"][1] == found["script"][1] == found["style"][0]
+
+
 def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):
     target = tmp_path / "public" / "site"
     prototypes("build", "--output", str(target))
