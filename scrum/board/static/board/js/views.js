@@ -827,12 +827,12 @@
         this.notFound(new app.models.Sprint());
         return;
       }
+      app.tasks.getSprint(this.sprintNumber);  // with the sprint, not once it is in
       app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
         if (self.removed) {
           return;
         }
         self.sprint = sprint;
-        sprint.fetchTasks();  // on its way while the page renders
         self.connectSocket();
         self.render();
       }).fail(function (sprint) {
