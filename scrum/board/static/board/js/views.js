@@ -799,6 +799,13 @@
       this.carryOver = null;
       this.removed = false;
       this.refreshBurndown = _.debounce(this.refreshBurndown, 300);
+      app.collections.ready.done(function () {
+        self.load();
+      });
+    },
+    // The five columns' views, made once the page's lists are asked for (their events
+    // take a while to set up).
+    makeColumns: function () {
       _.each(COLUMNS, function (column) {
         var view = new StatusView({
           sprint: column.backlog ? null : this.sprintNumber,
@@ -810,9 +817,6 @@
         this.statuses[column.key] = view;
         view.on('drop', this.sender('drop'), this);
       }, this);
-      app.collections.ready.done(function () {
-        self.load();
-      });
     },
     load: function () {
       var self = this;
@@ -828,6 +832,8 @@
         return;
       }
       app.tasks.getSprint(this.sprintNumber);  // with the sprint, not once it is in
+      app.tasks.getBacklog();
+      this.makeColumns();
       app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
         if (self.removed) {
           return;
@@ -838,7 +844,6 @@
       }).fail(function (sprint) {
         self.notFound(sprint);
       });
-      app.tasks.getBacklog();
     },
     notFound: function (sprint) {
       if (!this.removed) {
