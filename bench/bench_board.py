@@ -10,7 +10,8 @@ on every navigation, which is for development only).
    websocket client's (websocket-client) receive time for the same writes; p50 and p99 over
    the writes (targets: board p99 under 150 ms and at most 3x the plain client's p99);
 2. a sprint page with 500 tasks: from navigation start to every card in the page, next to the
-   same cards as a static HTML page (same stylesheets, same column markup) in the same browser,
+   same cards as a static HTML page (same stylesheets, the board's column and card markup, each
+   card with its "Move to..." menu) in the same browser,
    the two interleaved round by round; median with min and IQR, and the board / static ratio
    of each round (target: at most 3x, by the MET rule of bench/stats.py).
 
@@ -137,18 +138,30 @@ def live_latency(stack, context, writes):
     return board, direct
 
 
+COLUMN_KEYS = dict(zip(COLUMNS, ["unassigned", "todo", "active", "testing", "done"], strict=True))
+
+
+def static_card(task):
+    """A card as the board renders it: its name and its (unopened) "Move to..." menu."""
+    name = html.escape(task["name"])
+    return (
+        f'<div class="task-item" draggable="true" tabindex="0" role="listitem" '
+        f'aria-label="{name}" style="order: {task["order"]}"><span class="name">{name}</span>'
+        '<span class="menu"><select class="move" aria-label="Move to...">'
+        '<option value="" label="Move to..." selected></option></select></span></div>'
+    )
+
+
 def static_page(folder, stack, sprint, tasks):
-    """The sprint page's cards as plain HTML, with the board's own stylesheets."""
+    """The sprint page's cards as plain HTML, the board's markup and stylesheets."""
     columns = {title: [] for title in COLUMNS}
     titles = dict(enumerate(COLUMNS[1:], start=1))
     for task in tasks:
         title = "Backlog" if task["sprint"] is None else titles[task["status"]]
-        columns[title].append(
-            f'<div class="task-item" draggable="true" style="order: {task["order"]}">'
-            f"{html.escape(task['name'])}</div>"
-        )
+        columns[title].append(static_card(task))
     sections = "".join(
-        f'<section class="status"><h4>{title}</h4><div class="list">{"".join(cards)}</div>'
+        f'<section class="status {COLUMN_KEYS[title]}" aria-label="{title}"><h4>{title}</h4>'
+        f'<div class="list" role="list" aria-label="{title} tasks">{"".join(cards)}</div>'
         "</section>"
         for title, cards in columns.items()
     )

@@ -21,6 +21,7 @@
     },
     templates = {},  // compiled once per name: a big sprint renders hundreds of cards
     cardViews = new WeakMap(),  // card element -> its TaskItemView
+    cardMarkup = null,  // task-item-template without a name, parsed once
     moveOptions = null,  // the "Move to..." menu's column options, parsed once
     unfilledMenus = [];  // "Move to..." menus still without them
 
@@ -284,6 +285,20 @@
     }
   }
 
+  // A card's content: task-item-template's markup parsed once (with an empty name) and
+  // cloned, the name set as text; parsing the template's HTML on each of hundreds of cards
+  // was most of their cost.
+  function cardContent(name) {
+    var content;
+    if (!cardMarkup) {
+      cardMarkup = document.createElement('template');
+      cardMarkup.innerHTML = compiled('#task-item-template')({task: new Backbone.Model()});
+    }
+    content = cardMarkup.content.cloneNode(true);
+    content.querySelector('.name').textContent = name;
+    return content;
+  }
+
   function fillMenuWhenIdle(select) {
     if (!unfilledMenus.length) {
       requestIdleCallback(fillMenus, {timeout: 500});
@@ -445,26 +460,18 @@
         this.el.setAttribute(name, value);
       }, this);
     },
+    // The page's SprintView passes on its task's change, remove, move:failed and
+    // move:saving (one listener on the collection instead of four on every card).
     initialize: function (options) {
-      TemplateView.prototype.initialize.apply(this, arguments);
       this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
       this.detail = null;
       this.column = null;
       cardViews.set(this.el, this);
-      this.listenTo(this.model, {
-        'change': this.render,
-        'remove': this.remove,
-        'move:failed': this.showFailure,
-        'move:saving': this.saving
-      });
-    },
-    getContext: function () {
-      return {task: this.model};
     },
     // Written without jQuery: a big sprint renders hundreds of cards, and a card holds no
     // jQuery data or handlers (its column delegates its events).
     render: function () {
-      this.el.innerHTML = this.template(this.getContext());
+      this.el.replaceChildren(cardContent(this.model.get('name')));
       fillMenuWhenIdle(this.el.querySelector('select.move'));
       this.el.style.order = Math.floor(this.model.get('order'));
       this.el.setAttribute('aria-label', this.model.get('name'));
@@ -808,6 +815,13 @@
       this.carryOver = null;
       this.removed = false;
       this.refreshBurndown = _.debounce(this.refreshBurndown, 300);
+      app.collections.ready.done(function () {
+        self.load();
+      });
+    },
+    // The five columns' views, made once the page's lists are asked for (their events
+    // take a while to set up).
+    makeColumns: function () {
       _.each(COLUMNS, function (column) {
         var view = new StatusView({
           sprint: column.backlog ? null : this.sprintNumber,
@@ -819,9 +833,6 @@
         this.statuses[column.key] = view;
         view.on('drop', this.sender('drop'), this);
       }, this);
-      app.collections.ready.done(function () {
-        self.load();
-      });
     },
     load: function () {
       var self = this;
@@ -832,22 +843,29 @@
       this.listenTo(app.tasks, 'change', this.changeTask);
       this.listenTo(app.tasks, 'remove', this.removeTask);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
+      this.listenTo(app.tasks, 'move:failed', function (task, messages) {
+        this.withTaskView(task.get('id'), 'showFailure', task, messages);
+      });
+      this.listenTo(app.tasks, 'move:saving', function (task, pending) {
+        this.withTaskView(task.get('id'), 'saving', task, pending);
+      });
       if (this.sprintNumber === null) {
         this.notFound(new app.models.Sprint());
         return;
       }
+      app.tasks.getSprint(this.sprintNumber);  // with the sprint, not once it is in
+      app.tasks.getBacklog();
+      this.makeColumns();
       app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
         if (self.removed) {
           return;
         }
         self.sprint = sprint;
-        sprint.fetchTasks();  // on its way while the page renders
         self.connectSocket();
         self.render();
       }).fail(function (sprint) {
         self.notFound(sprint);
       });
-      app.tasks.getBacklog();
     },
     notFound: function (sprint) {
       if (!this.removed) {
@@ -921,17 +939,21 @@
       view.on('drop', this.sender('drop'), this);
       return view;
     },
-    // A task that changed column is shown again in its new one (or leaves the page).
+    // A changed task's card is drawn again; one that changed column is shown again in
+    // its new one (or leaves the page).
     changeTask: function (task) {
       var changed = task.changedAttributes() || {},
         view = this.tasks[task.get('id')];
       if (view && (_.has(changed, 'status') || _.has(changed, 'sprint'))) {
         view.remove();
         delete this.tasks[task.get('id')];
+      } else if (view) {
+        view.render();
       }
       this.addTasks([task]);
     },
     removeTask: function (task) {
+      this.withTaskView(task.get('id'), 'remove');
       delete this.tasks[task.get('id')];
     },
     tasksChanged: function (task) {
@@ -973,7 +995,7 @@
     withTaskView: function (id, method) {
       var view = this.tasks[id];
       if (view) {
-        view[method]();
+        view[method].apply(view, _.rest(arguments, 2));
       }
     },
     taskAdded: function (id, message) {
