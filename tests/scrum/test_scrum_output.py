@@ -5,17 +5,22 @@ these tests rebuild every list and detail answer the slow, obvious way and compa
 over tasks with and without dates, sprints and assignees, and with awkward names.
 """
 
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from board.models import Sprint, Task, etag
+from board.renderers import FastJSONRenderer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.signing import TimestampSigner
 from django.db.models import Q
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -234,3 +239,23 @@ def test_sprints_and_users_equal_plain_drf(api, board):
     for user in users:
         response = api.get(f"/api/users/{user.username}/")
         assert response.content == reference(response, ReferenceUser, user)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"text": AWKWARD, "all": "".join(map(chr, range(0x80))), "ok": [True, False, None]},
+        {"ints": [0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**70], "nested": {"a": {"b": []}}},
+        {1: "non-string key"},
+        {"when": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), "day": TODAY, "at": time(1)},
+        {"lazy": gettext_lazy("This field is required."), "error": ErrorDetail("Bad", "x")},
+        {"decimal": Decimal("1.50"), "set": {1}, "bytes": b"raw", "uuid": uuid.UUID(int=7)},
+        [[[[["deep"]]]]] * 3,
+        "plain string",
+        None,
+    ],
+)
+@pytest.mark.parametrize("accept", [None, "application/json", "application/json; indent=4"])
+def test_fast_renderer_writes_drfs_bytes(data, accept):
+    expected = JSONRenderer().render(data, accept)
+    assert FastJSONRenderer().render(data, accept) == expected
