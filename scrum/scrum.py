@@ -122,6 +122,10 @@ settings.configure(
             "rest_framework.authentication.TokenAuthentication",
         ),
         "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
+        "DEFAULT_RENDERER_CLASSES": (
+            "board.renderers.FastJSONRenderer",
+            "rest_framework.renderers.BrowsableAPIRenderer",
+        ),
         "DEFAULT_PAGINATION_CLASS": "board.filters.Pagination",
         "DEFAULT_FILTER_BACKENDS": (
             "django_filters.rest_framework.DjangoFilterBackend",
