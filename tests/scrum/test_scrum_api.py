@@ -717,11 +717,11 @@ def test_the_board_page_configures_the_client_and_forbids_inline_script(settings
     assert "<title>Scrum Board</title>" in page
     assert '"apiRoot": "/api/"' in page and '"apiLogin": "/api/token"' in page
     scripts = re.findall(r'<script src="/static/board/(\S+)"', page)
-    assert scripts == [
-        "vendor/jquery.js",
-        "vendor/underscore.js",
-        "vendor/backbone.js",
+    assert scripts == [  # app.js first: it asks for the API root while the libraries load
         "js/app.js",
+        "vendor/jquery.min.js",
+        "vendor/underscore-min.js",
+        "vendor/backbone-min.js",
         "js/socket.js",
         "js/models.js",
         "js/views.js",
