@@ -5,9 +5,12 @@ Django view returning the same 100 rows with .values() as JSON (bench/scrum_floo
 under gunicorn (2 workers) on the same throwaway PostgreSQL cluster, loaded by wrk on
 127.0.0.1 in the same run. Also reports requests/s, p50 and p99 for detail, create and move.
 
-Cost is the CPU time the server spends per request: its gunicorn processes plus every
-PostgreSQL process, read from /proc around each wrk run (wrk's own CPU and other programs on
-the machine do not count, so the figure holds on a busy machine where requests/s swing).
+Cost is the CPU time the server spends per request: its gunicorn processes (the workers it
+has reaped included) plus PostgreSQL's client backends, read from /proc around each wrk run
+(wrk's own CPU and other programs on the machine do not count, so the figure holds on a busy
+machine where requests/s swing). PostgreSQL's background processes are left out: autovacuum
+after the write rounds, the checkpointer and the WAL writer are no cost of the request being
+measured, and an autovacuum worker that exits mid-run took its CPU out of the sum.
 Before measuring, the floor and the API must return the same 100 rows. Each measurement is
 repeated --rounds times (default 10), floor and list back to back in every round; the figure
 is the per-round ratio, shown as median with min and IQR, and the target is MET only if the
@@ -21,6 +24,7 @@ Exit status 1 if a request failed or the target is missed.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +42,8 @@ SCRUM = ROOT / "scrum"
 CONNECTIONS = 8
 TARGET = 3.0
 TICKS = os.sysconf("SC_CLK_TCK")
+# a client backend's process title: "postgres: <user> <database> <host>(<port>) <state>"
+CLIENT_BACKEND = re.compile(r"^postgres: \S+ \S+ (\S+\(\d+\)|\[local\])")
 
 SEED = """
 from datetime import date, timedelta
@@ -209,19 +215,32 @@ def main():
     return summarize(results, report, args)
 
 
-def cpu_seconds(roots):
-    """CPU time used so far by the processes `roots` and their children (from /proc)."""
-    total = 0.0
+def cpu_times(gunicorn, postmaster):
+    """pid -> CPU seconds used so far, for the gunicorn master `gunicorn` (with the workers
+    it has reaped), its workers and the client backends of the PostgreSQL `postmaster`."""
+    times = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            title = (entry / "cmdline").read_bytes().decode(errors="replace")
         except (OSError, IndexError):
             continue  # exited meanwhile
-        if int(entry.name) in roots or int(fields[1]) in roots:
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
+        pid, ppid = int(entry.name), int(fields[1])
+        own, reaped = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+        if pid == gunicorn:
+            times[pid] = (own + reaped) / TICKS
+        elif ppid == gunicorn or (ppid == postmaster and CLIENT_BACKEND.search(title)):
+            times[pid] = own / TICKS
+    return times
+
+
+def cpu_spent(before, after):
+    """CPU seconds between two cpu_times(): a process that started meanwhile counts whole; a
+    backend that ended meanwhile (CONN_MAX_AGE) loses only what it used since `before`, where
+    summing the two totals would have taken all of its life's CPU out of the figure."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def measure(program, api, floor, plan, postmaster, args):
@@ -238,10 +257,9 @@ def measure(program, api, floor, plan, postmaster, args):
     for _ in range(args.rounds):
         for name, (path, script) in plan.items():
             server = floor if name == "floor" else api
-            roots = {server.proc.pid, postmaster}
-            before = cpu_seconds(roots)
+            before = cpu_times(server.proc.pid, postmaster)
             result = wrk(program, server.url + path, script, args.seconds)
-            spent = cpu_seconds(roots) - before
+            spent = cpu_spent(before, cpu_times(server.proc.pid, postmaster))
             result["cpu_ms"] = 1000 * spent / max(result["requests"], 1)
             results[name].append(result)
     return results
