@@ -59,6 +59,9 @@ settings.configure(
 )
 
 if __name__ == "__main__":
+    import gc
+
     from django.core.management import execute_from_command_line
 
+    gc.freeze()  # Django, loaded above, lives as long as the process: collections skip it
     execute_from_command_line(sys.argv)

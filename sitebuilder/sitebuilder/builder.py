@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import string
 import tempfile
 import time
 from dataclasses import dataclass
@@ -44,7 +45,6 @@ from django.template import Context, Engine, Library, Node, Variable, engines
 from django.template.base import TextNode
 from django.template.defaulttags import URLNode
 from django.template.defaulttags import url as url_tag
-from django.template.loader import render_to_string
 from django.templatetags.static import StaticNode
 from django.utils.functional import empty
 
@@ -54,9 +54,10 @@ STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
 OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
 STATE_VERSION = 3
 EXTRAS = ("404.html", "sitemap.xml")
-LINK = re.compile(  # case-insensitive, spelled out (re.I is three times slower here)
-    r"""\s(?:[hH][rR][eE][fF]|[sS][rR][cC])\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
+LINK = re.compile(  # href= and src= from their "r" on: see link_values
+    r"""r(?:(?<=\shr)ef|(?<=\ssr)c)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
 )
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
 ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
@@ -121,7 +122,9 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         todo = slugs or [
             slug
             for slug in pages
-            if changed(known.get(slug), pages[slug], output_file(output, slug), layout)
+            if changed(
+                known.get(slug), pages[slug], os.path.join(output, output_name(slug)), layout
+            )
         ]
         entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
         entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
@@ -189,7 +192,7 @@ def source_folders():
 
 def changed(entry, source, target, layout):
     """Whether a page must be rendered again: new, new layout, output gone or source edited."""
-    if not entry or entry["layout"] != layout or not target.is_file():
+    if not entry or entry["layout"] != layout or not os.path.isfile(target):
         return True
     if entry["stat"] == file_stat(source):
         return False
@@ -214,7 +217,11 @@ def make_staging(output):
 
 def output_file(root, slug):
     """Where a page's HTML goes: index.html at the root, <slug>/index.html for the rest."""
-    return root / "index.html" if slug == "index" else root / slug / "index.html"
+    return root / output_name(slug)
+
+
+def output_name(slug):
+    return "index.html" if slug == "index" else f"{slug}/index.html"
 
 
 def use_static_root(static_root):
@@ -276,7 +283,7 @@ def file_digest(path):
 
 
 def file_stat(path):
-    status = path.stat()
+    status = os.stat(path)
     return [status.st_mtime_ns, status.st_size]
 
 
@@ -530,6 +537,13 @@ class MemoURLNode(URLNode):
     """
 
     urls = {}
+    compiled = {}  # tag text (without filters) -> its parts: the same few tags on every page
+
+    def __init__(self, view_name, args, kwargs, asvar):
+        super().__init__(view_name, args, kwargs, asvar)
+        parts = [view_name, *args, *kwargs.values()]
+        constant = not asvar and not any(part.is_var or part.filters for part in parts)
+        self.constant = self.arguments(None) if constant else None  # quoted names only
 
     def render(self, context):
         key = None if self.asvar else self.key(context)
@@ -541,31 +555,52 @@ class MemoURLNode(URLNode):
 
     def key(self, context):
         """What the URL depends on here, or None if that cannot be a dict key."""
-        key = (
-            self.view_name.resolve(context),
-            tuple(arg.resolve(context) for arg in self.args),
-            tuple(sorted((name, value.resolve(context)) for name, value in self.kwargs.items())),
-            context.autoescape,
-        )
+        key = self.constant or self.arguments(context), context.autoescape
         try:
             hash(key)
         except TypeError:
             return None
         return key
 
+    def arguments(self, context):
+        return (
+            self.view_name.resolve(context),
+            tuple(arg.resolve(context) for arg in self.args),
+            tuple(sorted((name, value.resolve(context)) for name, value in self.kwargs.items())),
+        )
+
 
 @register.tag
 def url(parser, token):
-    node = url_tag(parser, token)
-    return MemoURLNode(node.view_name, node.args, node.kwargs, node.asvar)
+    """{% url %}, each distinct tag compiled once: its parts are quoted names and variables,
+    alike on every page (filters are not: they depend on the page's {% load %})."""
+    parts = MemoURLNode.compiled.get(token.contents)
+    if parts is None:
+        node = url_tag(parser, token)
+        parts = node.view_name, node.args, node.kwargs, node.asvar
+        if "|" not in token.contents:
+            MemoURLNode.compiled[token.contents] = parts
+    return MemoURLNode(*parts)
 
 
 def internal_links(url, content):
     """The site paths a page's href and src attributes point at (no fragments or queries)."""
-    values = {"".join(value) for value in LINK.findall(content)}  # one group matches
+    values = link_values(content)
     found = {site_path("/" if value.startswith("/") else url, value) for value in values}
     found.discard(None)
     return sorted(found)
+
+
+def link_values(content):
+    """The values of the href and src attributes in content (HTML), names in any case.
+
+    The names are matched in a lowercased copy, where the regex engine finds the literal "r"
+    they share fast (a pattern spelled case-insensitively is three times slower); only ASCII
+    letters are lowered, so every match is where the value is in content.
+    """
+    folded = content.lower() if content.isascii() else content.translate(ASCII_LOWER)
+    spans = (match.span(match.lastindex) for match in LINK.finditer(folded))  # one group matches
+    return {content[start:end] for start, end in spans}
 
 
 @cache
@@ -612,7 +647,7 @@ def reaches(target, urls, roots):
 
 def write_extras(root, entries):
     """The 404 page and sitemap.xml (under SITE_URL, dates from the sources); the 404's links."""
-    not_found = render_to_string("404.html")
+    not_found = build_engine().get_template("404.html").render(Context())
     (root / "404.html").write_text(not_found, encoding="utf-8")
     urls = sorted((page_url(slug), entry["stat"][0]) for slug, entry in entries.items())
     sitemap = [

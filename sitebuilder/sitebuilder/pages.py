@@ -15,7 +15,6 @@ import re
 from functools import cache
 from pathlib import Path
 
-import markdown
 from django.conf import settings
 from django.http import Http404
 from django.template import Context, Template, TemplateSyntaxError
@@ -217,6 +216,8 @@ def key_line(text, name):
 def read_markdown(source):
     """A Markdown page as safe HTML, its meta-data header as context, and the line of each
     reserved name in it."""
+    import markdown  # here, not at the top: most sites have no Markdown page, and it costs start-up
+
     converter = markdown.Markdown(extensions=["meta", "extra", "sane_lists"])
     content = converter.convert(source)
     meta = {key: " ".join(lines).strip() for key, lines in converter.Meta.items()}

@@ -573,6 +573,20 @@ def test_unquoted_links_are_checked(site, prototypes):
     assert '"/pricing/"' not in result.stderr
 
 
+def test_links_are_found_in_any_case_after_any_text(site, prototypes):
+    """Attribute names in any case; values keep theirs, also after letters that lowercase to
+    more than one character (İ)."""
+    (site / "pages" / "shout.html").write_text(
+        '<p>İstanbul İzmir</p><A HREF="/Nowhere/">x</A> <IMG class=x Src=/static/İ.png>'
+        '<a data-href="/skipped/" href="/pricing/">'
+    )
+    result = prototypes("build", check=False)
+    assert result.returncode == 1
+    assert 'pages/shout.html: broken link "/Nowhere/"' in result.stderr
+    assert 'pages/shout.html: broken link "/static/İ.png"' in result.stderr
+    assert "skipped" not in result.stderr and '"/pricing/"' not in result.stderr
+
+
 def test_non_ascii_page_names_are_percent_encoded_in_the_sitemap(site, prototypes, start):
     (site / "pages" / "café.html").write_text("<p>Menu</p>")
     prototypes("build", SITE_URL="https://example.com")
