@@ -102,8 +102,10 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
     invalid = [slug for slug in slugs if slug not in pages]
     if invalid:
         raise BuildError(f"Invalid pages: {', '.join(invalid)}")
-    built = check_output(output, pages)
-    state = {} if force or not built else load_state(output)
+    state = read_state(output)
+    built = check_output(output, pages, state)
+    if force or not built or state.get("version") != STATE_VERSION:
+        state = {}
     layout = layout_digest()
     static_built = (output / "static" / "staticfiles.json").is_file()
     collect = state.get("static") != layout or not static_built
@@ -147,9 +149,9 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
     return Summary(count, len(todo), len(removed), collect, time.perf_counter() - started)
 
 
-def check_output(output, pages):
-    """Whether output is a folder build made (of pages); BuildError if build must not write
-    there.
+def check_output(output, pages, state):
+    """Whether output is a folder build made (of pages, with the state read beside it);
+    BuildError if build must not write there.
 
     Build never writes into a file, a source folder of the site (nor a folder holding one or
     inside one), or a folder with files in it that build did not make.
@@ -160,7 +162,7 @@ def check_output(output, pages):
         clash = source_clash(output, source)
         if clash:
             raise BuildError(f"Not building into {output}: {clash}; choose another --output")
-    built = made_by_build(output, pages)
+    built = made_by_build(output, pages, state)
     if output.is_dir() and not built and any(output.iterdir()):
         raise BuildError(
             f"{output} is not empty and was not made by build; not replacing it "
@@ -300,23 +302,17 @@ def read_state(output):
     return state if isinstance(state, dict) else {}
 
 
-def made_by_build(output, pages):
+def made_by_build(output, pages, state):
     """Whether build made the output folder: its state is beside it and the folder holds only
     names build puts there for these pages or those of the state (or an older build left its
     state inside)."""
     if (output / OLD_STATE).is_file():
         return True
-    state = read_state(output)
     if not state or not output.is_dir():
         return False
     slugs = [*pages, *map(str, state.get("pages", ()))]
     names = {*EXTRAS, "index.html", "static", *(slug.split("/")[0] for slug in slugs)}
     return set(os.listdir(output)) <= names
-
-
-def load_state(output):
-    state = read_state(output)
-    return state if state.get("version") == STATE_VERSION else {}
 
 
 def save_state(output, state):
