@@ -376,6 +376,18 @@ def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, b
     assert sprint
 
 
+def test_a_bookmarked_sprint_opened_with_a_revoked_token_shows_the_login(stack, api, board):
+    sprint = api.sprint("Revoked before the load")
+    user = board(token="0" * 40)
+    user.expect_status(401)
+    user.open(f"sprint/{sprint['id']}")
+    expect(user.page.locator("#login .error")).to_have_text(
+        "Your session has ended. Please log in again."
+    )
+    user.login()
+    expect(user.page.get_by_role("heading", name="Revoked before the load")).to_be_visible()
+
+
 def content_security_policy(header):
     """{directive: [sources]} of a Content-Security-Policy header."""
     directives = (part.split() for part in header.split(";") if part.strip())
