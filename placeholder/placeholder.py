@@ -107,8 +107,8 @@ from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpRespo
 from django.http.request import MediaType  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path, re_path, reverse  # noqa: E402
-from django.utils.cache import patch_vary_headers  # noqa: E402
-from django.views.decorators.http import etag, require_safe  # noqa: E402
+from django.utils.cache import get_conditional_response  # noqa: E402
+from django.views.decorators.http import require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
 
@@ -454,10 +454,6 @@ def accepted_formats(accept):
     return tuple(f for f in NEGOTIABLE if named.get(FORMATS[f], 0) > 0)
 
 
-def image_etag(request, **url):
-    return check_request(request, **url).etag
-
-
 @functools.lru_cache(maxsize=128)
 def font(face, size):
     """A scalable font at ``size`` pixels: ``face`` (font, weight) of FONT_FILES, or None for
@@ -735,27 +731,23 @@ def cached_render(key, spec):
     return content, "MISS"
 
 
-def immutable(view):
-    """Images (and their 304s) never change for a URL: cacheable by anyone for a year, kept
-    apart by Accept where the format is negotiated."""
-
-    @functools.wraps(view)
-    def wrapper(request, **url):
-        response = view(request, **url)
-        if response.status_code in (200, 304):
-            response["Cache-Control"] = IMMUTABLE
-            if check_request(request, **url).negotiated:
-                patch_vary_headers(response, ["Accept"])
-        return response
-
-    return wrapper
-
-
 @require_safe
-@immutable
-@etag(image_etag)
 def placeholder(request, **url):
-    spec, key, reason, _ = check_request(request, **url)
+    """The image, its 304 (or another answer to a conditional request), or a 400 naming what
+    is wrong; the URL is checked once, its ETag known before anything is rendered."""
+    checked = check_request(request, **url)
+    etag = checked.etag and f'"{checked.etag}"'
+    response = get_conditional_response(request, etag=etag) or image_response(request, checked)
+    if etag:
+        response.headers.setdefault("ETag", etag)
+    if response.status_code in (200, 304):
+        mark_immutable(response, checked.negotiated)
+    return response
+
+
+def image_response(request, checked):
+    """The image of a checked URL (its headers alone for a HEAD), or the 400."""
+    spec, key, reason, _ = checked
     if spec is None:
         return HttpResponseBadRequest(
             "Invalid Image Request: " + reason, content_type="text/plain; charset=utf-8"
@@ -766,6 +758,14 @@ def placeholder(request, **url):
     response = HttpResponse(content, content_type=FORMATS[spec.format])
     response["X-Cache"] = cache_status
     return response
+
+
+def mark_immutable(response, negotiated):
+    """Images (and their 304s) never change for a URL: cacheable by anyone for a year, kept
+    apart by Accept where the format is negotiated (no response here has a Vary yet)."""
+    response["Cache-Control"] = IMMUTABLE
+    if negotiated:
+        response["Vary"] = "Accept"
 
 
 def head_response(key, spec):
