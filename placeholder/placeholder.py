@@ -737,12 +737,26 @@ def placeholder(request, **url):
     is wrong; the URL is checked once, its ETag known before anything is rendered."""
     checked = check_request(request, **url)
     etag = checked.etag and f'"{checked.etag}"'
-    response = get_conditional_response(request, etag=etag) or image_response(request, checked)
+    response = conditional_response(request, etag) or image_response(request, checked)
     if etag:
-        response.headers.setdefault("ETag", etag)
+        response["ETag"] = etag
     if response.status_code in (200, 304):
         mark_immutable(response, checked.negotiated)
     return response
+
+
+# The request headers that Django's get_conditional_response() reads.
+CONDITIONAL = frozenset(
+    ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
+)
+
+
+def conditional_response(request, etag):
+    """Django's answer (304, 412) to a conditional request, or None; a request without any
+    conditional header skips the parsing that would find nothing."""
+    if CONDITIONAL.isdisjoint(request.META):
+        return None
+    return get_conditional_response(request, etag=etag)
 
 
 def image_response(request, checked):
