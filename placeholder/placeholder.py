@@ -9,14 +9,16 @@ Optional: @2x/@3x (retina), an extension or ?format= (png, jpeg, gif, webp, avif
 either, AVIF or WebP when the Accept header names it), ?bg= and ?fg= colours (hex RGB/RRGGBB,
 plus alpha as RGBA/RRGGBBAA, or CSS names), ?text= (empty: no text), ?font= and ?weight=.
 Images are a pure function of their URL: the ETag is computed from the validated parameters
-before anything is rendered, rendered images are kept in the Django cache (Redis when
-REDIS_URL is set, else a bounded local-memory cache) and may be cached by clients for a year.
+before anything is rendered, rendered images are kept in Django's Redis cache when REDIS_URL is
+set, else in a bounded least-recently-used cache per process, and may be cached by clients for
+a year.
 
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
 REDIS_URL, HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) and PLACEHOLDER_NEGOTIATE
 (off: no content negotiation, for CDNs that ignore Vary) come from the environment.
 """
 
+import collections
 import functools
 import hashlib
 import io
@@ -26,6 +28,7 @@ import os
 import re
 import struct
 import sys
+import threading
 import time
 import zlib
 from html import escape
@@ -44,9 +47,9 @@ REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
 NEGOTIATE = os.environ.get("PLACEHOLDER_NEGOTIATE", "on").lower() in {"on", "true", "1", "yes"}
 
-# Memory bound of the local-memory cache, per process: at most CACHE_ENTRIES images of at
-# most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
-# bytes; LocMemCache culls a third of the entries whenever the limit is reached.
+# Memory bound of the image cache without Redis, per process: at most CACHE_ENTRIES images of
+# at most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
+# bytes; when it is full, the least recently used image is dropped.
 CACHE_ENTRIES = 512
 MAX_CACHED_BYTES = 128 * 1024
 CACHE_SECONDS = 24 * 60 * 60
@@ -65,12 +68,8 @@ if REDIS_URL:
             "socket_timeout": REDIS_SOCKET_SECONDS,
         },
     }
-else:
-    IMAGE_CACHE = {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "TIMEOUT": CACHE_SECONDS,
-        "OPTIONS": {"MAX_ENTRIES": CACHE_ENTRIES},
-    }
+else:  # Django's default; images are kept in LocalImages, not in Django's cache
+    IMAGE_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 settings.configure(
     DEBUG=DEBUG,
@@ -681,11 +680,38 @@ def render_image(spec):
     return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text, face)
 
 
-class ImageCache:
-    """The Django cache as a mere speed-up: after a failure it is skipped for
-    CACHE_BACKOFF_SECONDS, and an outage logs one warning line (and one when it is over)."""
+class LocalImages:
+    """The image cache of one process without Redis: at most CACHE_ENTRIES images, the least
+    recently used dropped first. The bytes are kept as they are: a hit costs no pickling and
+    no key checks, as it would in Django's LocMemCache."""
 
-    def __init__(self):
+    def __init__(self, entries):
+        self.entries = entries
+        self.images = collections.OrderedDict()
+        self.lock = threading.Lock()  # runserver serves requests in threads
+
+    def get(self, key):
+        with self.lock:
+            content = self.images.get(key)
+            if content is not None:
+                self.images.move_to_end(key)
+            return content
+
+    def set(self, key, content):
+        with self.lock:
+            self.images[key] = content
+            self.images.move_to_end(key)
+            if len(self.images) > self.entries:
+                self.images.popitem(last=False)
+
+
+class ImageCache:
+    """An image cache (``backend``: Django's Redis cache or LocalImages) as a mere speed-up:
+    after a failure it is skipped for CACHE_BACKOFF_SECONDS, and an outage logs one warning
+    line (and one when it is over)."""
+
+    def __init__(self, backend):
+        self.backend = backend
         self.down = False
         self.retry_at = 0.0
 
@@ -711,13 +737,13 @@ class ImageCache:
         return result
 
     def get(self, key):
-        return self._call(cache.get, key)
+        return self._call(self.backend.get, key)
 
     def set(self, key, content):
-        self._call(cache.set, key, content)
+        self._call(self.backend.set, key, content)
 
 
-image_cache = ImageCache()
+image_cache = ImageCache(cache if REDIS_URL else LocalImages(CACHE_ENTRIES))
 
 
 def cached_render(key, spec):
