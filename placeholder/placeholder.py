@@ -102,7 +102,12 @@ from django import forms  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.validators import RegexValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse  # noqa: E402
+from django.http import (  # noqa: E402
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+    StreamingHttpResponse,
+)
 from django.http.request import MediaType  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path, re_path, reverse  # noqa: E402
@@ -771,17 +776,23 @@ def placeholder(request, **url):
     return response
 
 
-# The request headers that Django's get_conditional_response() reads.
+# The request headers that Django's get_conditional_response() reads, and those it checks
+# before If-None-Match.
 CONDITIONAL = frozenset(
     ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
 )
+PRECONDITIONS = frozenset(("HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE"))
 
 
 def conditional_response(request, etag):
-    """Django's answer (304, 412) to a conditional request, or None; a request without any
-    conditional header skips the parsing that would find nothing."""
-    if CONDITIONAL.isdisjoint(request.META):
+    """Django's answer (304, 412) to a conditional request, or None. Two common cases skip
+    its parsing, with the same answer: no conditional header (None), and a revalidation
+    naming exactly this ETag and nothing to check before it (304)."""
+    meta = request.META
+    if CONDITIONAL.isdisjoint(meta):
         return None
+    if etag and meta.get("HTTP_IF_NONE_MATCH") == etag and PRECONDITIONS.isdisjoint(meta):
+        return HttpResponseNotModified()
     return get_conditional_response(request, etag=etag)
 
 
