@@ -9,14 +9,16 @@ Optional: @2x/@3x (retina), an extension or ?format= (png, jpeg, gif, webp, avif
 either, AVIF or WebP when the Accept header names it), ?bg= and ?fg= colours (hex RGB/RRGGBB,
 plus alpha as RGBA/RRGGBBAA, or CSS names), ?text= (empty: no text), ?font= and ?weight=.
 Images are a pure function of their URL: the ETag is computed from the validated parameters
-before anything is rendered, rendered images are kept in the Django cache (Redis when
-REDIS_URL is set, else a bounded local-memory cache) and may be cached by clients for a year.
+before anything is rendered, rendered images are kept in Django's Redis cache when REDIS_URL is
+set, else in a bounded least-recently-used cache per process, and may be cached by clients for
+a year.
 
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
 REDIS_URL, HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) and PLACEHOLDER_NEGOTIATE
 (off: no content negotiation, for CDNs that ignore Vary) come from the environment.
 """
 
+import collections
 import functools
 import hashlib
 import io
@@ -26,6 +28,7 @@ import os
 import re
 import struct
 import sys
+import threading
 import time
 import zlib
 from html import escape
@@ -44,9 +47,9 @@ REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
 NEGOTIATE = os.environ.get("PLACEHOLDER_NEGOTIATE", "on").lower() in {"on", "true", "1", "yes"}
 
-# Memory bound of the local-memory cache, per process: at most CACHE_ENTRIES images of at
-# most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
-# bytes; LocMemCache culls a third of the entries whenever the limit is reached.
+# Memory bound of the image cache without Redis, per process: at most CACHE_ENTRIES images of
+# at most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
+# bytes; when it is full, the least recently used image is dropped.
 CACHE_ENTRIES = 512
 MAX_CACHED_BYTES = 128 * 1024
 CACHE_SECONDS = 24 * 60 * 60
@@ -65,12 +68,8 @@ if REDIS_URL:
             "socket_timeout": REDIS_SOCKET_SECONDS,
         },
     }
-else:
-    IMAGE_CACHE = {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "TIMEOUT": CACHE_SECONDS,
-        "OPTIONS": {"MAX_ENTRIES": CACHE_ENTRIES},
-    }
+else:  # Django's default; images are kept in LocalImages, not in Django's cache
+    IMAGE_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 
 settings.configure(
     DEBUG=DEBUG,
@@ -103,12 +102,17 @@ from django import forms  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.validators import RegexValidator  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse  # noqa: E402
+from django.http import (  # noqa: E402
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotModified,
+    StreamingHttpResponse,
+)
 from django.http.request import MediaType  # noqa: E402
 from django.shortcuts import render  # noqa: E402
 from django.urls import path, re_path, reverse  # noqa: E402
-from django.utils.cache import patch_vary_headers  # noqa: E402
-from django.views.decorators.http import etag, require_safe  # noqa: E402
+from django.utils.cache import get_conditional_response  # noqa: E402
+from django.views.decorators.http import require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
 
@@ -454,10 +458,6 @@ def accepted_formats(accept):
     return tuple(f for f in NEGOTIABLE if named.get(FORMATS[f], 0) > 0)
 
 
-def image_etag(request, **url):
-    return check_request(request, **url).etag
-
-
 @functools.lru_cache(maxsize=128)
 def font(face, size):
     """A scalable font at ``size`` pixels: ``face`` (font, weight) of FONT_FILES, or None for
@@ -685,11 +685,38 @@ def render_image(spec):
     return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text, face)
 
 
-class ImageCache:
-    """The Django cache as a mere speed-up: after a failure it is skipped for
-    CACHE_BACKOFF_SECONDS, and an outage logs one warning line (and one when it is over)."""
+class LocalImages:
+    """The image cache of one process without Redis: at most CACHE_ENTRIES images, the least
+    recently used dropped first. The bytes are kept as they are: a hit costs no pickling and
+    no key checks, as it would in Django's LocMemCache."""
 
-    def __init__(self):
+    def __init__(self, entries):
+        self.entries = entries
+        self.images = collections.OrderedDict()
+        self.lock = threading.Lock()  # runserver serves requests in threads
+
+    def get(self, key):
+        with self.lock:
+            content = self.images.get(key)
+            if content is not None:
+                self.images.move_to_end(key)
+            return content
+
+    def set(self, key, content):
+        with self.lock:
+            self.images[key] = content
+            self.images.move_to_end(key)
+            if len(self.images) > self.entries:
+                self.images.popitem(last=False)
+
+
+class ImageCache:
+    """An image cache (``backend``: Django's Redis cache or LocalImages) as a mere speed-up:
+    after a failure it is skipped for CACHE_BACKOFF_SECONDS, and an outage logs one warning
+    line (and one when it is over)."""
+
+    def __init__(self, backend):
+        self.backend = backend
         self.down = False
         self.retry_at = 0.0
 
@@ -715,13 +742,13 @@ class ImageCache:
         return result
 
     def get(self, key):
-        return self._call(cache.get, key)
+        return self._call(self.backend.get, key)
 
     def set(self, key, content):
-        self._call(cache.set, key, content)
+        self._call(self.backend.set, key, content)
 
 
-image_cache = ImageCache()
+image_cache = ImageCache(cache if REDIS_URL else LocalImages(CACHE_ENTRIES))
 
 
 def cached_render(key, spec):
@@ -735,27 +762,43 @@ def cached_render(key, spec):
     return content, "MISS"
 
 
-def immutable(view):
-    """Images (and their 304s) never change for a URL: cacheable by anyone for a year, kept
-    apart by Accept where the format is negotiated."""
-
-    @functools.wraps(view)
-    def wrapper(request, **url):
-        response = view(request, **url)
-        if response.status_code in (200, 304):
-            response["Cache-Control"] = IMMUTABLE
-            if check_request(request, **url).negotiated:
-                patch_vary_headers(response, ["Accept"])
-        return response
-
-    return wrapper
-
-
 @require_safe
-@immutable
-@etag(image_etag)
 def placeholder(request, **url):
-    spec, key, reason, _ = check_request(request, **url)
+    """The image, its 304 (or another answer to a conditional request), or a 400 naming what
+    is wrong; the URL is checked once, its ETag known before anything is rendered."""
+    checked = check_request(request, **url)
+    etag = checked.etag and f'"{checked.etag}"'
+    response = conditional_response(request, etag) or image_response(request, checked)
+    if etag:
+        response["ETag"] = etag
+    if response.status_code in (200, 304):
+        mark_immutable(response, checked.negotiated)
+    return response
+
+
+# The request headers that Django's get_conditional_response() reads, and those it checks
+# before If-None-Match.
+CONDITIONAL = frozenset(
+    ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
+)
+PRECONDITIONS = frozenset(("HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE"))
+
+
+def conditional_response(request, etag):
+    """Django's answer (304, 412) to a conditional request, or None. Two common cases skip
+    its parsing, with the same answer: no conditional header (None), and a revalidation
+    naming exactly this ETag and nothing to check before it (304)."""
+    meta = request.META
+    if CONDITIONAL.isdisjoint(meta):
+        return None
+    if etag and meta.get("HTTP_IF_NONE_MATCH") == etag and PRECONDITIONS.isdisjoint(meta):
+        return HttpResponseNotModified()
+    return get_conditional_response(request, etag=etag)
+
+
+def image_response(request, checked):
+    """The image of a checked URL (its headers alone for a HEAD), or the 400."""
+    spec, key, reason, _ = checked
     if spec is None:
         return HttpResponseBadRequest(
             "Invalid Image Request: " + reason, content_type="text/plain; charset=utf-8"
@@ -766,6 +809,14 @@ def placeholder(request, **url):
     response = HttpResponse(content, content_type=FORMATS[spec.format])
     response["X-Cache"] = cache_status
     return response
+
+
+def mark_immutable(response, negotiated):
+    """Images (and their 304s) never change for a URL: cacheable by anyone for a year, kept
+    apart by Accept where the format is negotiated (no response here has a Vary yet)."""
+    response["Cache-Control"] = IMMUTABLE
+    if negotiated:
+        response["Vary"] = "Accept"
 
 
 def head_response(key, spec):

@@ -263,6 +263,44 @@ def test_cache_headers_and_304(server):
     assert other.content == first.content
 
 
+@pytest.mark.parametrize(
+    "header,value,status",
+    [
+        ("If-Match", "ETAG", 200),
+        ("If-Match", '"something-else"', 412),
+        ("If-None-Match", "*", 304),
+        ("If-None-Match", 'W/"x", ETAG', 304),  # a list, and weak comparison
+        ("If-Modified-Since", "Tue, 01 Dec 2026 00:00:00 GMT", 200),  # no Last-Modified
+        ("If-Unmodified-Since", "Tue, 01 Dec 2026 00:00:00 GMT", 412),
+    ],
+)
+def test_every_conditional_header_is_answered(server, header, value, status):
+    """Images answer If-Match, If-None-Match and the date conditions as Django's
+    get_conditional_response() does for a resource with an ETag and no Last-Modified."""
+    etag = fetch(server, "/image/124x45/").headers["ETag"]
+    response = fetch(server, "/image/124x45/", headers={header: value.replace("ETAG", etag)})
+    assert response.status_code == status
+    assert response.headers["ETag"] == etag
+    assert (response.content != b"") == (status == 200)
+
+
+@pytest.mark.parametrize(
+    "precondition",
+    [{"If-Match": '"something-else"'}, {"If-Unmodified-Since": "Tue, 01 Dec 2026 00:00:00 GMT"}],
+)
+def test_a_failed_precondition_wins_over_a_matching_etag(server, precondition):
+    etag = fetch(server, "/image/125x45/").headers["ETag"]
+    response = fetch(server, "/image/125x45/", headers={"If-None-Match": etag, **precondition})
+    assert response.status_code == 412
+
+
+def test_a_conditional_request_for_an_invalid_image_is_400(server):
+    headers = {"If-Modified-Since": "Tue, 01 Dec 2026 00:00:00 GMT"}
+    response = fetch(server, "/image/0x45/", headers=headers)
+    assert response.status_code == 400
+    assert "ETag" not in response.headers
+
+
 def test_second_request_is_served_from_the_cache(server):
     path = "/image/321x54/?text=cache%20me"
     assert fetch(server, path).headers["X-Cache"] == "MISS"

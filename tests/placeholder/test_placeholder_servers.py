@@ -86,6 +86,24 @@ def test_local_memory_cache_is_bounded(start):
     assert 0 < hits <= placeholder.CACHE_ENTRIES
 
 
+def test_a_full_local_cache_drops_only_the_least_recently_used(start):
+    """One image more than CACHE_ENTRIES drops the image asked for least recently, no other
+    (a cache that culled a share of its entries would miss many below)."""
+    service = start(gunicorn("placeholder", PLACEHOLDER))
+    session = requests.Session()
+
+    def cached(path):
+        return session.get(service.url + path, timeout=10).headers["X-Cache"] == "HIT"
+
+    paths = [f"/image/{width}x2/" for width in range(1, placeholder.CACHE_ENTRIES + 1)]
+    assert not any(cached(path) for path in paths)
+    assert cached(paths[0])  # now the most recently used; paths[1] the least
+    assert not cached("/image/1x3/")  # one image too many
+    assert all(cached(path) for path in paths[2:])
+    assert cached(paths[0])
+    assert not cached(paths[1])
+
+
 def cache_states(service, path, times):
     return [requests.get(service.url + path, timeout=30).headers["X-Cache"] for _ in range(times)]
 
