@@ -177,7 +177,10 @@ def test_a_message_in_an_older_format_is_skipped(pair, redis_url, clients):
     a, b = pair
     sender, peer = clients(a, 1), clients(b, 1)
     old_format = b'- 1 {"model":"task","id":1,"action":"drop","channel":"sprint:1","seq":1}'
-    assert redis.Redis.from_url(redis_url).publish("watercooler:sprint:1", old_format) == 2
+    server, channel = redis.Redis.from_url(redis_url), "watercooler:sprint:1"
+    # A socket is open before its process has subscribed to the channel in Redis.
+    wait_for(lambda: server.pubsub_numsub(channel) == [(channel.encode(), 2)])
+    assert server.publish(channel, old_format) == 2
     drag_marker(sender, peer)  # both listeners are still alive
     assert sender.receive()["type"] == "ack"
     drag_marker(peer, sender)
