@@ -9,11 +9,16 @@ on every navigation, which is for development only).
    performance.timeOrigin + performance.now() when the card's text appears), next to a plain
    websocket client's (websocket-client) receive time for the same writes; p50 and p99 over
    the writes (targets: board p99 under 150 ms and at most 3x the plain client's p99);
-2. a sprint page with 500 tasks: from navigation start to every card in the page, next to the
+2. a sprint page with 500 tasks: from navigation start to every card visible, next to the
    same cards as a static HTML page (same stylesheets, the board's column and card markup, each
    card with its "Move to..." menu) in the same browser,
    the two interleaved round by round; median with min and IQR, and the board / static ratio
-   of each round (target: at most 3x, by the MET rule of bench/stats.py).
+   of each round (target: at most 3x, by the MET rule of bench/stats.py). "Visible" is the end
+   of the first frame drawn with every card in the page (a task posted from that frame's
+   requestAnimationFrame callback runs once the frame's style, layout and paint are done):
+   the browser's parser may insert a static page's cards before or after it lays out and
+   paints a first part of them, which made the time to "every card in the page" alone swing
+   2-3x between rounds of the same static page. That time is printed too.
 
 Exit status 1 when a target is missed (bench/stats.py Report). Timings are printed, never
 tested.
@@ -59,10 +64,16 @@ STAMP_CARDS = """() => {
 
 ALL_CARDS_AT = """want => {
     const cards = document.getElementsByClassName('task-item');
+    const painted = () => {
+        const after = new MessageChannel();
+        after.port1.onmessage = () => { window.allCardsAt = performance.now(); };
+        after.port2.postMessage(null);
+    };
     const check = () => {
-        if (window.allCardsAt === undefined && cards.length >= want) {
-            window.allCardsAt = performance.now();
+        if (window.cardsInPageAt === undefined && cards.length >= want) {
+            window.cardsInPageAt = performance.now();
             observer.disconnect();
+            requestAnimationFrame(painted);
         }
     };
     const observer = new MutationObserver(check);
@@ -179,18 +190,19 @@ def static_page(folder, stack, sprint, tasks):
 
 
 def time_to_all_cards(context, url, want):
-    """ms from navigation start until the page holds `want` cards."""
+    """ms from navigation start until the page holds `want` cards, and until they are drawn."""
     page = context.new_page()
     page.add_init_script(f"({ALL_CARDS_AT})({want})")
     page.goto(url)
     page.wait_for_function("window.allCardsAt !== undefined", timeout=60000, polling=50)
-    elapsed = page.evaluate("window.allCardsAt")
+    elapsed = page.evaluate("[window.cardsInPageAt, window.allCardsAt]")
     page.close()
     return elapsed
 
 
 def page_load(stack, context, rounds):
-    """(board ms, static ms) per round, for a sprint page with PAGE_TASKS tasks."""
+    """(board, static): per round, [ms to every card in the page, ms to every card visible]
+    for a sprint page with PAGE_TASKS tasks."""
     sprint = stack.api.sprint("Five hundred tasks")
     stack.bulk_tasks(sprint["id"], [f"Card {n:03}" for n in range(PAGE_TASKS)])
     shown = stack.api.tasks(sprint=sprint["id"]) + stack.api.tasks(backlog="True")
@@ -230,15 +242,18 @@ def report_live(report, board, direct):
 
 
 def report_page(report, board, static):
-    """The page-load target: board / static page, round by round."""
-    ratios = [ours / peer for ours, peer in zip(board, static, strict=True)]
-    report.row(
-        f"sprint page with {PAGE_TASKS} tasks, navigation -> every card in the page",
-        spread(board, " ms"),
-        f"the same cards as static HTML: {spread(static, ' ms')}",
-        spread(ratios, "x", 2),
-        Target(ratios, "<=", PAGE_RATIO_TARGET, "x"),
-    )
+    """The page-load target (every card visible): board / static page, round by round; and
+    the time to every card in the page, without a target."""
+    for index, until in [(1, "every card visible"), (0, "every card in the page")]:
+        ours, theirs = [times[index] for times in board], [times[index] for times in static]
+        ratios = [mine / peer for mine, peer in zip(ours, theirs, strict=True)]
+        report.row(
+            f"sprint page with {PAGE_TASKS} tasks, navigation -> {until}",
+            spread(ours, " ms"),
+            f"the same cards as static HTML: {spread(theirs, ' ms')}",
+            spread(ratios, "x", 2),
+            Target(ratios, "<=", PAGE_RATIO_TARGET, "x") if index else None,
+        )
 
 
 def main():
