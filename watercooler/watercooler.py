@@ -41,9 +41,9 @@ from urllib.parse import urlparse
 import redis.asyncio as redis
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.utils.crypto import constant_time_compare
-from redis.backoff import ExponentialBackoff
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.netutil import bind_sockets
@@ -224,40 +224,55 @@ class LocalBroker:
         return True
 
 
-# Atomically number a message, keep it in the channel's bounded history and publish it with
-# its sender, so every process and every catch-up sees the same numbers. The epoch lives in
-# the same hash as the counter: when the counter is gone (Redis restarted, keys expired) the
-# numbering starts again under a new epoch, and the old history goes with it.
-PUBLISH_SCRIPT = """
-if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[6]) == 1 then redis.call('DEL', KEYS[2]) end
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local frame = ARGV[3] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
-redis.call('RPUSH', KEYS[2], frame)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. seq .. ' ' .. epoch .. ' ' .. frame)
-return seq
-"""
-
-# A channel's last sequence number, epoch (started here if it has none yet) and history.
-HISTORY_SCRIPT = """
-if redis.call('HSETNX', KEYS[1], 'epoch', ARGV[1]) == 1 then
-  redis.call('DEL', KEYS[2])
+# A channel's numbering belongs to one run of the Redis server: NUMBERING (the start of both
+# scripts) starts a new epoch, with an empty history, when the channel's counter was made by
+# another run (Redis restarted, or restored from a snapshot or an append-only file that brought
+# back old counters) or is gone (expired). So a number never means two messages in one epoch.
+# Reading the run id costs about 3 us per script (redis-benchmark: 115k against 176k evals/s).
+NUMBERING = """
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+if redis.call('HGET', KEYS[1], 'run') ~= run then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('HSET', KEYS[1], 'run', run, 'epoch', ARGV[1], 'seq', 0)
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
+"""
+
+# Atomically number a message, keep it in the channel's bounded history and publish it with
+# its sender, so every process and every catch-up sees the same numbers.
+PUBLISH_SCRIPT = (
+    NUMBERING
+    + """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local frame = ARGV[5] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+redis.call('RPUSH', KEYS[2], frame)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. seq .. ' ' .. epoch .. ' ' .. frame)
+return seq
+"""
+)
+
+# A channel's last sequence number, epoch (started here if it has none yet) and history.
+HISTORY_SCRIPT = (
+    NUMBERING
+    + """
 local position = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
 return {tonumber(position[1]) or 0, position[2], redis.call('LRANGE', KEYS[2], 0, -1)}
 """
+)
 
 
 class RedisBroker:
     """Redis pub/sub broker: one dedicated subscriber connection and one publishing task.
 
     redis-py's asyncio pool raises instead of waiting when exhausted, so commands use a small
-    blocking pool; the pub/sub connection reconnects with backoff and resubscribes every
-    channel, and ``on_reconnect`` lets the application tell sockets what they may have missed.
+    blocking pool. The subscriber has a pool of its own whose every connection passes through
+    ``_connected``: whenever it connects again, however redis-py came to reconnect (our
+    ``_listen`` after an error, or redis-py's own retries, which resubscribe quietly), a resync
+    is due, and ``_listen`` has ``on_reconnect`` tell the sockets what they may have missed.
     """
 
     kind = "redis"
@@ -270,16 +285,21 @@ class RedisBroker:
         self.deliver = deliver
         self.on_reconnect = on_reconnect
         self.history_size = history_size
+        timeouts = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 10}
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=8,
             timeout=5,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            health_check_interval=10,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1),
+            **timeouts,
         )
         self.client = redis.Redis(connection_pool=pool)
+        subscriber_pool = redis.ConnectionPool.from_url(
+            url, redis_connect_func=self._connected, retry=Retry(NoBackoff(), 0), **timeouts
+        )
+        self.subscriber = redis.Redis(connection_pool=subscriber_pool)
+        self.connects = 0
+        self.resync_due = False
         self.channels = {ALL}
         self.state = "connecting"
         self.queue = asyncio.Queue(self.QUEUE_SIZE)
@@ -300,6 +320,7 @@ class RedisBroker:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.client.aclose()
+        await self.subscriber.aclose()
 
     def _key(self, channel, kind):
         return f"{self.PREFIX}{{{channel}}}:{kind}"
@@ -353,18 +374,18 @@ class RedisBroker:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for channel, sender, head in batch:
                         keys = (self._key(channel, "counter"), self._key(channel, "history"))
-                        args = (self.PREFIX + channel, sender or "-", head, self.history_size)
-                        pipe.eval(PUBLISH_SCRIPT, 2, *keys, *args, self.KEY_TTL, new_epoch())
+                        args = (new_epoch(), self.KEY_TTL, self.PREFIX + channel, sender or "-")
+                        pipe.eval(PUBLISH_SCRIPT, 2, *keys, *args, head, self.history_size)
                     await pipe.execute()
             except (RedisError, OSError) as exc:
                 log.error("broker: %d messages not published: %s", len(batch), exc)
 
     async def _listen(self):
         """Receive published messages forever, reconnecting with backoff after failures."""
-        backoff, connected_before = 0.1, False
+        backoff = 0.1
         while True:
             try:
-                self.pubsub = self.client.pubsub()
+                self.pubsub = self.subscriber.pubsub()
                 requested = set(self.channels)
                 await self.pubsub.subscribe(*(self.PREFIX + c for c in requested))
                 self._set_state("up")  # from now on subscribe() goes straight to Redis
@@ -372,12 +393,11 @@ class RedisBroker:
                     await self.pubsub.subscribe(
                         *(self.PREFIX + c for c in self.channels - requested)
                     )
-                if connected_before:
-                    # Idle command connections may be from before the outage: start afresh.
-                    await self.client.connection_pool.disconnect(inuse_connections=False)
-                    await self.on_reconnect()
-                connected_before, backoff = True, 0.1
+                backoff = 0.1
                 while True:
+                    if self.resync_due:
+                        self.resync_due = False
+                        await self._reconnected()
                     message = await self.pubsub.get_message(True, timeout=1.0)
                     if message and message["type"] == "message":
                         self._dispatch(message)
@@ -389,6 +409,17 @@ class RedisBroker:
                     await pubsub.aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    async def _connected(self, connection):
+        """Every subscriber connection's handshake; after the first, a resync is due."""
+        await connection.on_connect()
+        self.connects += 1
+        self.resync_due = self.resync_due or self.connects > 1
+
+    async def _reconnected(self):
+        """Start the command connections afresh (they may predate the outage) and resync."""
+        await self.client.connection_pool.disconnect(inuse_connections=False)
+        await self.on_reconnect()
 
     def _dispatch(self, message):
         """Deliver "<sender> <seq> <epoch> <frame>"; anything else (an older process) is skipped."""

@@ -172,6 +172,55 @@ def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, client
     assert bare.receive() == {**TASK, "channel": "sprint:1", "seq": 5, "epoch": new_epoch}
 
 
+def redis_with_snapshot(folder, port=None):
+    """A redis-server Service keeping its data in folder/dump.rdb (saved on SAVE only)."""
+    command = [require_program("redis-server"), "--port", "{port}", "--bind", "127.0.0.1"]
+    command += ["--dir", str(folder), "--save", "", "--appendonly", "no"]
+    return Service(command, ROOT, port=port or free_port(), ready_path=None)
+
+
+def test_a_redis_restored_from_a_snapshot_starts_a_new_epoch(start, launch, clients, tmp_path):
+    """The snapshot brings back old counters: numbering on from them would reuse numbers."""
+    first_run = start(redis_with_snapshot(tmp_path))
+    env = {"REDIS_URL": f"redis://127.0.0.1:{first_run.port}/0"}
+    a = launch(env=env)
+    sender, peer = clients(a, 1), clients(a, 1)
+    for _ in range(3):
+        sender.send(TASK)
+    peer.receive_all(3)
+    redis.Redis(port=first_run.port).save()  # the snapshot holds numbers 1..3
+    for _ in range(2):
+        sender.send(TASK)
+    old = peer.receive_all(2)[-1]
+    assert old["seq"] == 5
+    first_run.stop(signal.SIGKILL)
+    start(redis_with_snapshot(tmp_path, port=first_run.port))
+    wait_for(lambda: health(a)[0] == 200, timeout=20)
+    resync = {m["channel"]: m for m in peer.receive_all(2)}["sprint:1"]
+    assert resync["type"] == "resync" and resync["epoch"] != old["epoch"]
+    sender.send(TASK)
+    assert peer.receive()["epoch"] == resync["epoch"]
+    late = clients(a, 1, query=f"&since={old['epoch']}:5")
+    assert late.receive()["type"] == "resync"
+
+
+def test_a_subscriber_connection_dropped_by_redis_makes_every_socket_resync(
+    pair, redis_url, clients
+):
+    """However the subscriber comes back, its sockets are told they may have missed messages."""
+    a, b = pair
+    sockets = [clients(a, 1), clients(b, 2)]
+    server = redis.Redis.from_url(redis_url)
+    wait_for(lambda: len(server.client_list(_type="pubsub")) == 2)
+    server.client_kill_filter(_type="pubsub")
+    for client in sockets:
+        kinds = {m["channel"]: m["type"] for m in client.receive_all(2)}
+        assert set(kinds.values()) == {"resync"}
+    wait_for(lambda: health(a)[0] == 200)
+    sockets[0].send(TASK)
+    assert sockets[0].receive()["type"] == "ack"
+
+
 def test_a_message_in_an_older_format_is_skipped(pair, redis_url, clients):
     """During a rolling upgrade an old process publishes "<sender> <seq> <frame>"."""
     a, b = pair
