@@ -12,11 +12,12 @@ RUN update-ca-certificates >/dev/null
 ARG PIP_INDEX_URL="" PIP_EXTRA_INDEX_URL=""
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-# Only the dependency list: editing the code or the README does not reinstall them.
-COPY pyproject.toml /src/
+# Only the lock of the runtime dependencies (exact versions and hashes, as CI tested them):
+# editing the code or the README does not reinstall them.
+COPY requirements/app.txt /src/
 RUN [ -n "$PIP_INDEX_URL" ] || unset PIP_INDEX_URL; \
     [ -n "$PIP_EXTRA_INDEX_URL" ] || unset PIP_EXTRA_INDEX_URL; \
-    touch /src/README.md && python -m venv /venv && /venv/bin/pip install --quiet /src \
+    python -m venv /venv && /venv/bin/pip install --quiet --require-hashes -r /src/app.txt \
     && /venv/bin/pip uninstall --quiet --yes pip setuptools \
     && find /venv -name '*.po' -delete  # translation sources: only the compiled .mo are used
 

