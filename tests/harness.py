@@ -60,6 +60,11 @@ def free_port():
         return sock.getsockname()[1]
 
 
+# A server the tests start turns every warning into an error (a warning at start-up stops it),
+# so a dependency that starts to warn about how a service uses it fails the tests, not users.
+SERVICE_WARNINGS = {"PYTHONWARNINGS": "error"}
+
+
 class Service:
     """A server subprocess on 127.0.0.1:port, started in cwd, stopped on exit.
 
@@ -70,7 +75,8 @@ class Service:
         self.port = port or free_port()
         self.command = [str(part).format(port=self.port) for part in command]
         self.cwd = Path(cwd)
-        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+        self.env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **SERVICE_WARNINGS}
+        self.env.update(env or {})
         self.ready_path = ready_path
         self.timeout = timeout
         self.proc = None
@@ -134,6 +140,16 @@ class Service:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def redis_service(folder=None, port=None):
+    """A redis-server Service on 127.0.0.1: keeping nothing across a restart (as a crashed
+    cache would), or with folder, its data in folder/dump.rdb, written on SAVE only."""
+    command = [require_program("redis-server"), "--port", "{port}", "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    if folder is not None:
+        command += ["--dir", str(folder)]
+    return Service(command, ROOT, port=port, ready_path=None)
 
 
 def gunicorn(module, cwd, env=None, workers=1, extra=()):

@@ -35,6 +35,7 @@ import signal
 import struct
 import time
 import uuid
+import warnings
 from collections import defaultdict, deque
 from urllib.parse import urlparse
 
@@ -932,6 +933,9 @@ def listening_sockets():
     try:
         return bind_sockets(options.port, options.address or None)
     except OSError as exc:
+        # tornado leaves the socket that failed to bind open: collect it without a warning.
+        with warnings.catch_warnings(action="ignore", category=ResourceWarning):
+            gc.collect()
         where = f"{options.address or '*'}:{options.port}"
         raise SystemExit(f"watercooler: cannot listen on {where}: {exc.strerror or exc}") from None
 

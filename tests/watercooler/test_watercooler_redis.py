@@ -6,7 +6,7 @@ import pytest
 import redis
 import requests
 from conftest import drag_marker, health, hook, signature, wait_for, watercooler
-from harness import ROOT, Service, free_port, require_program
+from harness import free_port, redis_service
 
 pytestmark = pytest.mark.redis
 TASK = {"model": "task", "id": 7, "action": "drop"}
@@ -124,26 +124,9 @@ def test_starts_and_answers_while_redis_is_unreachable(start, clients):
     assert "Traceback" not in service.output()
 
 
-def redis_without_persistence(port=None):
-    """A redis-server Service that keeps nothing across a restart (as a crashed cache would)."""
-    server = require_program("redis-server")
-    command = [
-        server,
-        "--port",
-        "{port}",
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    return Service(command, ROOT, port=port, ready_path=None)
-
-
 def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, clients):
     """Redis killed and started again on its port: nobody catches up into the new run."""
-    first_run = start(redis_without_persistence())
+    first_run = start(redis_service())
     env = {"REDIS_URL": f"redis://127.0.0.1:{first_run.port}/0"}
     a, b = launch(env=env), launch(env=env)
     sender, peer = clients(a, 1), clients(b, 1)
@@ -152,7 +135,7 @@ def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, client
     old_epoch = peer.receive_all(3)[-1]["epoch"]
     sender.receive_all(3)  # the acks
     first_run.stop(signal.SIGKILL)
-    start(redis_without_persistence(port=first_run.port))
+    start(redis_service(port=first_run.port))
     for service in (a, b):
         wait_for(lambda s=service: health(s)[0] == 200, timeout=20)
     resync = {m["channel"]: m for m in peer.receive_all(2)}["sprint:1"]
@@ -172,16 +155,9 @@ def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, client
     assert bare.receive() == {**TASK, "channel": "sprint:1", "seq": 5, "epoch": new_epoch}
 
 
-def redis_with_snapshot(folder, port=None):
-    """A redis-server Service keeping its data in folder/dump.rdb (saved on SAVE only)."""
-    command = [require_program("redis-server"), "--port", "{port}", "--bind", "127.0.0.1"]
-    command += ["--dir", str(folder), "--save", "", "--appendonly", "no"]
-    return Service(command, ROOT, port=port or free_port(), ready_path=None)
-
-
 def test_a_redis_restored_from_a_snapshot_starts_a_new_epoch(start, launch, clients, tmp_path):
     """The snapshot brings back old counters: numbering on from them would reuse numbers."""
-    first_run = start(redis_with_snapshot(tmp_path))
+    first_run = start(redis_service(tmp_path))
     env = {"REDIS_URL": f"redis://127.0.0.1:{first_run.port}/0"}
     a = launch(env=env)
     sender, peer = clients(a, 1), clients(a, 1)
@@ -194,7 +170,7 @@ def test_a_redis_restored_from_a_snapshot_starts_a_new_epoch(start, launch, clie
     old = peer.receive_all(2)[-1]
     assert old["seq"] == 5
     first_run.stop(signal.SIGKILL)
-    start(redis_with_snapshot(tmp_path, port=first_run.port))
+    start(redis_service(tmp_path, port=first_run.port))
     wait_for(lambda: health(a)[0] == 200, timeout=20)
     resync = {m["channel"]: m for m in peer.receive_all(2)}["sprint:1"]
     assert resync["type"] == "resync" and resync["epoch"] != old["epoch"]
