@@ -177,10 +177,15 @@ FONT_FILES = {
     for name, (files, _) in FONTS.items()
     for weight, file in files.items()
 }
-COVERAGE = {
-    face: frozenset(map(chr, TTFont(file, lazy=True).getBestCmap()))
-    for face, file in FONT_FILES.items()
-}
+
+
+def characters(file):
+    """Return the characters a font file has glyphs for."""
+    with TTFont(file, lazy=True) as font:
+        return frozenset(map(chr, font.getBestCmap()))
+
+
+COVERAGE = {face: characters(file) for face, file in FONT_FILES.items()}
 
 
 def parse_colour(value):
