@@ -14,7 +14,8 @@ Beyond the book: every message carries its channel, a per-channel sequence numbe
 epoch (run) that number belongs to; a short history per channel lets a reconnecting client
 catch up with ``?since=EPOCH:N&since_all=EPOCH:M`` (or tells it to resync), refused tokens
 close with 4xxx codes, clients are rate limited, slow clients are dropped, ``GET /health``
-reports the broker state, and SIGTERM closes sockets with 1001.
+(readiness) reports the broker state and ``GET /health/live`` (liveness) that the process
+serves, and SIGTERM drains: unready at once, then the sockets closed with 1001 a few at a time.
 
 Run: ``WATERCOOLER_SECRET=... python watercooler.py --port=8080 [--allowed_hosts=HOST[:PORT],...]
 [--public_hosts=HOST[:PORT],...]`` (``--debug`` instead of the secret for development);
@@ -49,10 +50,12 @@ from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.options import Error, define, options, parse_command_line
-from tornado.web import Application, RequestHandler, stream_request_body
+from tornado.web import Application, HTTPError, RequestHandler, stream_request_body
 from tornado.websocket import WebSocketHandler
 
 log = logging.getLogger("watercooler")
+
+# ---- Options -------------------------------------------------------------------------------------
 
 # Every occurrence of these options adds to the list (tornado keeps only the last one).
 ALLOWED_HOSTS = []
@@ -98,6 +101,14 @@ define(
 )
 define("history", default=100, help="messages kept per channel for ?since= catch-up")
 define("xheaders", default=False, help="behind a proxy: trust X-Forwarded-Proto and X-Real-Ip")
+define(
+    "drain_window",
+    default=10.0,
+    help="on SIGTERM, seconds over which the sockets are closed (1001), a few at a time, so "
+    "their boards do not all reconnect in the same second",
+)
+
+# ---- Protocol constants --------------------------------------------------------------------------
 
 SECRET = os.environ.get("WATERCOOLER_SECRET", "")
 DEV_SECRET = "dev-only-watercooler_secret-do-not-use-in-production"  # scrum's dev default
@@ -114,7 +125,8 @@ DRAG_ACTIONS = ("dragstart", "dragend", "drop")  # the only actions a client may
 MAX_ID = 2**53 - 1  # the largest integer a browser holds exactly
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only, small enough for int()
-SINCE = re.compile(r"(?:([0-9A-Za-z]{1,64}):)?([0-9]{1,18})")  # [epoch:]seq
+SINCE = re.compile(r"([0-9A-Za-z]{1,64}):([0-9]{1,18})")  # epoch:seq
+DRAIN_STEP = 0.1  # seconds between two batches of closes while draining
 UNKNOWN_EPOCH = "0"  # in a resync when the broker could not say: never a real epoch
 ALL = "all"
 
@@ -123,6 +135,9 @@ CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= malformed: fix the 
 CLOSE_TOKEN_INVALID = 4401  # tampered, signed with another secret or salt, not a sprint id
 CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
 CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
+
+
+# ---- Messages and frames: encoded once for every socket ------------------------------------------
 
 
 def encode(message):
@@ -149,24 +164,22 @@ def text_frame(payload):
     return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
-def log_request(handler):
-    """Tornado's access log line without the query string: it carries channel tokens."""
-    request, status = handler.request, handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("tornado.access").log(
-        level,
-        "%d %s %s (%s) %.2fms",
-        status,
-        request.method,
-        request.path,
-        request.remote_ip,
-        1000 * request.request_time(),
-    )
+# A message is numbered after it is encoded, by the broker (in Redis, by a script): its JSON
+# object is encoded without the closing brace (opened), and numbered() closes it with NUMBERS.
+NUMBERS = ',"seq":%d,"epoch":"%s"}'
+
+
+def opened(message):
+    """The compact JSON text of a message without its closing brace, for numbered()."""
+    return encode(message)[:-1]
 
 
 def numbered(head, seq, epoch):
-    """Close a JSON object left open by ``broadcast`` with its sequence number and epoch."""
-    return f'{head},"seq":{seq},"epoch":"{epoch}"}}'.encode()
+    """The frame payload: an opened() message closed with its sequence number and epoch."""
+    return (head + NUMBERS % (seq, epoch)).encode()
+
+
+# ---- Brokers: numbering, history and fan-out across processes ------------------------------------
 
 
 class LocalBroker:
@@ -243,10 +256,11 @@ end
 # its sender, so every process and every catch-up sees the same numbers.
 PUBLISH_SCRIPT = (
     NUMBERING
+    + f"local NUMBERS = '{NUMBERS}'"
     + """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local frame = ARGV[5] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+local frame = ARGV[5] .. string.format(NUMBERS, seq, epoch)
 redis.call('RPUSH', KEYS[2], frame)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -442,6 +456,9 @@ class RedisBroker:
         self.state = state
 
 
+# ---- Sockets: the boards -------------------------------------------------------------------------
+
+
 class TokenBucket:
     """Allows ``rate`` events per second on average, in bursts of up to ``2 * rate``."""
 
@@ -473,6 +490,11 @@ class SprintHandler(WebSocketHandler):
             return True
         parsed = urlparse(origin.lower())
         return any(host in (parsed.netloc, parsed.hostname) for host in ALLOWED_HOSTS)
+
+    def prepare(self):
+        """A draining server takes no new sockets: the client reconnects to another one."""
+        if self.application.draining:
+            raise HTTPError(503, reason="Draining")
 
     async def open(self):
         self.uid = uuid.uuid4().hex
@@ -510,11 +532,8 @@ class SprintHandler(WebSocketHandler):
         return sprint
 
     def _since(self):
-        """{channel: (epoch or None, seq)} from ?since= (sprint) and ?since_all= (all).
-
-        Each is ``EPOCH:SEQ`` as the messages carried them, or a bare ``SEQ`` (clients of the
-        protocol before epochs) meaning the current epoch; None if malformed.
-        """
+        """{channel: (epoch, seq)} from ?since= (sprint) and ?since_all= (all), each
+        ``EPOCH:SEQ`` as the messages carried them; None (the socket closed) if malformed."""
         since = {}
         for argument, channel in (("since", None), ("since_all", ALL)):
             value = self.get_argument(argument, None)
@@ -522,7 +541,7 @@ class SprintHandler(WebSocketHandler):
                 continue
             match = SINCE.fullmatch(value)
             if not match:
-                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be EPOCH:SEQ or SEQ")
+                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be EPOCH:SEQ")
             since[channel] = (match[1], int(match[2]))
         return since
 
@@ -536,7 +555,7 @@ class SprintHandler(WebSocketHandler):
                 log.warning("history of %s unavailable: %s", channel, exc)
                 last, current, frames = 0, UNKNOWN_EPOCH, None
             first = last - len(frames or ()) + 1
-            if frames is None or epoch not in (None, current):
+            if frames is None or epoch != current:
                 self.resync(channel, last, current)
             elif first - 1 <= after < last:
                 for frame in frames[after - first + 1 :]:
@@ -634,6 +653,9 @@ class SprintHandler(WebSocketHandler):
         self.closed = True
         if self.channel is not None:
             self.application.remove_subscriber(self.channel, self)
+
+
+# ---- Announcements: signed hooks from Django -----------------------------------------------------
 
 
 @stream_request_body
@@ -743,22 +765,54 @@ class UpdateHandler(RequestHandler):
         """Announcements are authenticated by their signature, not by a cookie."""
 
 
+# ---- Health: readiness and liveness --------------------------------------------------------------
+
+
 class HealthHandler(RequestHandler):
-    """Load-balancer check: 200 while the broker is reachable, 503 while it is not."""
+    """Readiness, for the load balancer: 200 while the broker is reachable, 503 while it is
+    not or while the server drains its sockets to stop."""
 
     def get(self):
         app = self.application
-        up = app.broker.state == "up"
-        self.set_status(200 if up else 503)
+        ready = app.broker.state == "up" and not app.draining
+        self.set_status(200 if ready else 503)
         self.set_header("Cache-Control", "no-store")
+        status = "draining" if app.draining else "ok" if ready else "unavailable"
         self.write(
             {
-                "status": "ok" if up else "unavailable",
+                "status": status,
                 "connections": len(app.subscriptions.get(ALL, ())),
                 "channels": len(app.subscriptions) - (ALL in app.subscriptions),
                 "broker": {"kind": app.broker.kind, "state": app.broker.state},
             }
         )
+
+
+class LiveHandler(RequestHandler):
+    """Liveness, for a supervisor: 200 while the process serves at all (a Redis outage or a
+    drain makes it unready, not dead: restarting it would not help)."""
+
+    def get(self):
+        self.set_header("Cache-Control", "no-store")
+        self.write({"status": "ok"})
+
+
+# ---- The application -----------------------------------------------------------------------------
+
+
+def log_request(handler):
+    """Tornado's access log line without the query string: it carries channel tokens."""
+    request, status = handler.request, handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    logging.getLogger("tornado.access").log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        request.path,
+        request.remote_ip,
+        1000 * request.request_time(),
+    )
 
 
 class ScrumApplication(Application):
@@ -768,6 +822,7 @@ class ScrumApplication(Application):
         routes = [
             (r"/socket", SprintHandler),
             (r"/health", HealthHandler),
+            (r"/health/live", LiveHandler),
             (r"/([^/]+)/([^/]+)", UpdateHandler),
         ]
         super().__init__(
@@ -784,6 +839,7 @@ class ScrumApplication(Application):
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         self.tasks = set()  # unsubscriptions under way
+        self.draining = False
         if redis_url:
             self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
         else:
@@ -819,7 +875,7 @@ class ScrumApplication(Application):
         and "epoch" from the broker, which encodes it once for all sockets. False if it cannot
         be sent now.
         """
-        head = encode({**message, "channel": channel})[:-1]
+        head = opened({**message, "channel": channel})
         return self.broker.publish(channel, sender, head)
 
     def queue_frame(self, handler, frame):
@@ -866,15 +922,25 @@ class ScrumApplication(Application):
             for handler in list(self.subscriptions.get(channel, ())):
                 handler.resync(channel, last, epoch)
 
-    def close_all(self, code, reason):
-        sockets = set().union(*self.subscriptions.values())
-        for handler in sockets:
-            handler.close(code, reason)
+    async def drain(self, window):
+        """Close every socket with 1001, in steps spread over ``window`` seconds."""
+        self.draining = True
+        sockets = list(set().union(*self.subscriptions.values()))
+        steps = max(1, min(len(sockets), round(window / DRAIN_STEP)))
+        for step in range(steps):
+            for handler in sockets[step::steps]:
+                handler.close(1001, "going away")
+            if step < steps - 1:
+                await asyncio.sleep(window / steps)
         return len(sockets)
 
 
+# ---- Start-up ------------------------------------------------------------------------------------
+
+
 async def serve(secret, sockets):
-    """Run until SIGINT or SIGTERM, then close every socket with 1001 and exit."""
+    """Run until SIGINT or SIGTERM, then drain: unready at once, sockets closed with 1001 over
+    --drain_window seconds, then exit."""
     if secret == DEV_SECRET:
         log.warning("WATERCOOLER_SECRET is not set: --debug uses the dev-only secret")
     app = ScrumApplication(secret, redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
@@ -898,8 +964,10 @@ async def serve(secret, sockets):
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    log.info("stopping: draining sockets over %gs", options.drain_window)
+    closed = await app.drain(options.drain_window)
     server.stop()
-    log.info("stopping: closing %d sockets (1001 going away)", app.close_all(1001, "going away"))
+    log.info("stopping: closed %d sockets (1001 going away)", closed)
     deadline = loop.time() + 2
     while app.subscriptions and loop.time() < deadline:
         await asyncio.sleep(0.05)
@@ -912,6 +980,7 @@ def check_options():
     if not 1 <= options.port <= 65535:
         raise SystemExit(f"watercooler: --port must be between 1 and 65535, not {options.port}")
     minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
+    minimums["drain_window"] = 0
     minimums.update(ping_interval=0, ping_timeout=0)
     for name, least in minimums.items():
         if options[name] < least:

@@ -6,8 +6,10 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 import websocket
 from conftest import WATERCOOLER, Client, health, hook, wait_for, watercooler
 from django.core.signing import TimestampSigner
@@ -28,7 +30,7 @@ def test_stop_signal_closes_sockets_with_1001_and_exits_0(launch, clients, broke
         socket.create_connection(("127.0.0.1", service.port), timeout=1)
     log = service.output()
     assert "watercooler listening on" in log
-    assert "stopping: closing 3 sockets" in log and "stopped" in log
+    assert "stopping: closed 3 sockets" in log and "stopped" in log
     assert "Traceback" not in log
     assert "channel=" not in log  # tokens stay out of the access log
 
@@ -78,6 +80,28 @@ def test_bad_options_are_a_clear_start_up_error(option, error):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert error in result.stderr.splitlines()[-1]  # after the usage for an unknown option
+
+
+def test_a_drain_turns_unready_first_and_spreads_the_closes(launch, clients):
+    """SIGTERM: /health says 503 at once (the balancer stops sending boards), /health/live stays
+    200, new sockets are refused, and the open ones close with 1001 over --drain_window."""
+    service = launch("--drain_window=2")
+    sockets = [clients(service, n) for n in range(1, 11)]
+    os.killpg(service.proc.pid, signal.SIGTERM)
+    wait_for(lambda: health(service)[0] == 503)
+    assert health(service)[1]["status"] == "draining"
+    assert requests.get(service.url + "/health/live", timeout=5).status_code == 200
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        Client(service, 1)
+
+    def close_time(client):
+        assert client.close_status(timeout=10) == (1001, "going away")
+        return time.monotonic()
+
+    with ThreadPoolExecutor(len(sockets)) as pool:
+        closed = list(pool.map(close_time, sockets))
+    assert max(closed) - min(closed) > 1.0  # not all in the same second
+    assert service.proc.wait(10) == 0
 
 
 def run_watercooler(*args, secret="watercooler-test-secret"):
