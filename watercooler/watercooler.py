@@ -479,10 +479,27 @@ class TokenBucket:
         return True
 
 
-class SprintHandler(WebSocketHandler):
+class Hardened:
+    """The security headers every response carries, and no Server header naming Tornado."""
+
+    HEADERS = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        "Referrer-Policy": "no-referrer",
+    }
+
+    def set_default_headers(self):
+        self.clear_header("Server")
+        for name, value in self.HEADERS.items():
+            self.set_header(name, value)
+
+
+class SprintHandler(Hardened, WebSocketHandler):
     """A board's socket on one sprint channel (plus the "all" channel of model changes)."""
 
     channel = None
+    holding = None  # (model, id) of the card this socket's last dragstart holds
 
     def check_origin(self, origin):
         """Our own origin, --allowed_hosts (host or host:port), or anything with --debug."""
@@ -622,8 +639,30 @@ class SprintHandler(WebSocketHandler):
         parsed, error = self._parse(message)
         if error:
             self.notify(type="error", error=f"not relayed: {error}")
-        elif not self.application.broadcast(parsed, channel=self.channel, sender=self.uid):
+            return
+        self._hold(parsed)
+        if not self._relay(parsed):
             self.notify(type="error", error="not relayed: broker unavailable")
+
+    def _relay(self, event):
+        """Send a drag event to the sprint's other sockets; False if the broker is down."""
+        return self.application.broadcast(event, channel=self.channel, sender=self.uid)
+
+    def _hold(self, event):
+        """Track the one card this socket holds: a new dragstart ends the previous hold."""
+        card = (event["model"], event["id"])
+        if event["action"] == "dragstart":
+            if self.holding not in (None, card):
+                self._release()
+            self.holding = card
+        elif card == self.holding:
+            self.holding = None
+
+    def _release(self):
+        """End this socket's hold for everyone else (a dragend on its behalf)."""
+        model, pk = self.holding
+        self.holding = None
+        self._relay({"model": model, "id": pk, "action": "dragend"})
 
     @staticmethod
     def _parse(message):
@@ -636,7 +675,7 @@ class SprintHandler(WebSocketHandler):
             return None, "binary messages are not accepted"
         try:
             parsed = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested arrays exhaust the parser's stack
             return None, "not JSON"
         if not isinstance(parsed, dict):
             return None, "a JSON object with model, id and action is required"
@@ -652,14 +691,20 @@ class SprintHandler(WebSocketHandler):
     def on_close(self):
         self.closed = True
         if self.channel is not None:
+            if self.holding is not None:
+                self._release()
             self.application.remove_subscriber(self.channel, self)
+
+    def _request_summary(self):
+        """Tornado's log line for an error, without the query string: it carries the token."""
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
 
 # ---- Announcements: signed hooks from Django -----------------------------------------------------
 
 
 @stream_request_body
-class UpdateHandler(RequestHandler):
+class UpdateHandler(Hardened, RequestHandler):
     """Signed model-change announcements from Django, broadcast to every socket.
 
     The body is streamed so that one over HOOK_MAX_SIZE is still read (up to the server's
@@ -691,7 +736,7 @@ class UpdateHandler(RequestHandler):
             return self.fail(400, problem)
         try:
             data = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return self.fail(400, "body is not JSON")
         if data is not None and not isinstance(data, dict):
             return self.fail(400, "body must be a JSON object (or empty)")
@@ -768,7 +813,7 @@ class UpdateHandler(RequestHandler):
 # ---- Health: readiness and liveness --------------------------------------------------------------
 
 
-class HealthHandler(RequestHandler):
+class HealthHandler(Hardened, RequestHandler):
     """Readiness, for the load balancer: 200 while the broker is reachable, 503 while it is
     not or while the server drains its sockets to stop."""
 
@@ -788,7 +833,7 @@ class HealthHandler(RequestHandler):
         )
 
 
-class LiveHandler(RequestHandler):
+class LiveHandler(Hardened, RequestHandler):
     """Liveness, for a supervisor: 200 while the process serves at all (a Redis outage or a
     drain makes it unready, not dead: restarting it would not help)."""
 

@@ -144,8 +144,9 @@ def test_tampered_token_is_refused(server, clients):
 
 @pytest.mark.parametrize(
     "message",
-    ['{"model": "task", "id": 7', "[1, 2]", '"task"', '{"model": "task", "id": 7}', "null"],
-    ids=["broken-json", "array", "string", "no-action", "null"],
+    ['{"model": "task", "id": 7', "[1, 2]", '"task"', '{"model": "task", "id": 7}', "null"]
+    + ["[" * 60_000],
+    ids=["broken-json", "array", "string", "no-action", "null", "deeply-nested"],
 )
 def test_malformed_messages_are_not_relayed_and_the_sender_is_told(server, clients, message):
     sender, peer = clients(server, 1), clients(server, 1)
@@ -153,6 +154,47 @@ def test_malformed_messages_are_not_relayed_and_the_sender_is_told(server, clien
     reply = sender.receive()
     assert reply["type"] == "error" and reply["error"].startswith("not relayed")
     drag_marker(sender, peer)  # the socket stays usable, and nothing went before the marker
+
+
+def test_a_crashing_message_logs_no_channel_token(server, clients):
+    """An attacker's message that nests too deep gets an error reply; the log never shows the
+    socket's channel token (its query string), whatever goes wrong."""
+    sender = clients(server, 1)
+    sender.send("[" * 60_000)
+    assert sender.receive()["type"] == "error"
+    assert "channel=" not in server.output() and "Traceback" not in server.output()
+
+
+def test_a_socket_holds_one_card_at_a_time(server, clients):
+    """Each dragstart ends the sender's previous hold, so one socket cannot lock every card."""
+    sender, peer = clients(server, 1), clients(server, 1)
+    for pk in (1, 2, 3):
+        sender.send({**TASK, "id": pk})
+    seen = [(m["id"], m["action"]) for m in peer.receive_all(5)]
+    assert seen == [
+        (1, "dragstart"),
+        (1, "dragend"),
+        (2, "dragstart"),
+        (2, "dragend"),
+        (3, "dragstart"),
+    ]
+
+
+def test_a_closed_socket_releases_its_card(server, clients):
+    sender, peer = clients(server, 1), clients(server, 1)
+    sender.send({**TASK, "id": 4})
+    assert (peer.receive()["id"], "dragstart") == (4, "dragstart")
+    sender.close()
+    message = peer.receive()
+    assert (message["id"], message["action"]) == (4, "dragend")
+
+
+def test_responses_carry_security_headers_and_no_server_name(server):
+    response = requests.get(server.url + "/health", timeout=5)
+    assert "Server" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_binary_messages_are_not_relayed(server, clients):
