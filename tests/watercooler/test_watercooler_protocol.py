@@ -16,7 +16,8 @@ from conftest import (
     wait_for,
 )
 
-TASK = {"model": "task", "id": 7, "action": "dragstart"}
+TASK = {"model": "task", "id": 7, "action": "drop"}
+HOLD = {**TASK, "action": "dragstart"}
 
 
 def test_relays_to_peers_on_the_sprint_not_the_sender_nor_other_sprints(server, clients):
@@ -169,7 +170,7 @@ def test_a_socket_holds_one_card_at_a_time(server, clients):
     """Each dragstart ends the sender's previous hold, so one socket cannot lock every card."""
     sender, peer = clients(server, 1), clients(server, 1)
     for pk in (1, 2, 3):
-        sender.send({**TASK, "id": pk})
+        sender.send({**HOLD, "id": pk})
     seen = [(m["id"], m["action"]) for m in peer.receive_all(5)]
     assert seen == [
         (1, "dragstart"),
@@ -182,8 +183,8 @@ def test_a_socket_holds_one_card_at_a_time(server, clients):
 
 def test_a_closed_socket_releases_its_card(server, clients):
     sender, peer = clients(server, 1), clients(server, 1)
-    sender.send({**TASK, "id": 4})
-    assert (peer.receive()["id"], "dragstart") == (4, "dragstart")
+    sender.send({**HOLD, "id": 4})
+    assert peer.receive()["action"] == "dragstart"
     sender.close()
     message = peer.receive()
     assert (message["id"], message["action"]) == (4, "dragend")
