@@ -40,6 +40,7 @@ import warnings
 from collections import defaultdict, deque
 from urllib.parse import urlparse
 
+import prometheus_client as prometheus
 import redis.asyncio as redis
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.utils.crypto import constant_time_compare
@@ -135,6 +136,37 @@ CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= malformed: fix the 
 CLOSE_TOKEN_INVALID = 4401  # tampered, signed with another secret or salt, not a sprint id
 CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
 CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
+
+
+# ---- Environment and metrics (Prometheus text at /metrics when METRICS=on) -----------------------
+
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"watercooler: {name} must be on or off, not {value!r}")
+
+
+SOCKETS = prometheus.Gauge("watercooler_sockets", "Open sockets")
+RECEIVED = prometheus.Counter("watercooler_messages_received", "Messages sockets sent")
+SENT = prometheus.Counter("watercooler_messages_sent", "Messages delivered to sockets")
+REFUSED = prometheus.Counter(
+    "watercooler_relays_refused", "Socket messages not relayed, by reason", ["reason"]
+)
+HOOKS = prometheus.Counter("watercooler_hooks", "Announcements from Django, by status", ["status"])
+BROKER_UP = prometheus.Gauge("watercooler_broker_up", "1 while the broker is reachable")
+RECONNECTS = prometheus.Counter("watercooler_broker_reconnects", "Reconnections to the broker")
+REQUESTS = prometheus.Histogram(
+    "watercooler_request_duration_seconds",
+    "HTTP requests (socket handshakes included), by route and status",
+    ["route", "status"],
+)
 
 
 # ---- Messages and frames: encoded once for every socket ------------------------------------------
@@ -429,6 +461,8 @@ class RedisBroker:
         """Every subscriber connection's handshake; after the first, a resync is due."""
         await connection.on_connect()
         self.connects += 1
+        if self.connects > 1:
+            RECONNECTS.inc()
         self.resync_due = self.resync_due or self.connects > 1
 
     async def _reconnected(self):
@@ -633,15 +667,19 @@ class SprintHandler(Hardened, WebSocketHandler):
     def on_message(self, message):
         if self.channel is None:
             return
+        RECEIVED.inc()
         if not self.bucket.take():
+            REFUSED.labels("rate limited").inc()
             self.close(CLOSE_RATE_LIMITED, "too many messages")
             return
         parsed, error = self._parse(message)
         if error:
+            REFUSED.labels("invalid").inc()
             self.notify(type="error", error=f"not relayed: {error}")
             return
         self._hold(parsed)
         if not self._relay(parsed):
+            REFUSED.labels("broker unavailable").inc()
             self.notify(type="error", error="not relayed: broker unavailable")
 
     def _relay(self, event):
@@ -810,7 +848,7 @@ class UpdateHandler(Hardened, RequestHandler):
         """Announcements are authenticated by their signature, not by a cookie."""
 
 
-# ---- Health: readiness and liveness --------------------------------------------------------------
+# ---- Health and metrics --------------------------------------------------------------------------
 
 
 class HealthHandler(Hardened, RequestHandler):
@@ -842,13 +880,27 @@ class LiveHandler(Hardened, RequestHandler):
         self.write({"status": "ok"})
 
 
+class MetricsHandler(Hardened, RequestHandler):
+    """The Prometheus text format of every metric of this process."""
+
+    def get(self):
+        self.set_header("Content-Type", prometheus.CONTENT_TYPE_LATEST)
+        self.write(prometheus.generate_latest())
+
+
 # ---- The application -----------------------------------------------------------------------------
 
 
 def log_request(handler):
-    """Tornado's access log line without the query string: it carries channel tokens."""
+    """Tornado's access log line without the query string (it carries channel tokens), and the
+    request's metrics. An accepted announcement logs at DEBUG only: there is one per API write."""
     request, status = handler.request, handler.get_status()
+    route = type(handler).__name__.removesuffix("Handler").lower()
+    REQUESTS.labels(route, str(status)).observe(request.request_time())
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if route == "update":
+        HOOKS.labels(str(status)).inc()
+        level = logging.DEBUG if status < 400 else level
     logging.getLogger("tornado.access").log(
         level,
         "%d %s %s (%s) %.2fms",
@@ -863,11 +915,12 @@ def log_request(handler):
 class ScrumApplication(Application):
     """Routes, the two signers, the local subscriber registry and the broker."""
 
-    def __init__(self, secret, redis_url=None, **settings):
+    def __init__(self, secret, redis_url=None, metrics=False, **settings):
         routes = [
             (r"/socket", SprintHandler),
             (r"/health", HealthHandler),
             (r"/health/live", LiveHandler),
+            *([(r"/metrics", MetricsHandler)] if metrics else []),
             (r"/([^/]+)/([^/]+)", UpdateHandler),
         ]
         super().__init__(
@@ -882,6 +935,8 @@ class ScrumApplication(Application):
         self.channel_signer = TimestampSigner(key=secret, salt=CHANNEL_SALT, fallback_keys=[])
         self.hook_signer = TimestampSigner(key=secret, salt=HOOK_SALT, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
+        SOCKETS.set_function(lambda: len(self.subscriptions.get(ALL, ())))
+        BROKER_UP.set_function(lambda: self.broker.state == "up")
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         self.tasks = set()  # unsubscriptions under way
         self.draining = False
@@ -952,6 +1007,7 @@ class ScrumApplication(Application):
             data = text_frame(frame)
             for handler in list(members):
                 handler.deliver(channel, sender, seq, epoch, data)
+            SENT.inc(len(members))
 
     async def resync_all(self):
         """After a broker reconnect anything may have been missed: every socket must resync.
@@ -983,12 +1039,14 @@ class ScrumApplication(Application):
 # ---- Start-up ------------------------------------------------------------------------------------
 
 
-async def serve(secret, sockets):
+async def serve(secret, sockets, metrics=False):
     """Run until SIGINT or SIGTERM, then drain: unready at once, sockets closed with 1001 over
     --drain_window seconds, then exit."""
     if secret == DEV_SECRET:
         log.warning("WATERCOOLER_SECRET is not set: --debug uses the dev-only secret")
-    app = ScrumApplication(secret, redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
+    app = ScrumApplication(
+        secret, redis_url=os.environ.get("REDIS_URL"), metrics=metrics, debug=options.debug
+    )
     gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
     server = HTTPServer(
@@ -1060,8 +1118,8 @@ def main():
     except (Error, ValueError) as exc:
         raise SystemExit(f"watercooler: {exc} (see --help)") from None
     check_options()
-    key = secret()
-    asyncio.run(serve(key, listening_sockets()))
+    key, metrics = secret(), env_flag("METRICS", False)
+    asyncio.run(serve(key, listening_sockets(), metrics))
 
 
 if __name__ == "__main__":

@@ -104,9 +104,42 @@ def test_a_drain_turns_unready_first_and_spreads_the_closes(launch, clients):
     assert service.proc.wait(10) == 0
 
 
-def run_watercooler(*args, secret="watercooler-test-secret"):
+def metric(service, name):
+    """The value of one sample in the Prometheus text at /metrics."""
+    text = requests.get(service.url + "/metrics", timeout=5).text
+    values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(values[0]) if values else None
+
+
+def test_metrics_count_sockets_messages_refusals_and_hooks(launch, clients, broker_env):
+    service = launch(env={**broker_env, "METRICS": "on"})
+    sender, peer = clients(service, 1), clients(service, 1)
+    assert metric(service, "watercooler_sockets") == 2
+    sender.send({"model": "task", "id": 1, "action": "drop"})
+    peer.receive()
+    sender.send("not json")
+    sender.receive_all(2)  # the ack and the error
+    assert hook(service.url + "/task/1", "PUT", {"id": 1}).status_code == 200
+    peer.receive()
+    assert metric(service, "watercooler_messages_received_total") == 2
+    assert metric(service, 'watercooler_relays_refused_total{reason="invalid"}') == 1
+    assert metric(service, 'watercooler_hooks_total{status="200"}') == 1
+    assert metric(service, "watercooler_broker_up") == 1
+
+
+def test_metrics_are_not_served_unless_asked(server):
+    assert requests.get(server.url + "/metrics", timeout=5).status_code == 404
+
+
+def test_a_metrics_setting_that_is_not_on_or_off_is_a_start_up_error():
+    result = run_watercooler(f"--port={free_port()}", env={"METRICS": "maybe"})
+    assert result.returncode == 1
+    assert result.stderr == "watercooler: METRICS must be on or off, not 'maybe'\n"
+
+
+def run_watercooler(*args, secret="watercooler-test-secret", env=None):
     """Run watercooler.py to its exit (start-up errors); returns the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if k != "WATERCOOLER_SECRET"}
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "WATERCOOLER_SECRET"}
     if secret:
         env["WATERCOOLER_SECRET"] = secret
     command = [sys.executable, "watercooler.py", *args]
