@@ -48,6 +48,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.options import Error, define, options, parse_command_line
@@ -1036,6 +1037,74 @@ class ScrumApplication(Application):
         return len(sockets)
 
 
+# ---- Logs: time, level, service, message; JSON lines with LOG_FORMAT=json ------------------------
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s watercooler %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record):
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "service": "watercooler",
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+class Repeats(logging.Filter):
+    """Summarise a burst of the same warning: the first line goes out, the same message
+    (before its arguments) within WINDOW seconds is only counted, and flush() (every second)
+    logs how many were held back. An outage then costs a few lines, not one per event."""
+
+    WINDOW = 1.0
+
+    def __init__(self):
+        super().__init__()
+        self.runs = {}  # (logger, message) -> [monotonic time of its first line, lines held]
+
+    def filter(self, record):
+        if record.levelno < logging.WARNING or getattr(record, "summary", False):
+            return True
+        key, now = (record.name, record.msg), time.monotonic()
+        run = self.runs.get(key)
+        if run and now - run[0] < self.WINDOW:
+            run[1] += 1
+            return False
+        self.runs[key] = [now, 0]
+        return True
+
+    def flush(self):
+        now = time.monotonic()
+        for (name, message), (first, held) in list(self.runs.items()):
+            if now - first >= self.WINDOW:
+                del self.runs[(name, message)]
+                if held:
+                    summary = "%d more like %r in %.0fs"
+                    args = (held, message, self.WINDOW)
+                    logging.getLogger(name).warning(summary, *args, extra={"summary": True})
+
+
+REPEATS = Repeats()
+
+
+def configure_logs():
+    """Our format (LOG_FORMAT: text or json) and the summary of repeats on Tornado's handlers."""
+    kind = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+    if kind not in ("text", "json"):
+        raise SystemExit(f"watercooler: LOG_FORMAT must be text or json, not {kind!r}")
+    formatter = JsonFormatter() if kind == "json" else logging.Formatter(TEXT_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(REPEATS)
+
+
 # ---- Start-up ------------------------------------------------------------------------------------
 
 
@@ -1049,6 +1118,7 @@ async def serve(secret, sockets, metrics=False):
     )
     gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
+    PeriodicCallback(REPEATS.flush, 1000 * Repeats.WINDOW).start()
     server = HTTPServer(
         app,
         xheaders=options.xheaders,
@@ -1118,6 +1188,7 @@ def main():
     except (Error, ValueError) as exc:
         raise SystemExit(f"watercooler: {exc} (see --help)") from None
     check_options()
+    configure_logs()
     key, metrics = secret(), env_flag("METRICS", False)
     asyncio.run(serve(key, listening_sockets(), metrics))
 

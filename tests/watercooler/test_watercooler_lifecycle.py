@@ -1,5 +1,6 @@
 """Process life: start-up checks and errors, graceful SIGTERM/SIGINT, restarts, slow clients."""
 
+import json
 import os
 import signal
 import socket
@@ -135,6 +136,30 @@ def test_a_metrics_setting_that_is_not_on_or_off_is_a_start_up_error():
     result = run_watercooler(f"--port={free_port()}", env={"METRICS": "maybe"})
     assert result.returncode == 1
     assert result.stderr == "watercooler: METRICS must be on or off, not 'maybe'\n"
+
+
+def test_a_burst_of_one_warning_is_summarised(launch):
+    """Fifty refused hooks in a burst: the first logged, the rest counted in one line."""
+    service = launch()
+    for _ in range(50):
+        requests.put(service.url + "/task/1", data=b"{}", timeout=5)  # no signature: refused
+    wait_for(lambda: "more like" in service.output(), timeout=5)
+    lines = service.output().splitlines()
+    refused = [line for line in lines if "refused PUT /task/1" in line]
+    assert 1 <= len(refused) < 10
+    summary = next(line for line in lines if "more like" in line)
+    assert "refused %s %s: %s" in summary
+    held = int(summary.split(" more like")[0].rsplit(" ", 1)[1])
+    assert len(refused) + held == 50
+
+
+def test_json_logs_are_one_object_per_line(launch, clients):
+    service = launch(env={"LOG_FORMAT": "json"})
+    clients(service, 1).close()
+    service.stop()
+    entries = [json.loads(line) for line in service.output().splitlines() if line]
+    assert entries and all(e["service"] == "watercooler" and e["level"] for e in entries)
+    assert any("listening on" in e["message"] for e in entries)
 
 
 def run_watercooler(*args, secret="watercooler-test-secret", env=None):
