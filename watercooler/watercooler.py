@@ -735,8 +735,8 @@ class SprintHandler(Hardened, WebSocketHandler):
             self.application.remove_subscriber(self.channel, self)
 
     def _request_summary(self):
-        """Tornado's log line for an error, without the query string: it carries the token."""
-        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+        """Tornado's name for the request in an error line: without the token."""
+        return request_summary(self.request)
 
 
 # ---- Announcements: signed hooks from Django -----------------------------------------------------
@@ -892,6 +892,11 @@ class MetricsHandler(Hardened, RequestHandler):
 # ---- The application -----------------------------------------------------------------------------
 
 
+def request_summary(request):
+    """Method, path and client of a request, without the query string: it carries tokens."""
+    return f"{request.method} {request.path} ({request.remote_ip})"
+
+
 def log_request(handler):
     """Tornado's access log line without the query string (it carries channel tokens), and the
     request's metrics. An accepted announcement logs at DEBUG only: there is one per API write."""
@@ -904,11 +909,9 @@ def log_request(handler):
         level = logging.DEBUG if status < 400 else level
     logging.getLogger("tornado.access").log(
         level,
-        "%d %s %s (%s) %.2fms",
+        "%d %s %.2fms",
         status,
-        request.method,
-        request.path,
-        request.remote_ip,
+        request_summary(request),
         1000 * request.request_time(),
     )
 
@@ -1055,7 +1058,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+        return encode(entry)
 
 
 class Repeats(logging.Filter):
@@ -1153,7 +1156,7 @@ def check_options():
     if not 1 <= options.port <= 65535:
         raise SystemExit(f"watercooler: --port must be between 1 and 65535, not {options.port}")
     minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
-    minimums["drain_window"] = 0
+    minimums.update(drain_window=0)
     minimums.update(ping_interval=0, ping_timeout=0)
     for name, least in minimums.items():
         if options[name] < least:
