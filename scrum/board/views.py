@@ -286,6 +286,7 @@ class TaskViewSet(BoardViewSet):
             return columns.update(task, self.validated(task, partial))
 
         task, versions, changed = self.write_locked(read.pk, target, write)
+        self.written = task
         data = self.get_serializer(task).data
         announce("PUT", "task", task.pk, data, versions=versions, columns=changed)
         return Response(data)
@@ -315,7 +316,6 @@ class TaskViewSet(BoardViewSet):
                 with transaction.atomic():  # a savepoint: rolling back releases its locks
                     task, versions = columns.lock_task(pk, target)
                     self.check_if_match(task)
-                    self.written = task
                     return task, versions, write(task)
             except columns.Moved:
                 continue
@@ -349,6 +349,7 @@ class TaskViewSet(BoardViewSet):
             return columns.move(task, data["status"], target, data.get("position"))
 
         task, versions, changed = self.write_locked(self.get_object().pk, target, write)
+        self.written = task
         moved = self.get_serializer(task).data
         change = announce("PUT", "task", task.pk, moved, versions=versions, columns=changed)
         return Response({"task": moved, "change": change})
