@@ -47,7 +47,11 @@ class Task(models.Model):
 
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")
-    sprint = models.ForeignKey(Sprint, blank=True, null=True, on_delete=models.PROTECT)
+    # no index of its own: the (sprint, status, order) index serves every lookup by sprint,
+    # and a move rewrites the index entries of every task it shifts
+    sprint = models.ForeignKey(
+        Sprint, blank=True, null=True, on_delete=models.PROTECT, db_index=False
+    )
     status = models.SmallIntegerField(choices=STATUS_CHOICES, default=STATUS_TODO)
     order = models.SmallIntegerField(default=0)
     assigned = models.ForeignKey(
