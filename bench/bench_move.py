@@ -13,7 +13,12 @@ is taken per round (bench/stats.py). Announcements go to a small HTTP server in 
 standing in for the watercooler, which counts them: messages per move is that count over the
 moves.
 
-    .venv/bin/python bench/bench_move.py [--rounds 7] [--moves 60] [--quick]
+Between rounds, outside the measured time, the tasks' table is vacuumed, as autovacuum does
+on a live server: each move rewrites the rows it shifts, and this burst of moves outruns
+autovacuum's schedule (a run a minute at most), so without it every round would read more
+dead rows than the last (--no-vacuum shows that).
+
+    .venv/bin/python bench/bench_move.py [--rounds 7] [--moves 60] [--quick] [--no-vacuum]
 """
 
 import argparse
@@ -132,6 +137,14 @@ def cpu_ns(pid):
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def vacuum():
+    """VACUUM the tasks' table, as autovacuum would between the rounds."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM board_task")
+
+
 def run_moves(client, sprint, ids, size, moves, rng):
     """Make `moves` random moves in a sprint; return the CPU ms per move (this thread plus
     the PostgreSQL backend)."""
@@ -155,6 +168,8 @@ def measure(client, sprints, counter, args):
         run_moves(client, sprint, ids, size, 5, rng)
     costs, messages = {size: [] for size in SIZES}, []
     for _ in range(args.rounds):
+        if args.vacuum:
+            vacuum()
         before = counter.settled()
         for size, (sprint, ids) in sprints.items():
             costs[size].append(run_moves(client, sprint, ids, size, args.moves, rng))
@@ -171,7 +186,8 @@ def summarize(costs, messages, report, args):
     """Print every size's cost, the ratios and the messages per move; return the status."""
     print(
         f"task moves through the API in-process on PostgreSQL: {args.rounds} rounds x "
-        f"{args.moves} moves per column size; cpu = serving thread + database backend"
+        f"{args.moves} moves per column size; cpu = serving thread + database backend; "
+        f"{'VACUUM' if args.vacuum else 'no VACUUM'} between rounds"
     )
     for size in SIZES:
         report.row(f"move in a column of {size:,}: CPU per move", figure(costs[size], " ms"))
@@ -194,6 +210,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--moves", type=int, default=60, help="per column size and round")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 20 moves")
+    parser.add_argument(
+        "--no-vacuum", dest="vacuum", action="store_false", help="no VACUUM between rounds"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.moves = 3, 20
