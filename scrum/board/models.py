@@ -13,7 +13,8 @@ class Sprint(models.Model):
     name = models.CharField(max_length=100, blank=True, default="")
     description = models.TextField(blank=True, default="")
     end = models.DateField(unique=True)
-    version = models.PositiveBigIntegerField(default=0, editable=False)  # of its tasks
+    # of its tasks; a database default too, for rows written around Django
+    version = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     def __str__(self):
         return self.name or f"Sprint ending {self.end}"
@@ -24,7 +25,7 @@ class Backlog(models.Model):
 
     BACKLOG = 1
 
-    version = models.PositiveBigIntegerField(default=0)
+    version = models.PositiveBigIntegerField(default=0, db_default=0)
 
     def __str__(self):
         return f"Backlog (version {self.version})"

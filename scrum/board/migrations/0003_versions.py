@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="sprint",
             name="version",
-            field=models.PositiveBigIntegerField(default=0, editable=False),
+            field=models.PositiveBigIntegerField(default=0, db_default=0, editable=False),
         ),
         migrations.CreateModel(
             name="Backlog",
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                         auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
                     ),
                 ),
-                ("version", models.PositiveBigIntegerField(default=0)),
+                ("version", models.PositiveBigIntegerField(default=0, db_default=0)),
             ],
         ),
         migrations.RunPython(create_backlog_and_renumber, migrations.RunPython.noop),
