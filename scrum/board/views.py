@@ -329,6 +329,7 @@ class TaskViewSet(BoardViewSet):
             "MoveResult",
             {
                 "task": TaskSerializer(),
+                "changed": TaskSerializer(many=True, help_text="the moved task"),
                 "change": serializers.JSONField(help_text="as announced: versions, columns"),
             },
         ),
@@ -337,7 +338,8 @@ class TaskViewSet(BoardViewSet):
     def move(self, request, pk=None):
         """Move the task to a column and position; shifts both columns atomically.
 
-        Sets started/completed by the status; returns the task and the change announced to
+        Sets started/completed by the status; returns the task (also as the one item of
+        "changed", where clients of the renumbering moves found it) and the change announced to
         the watercooler (the scopes' new versions and the columns' new order).
         """
         serializer = MoveSerializer(data=request.data)
@@ -352,7 +354,7 @@ class TaskViewSet(BoardViewSet):
         self.written = task
         moved = self.get_serializer(task).data
         change = announce("PUT", "task", task.pk, moved, versions=versions, columns=changed)
-        return Response({"task": moved, "change": change})
+        return Response({"task": moved, "changed": [moved], "change": change})
 
 
 class UserViewSet(viewsets.ReadOnlyModelViewSet):

@@ -580,6 +580,7 @@ def test_move_reorders_within_a_column(api, sprint):
     assert column(sprint, TODO) == [("c", 0), ("a", 1), ("b", 2)]
     body = response.json()
     assert body["task"]["order"] == 0
+    assert body["changed"] == [body["task"]]  # the others' order is in change.columns
     assert body["change"]["columns"] == [
         {"sprint": sprint.pk, "status": TODO, "ids": [c.pk, a.pk, b.pk]}
     ]
