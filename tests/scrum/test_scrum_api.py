@@ -751,6 +751,7 @@ def test_the_board_page_configures_the_client_and_forbids_inline_script(settings
         "vendor/backbone-min.js",
         "js/socket.js",
         "js/models.js",
+        "js/live.js",
         "js/views.js",
         "js/router.js",
     ]
