@@ -16,6 +16,7 @@ import signal
 import threading
 import time
 
+import psycopg
 import pytest
 import redis as redis_py
 import requests
@@ -117,13 +118,21 @@ def signal_watercooler(side, signum):
     os.killpg(side.watercooler.proc.pid, signum)
 
 
+@pytest.fixture
+def database_url(postgres_url):
+    """A database of its own on the run's cluster: the other stack tests never see its tasks."""
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE DATABASE convergence")
+    return postgres_url.rsplit("/", 1)[0] + "/convergence"
+
+
 def test_every_board_shows_the_database_after_load_and_faults(
-    browser, postgres_url, tmp_path_factory
+    browser, database_url, tmp_path_factory
 ):
-    seed(postgres_url)
+    seed(database_url)
     redis = redis_service(tmp_path_factory.mktemp("redis")).start()
     redis_url = f"redis://127.0.0.1:{redis.port}/0"
-    a, b = Side(postgres_url, redis_url), Side(postgres_url, redis_url)
+    a, b = Side(database_url, redis_url), Side(database_url, redis_url)
     try:
         for side in (a, b):
             side.start(browser)

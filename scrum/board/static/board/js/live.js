@@ -126,7 +126,7 @@
         this.again = true;
         return;
       }
-      this.received = [];
+      this.received = _.pluck(this.early, 'message');  // replayed once the lists are in
       this.again = false;
       this.early = [];
       read = $.getJSON(this.versionsUrl()).then(function (v) {
@@ -160,6 +160,7 @@
       }
       if (this.received) {
         this.received.push(message);
+        this.preview(message, change);
         return;
       }
       if (!change && (message.body || message.action === 'remove')) {
@@ -181,8 +182,14 @@
       if (state === 'early') {
         this.early.push({message: message, at: Date.now()});
         this.waitForGap();
-        return;
+      } else if (this.apply(message, change)) {
+        this.takeEarly();
+      } else {
+        this.load();
       }
+    },
+    // Applies a next change; returns false when the page's columns turn out not to match.
+    apply: function (message, change) {
       _.each(change.versions, function (scope) {
         var key = scopeKey(scope.sprint);
         if (_.has(this.known, key)) {
@@ -190,11 +197,15 @@
         }
       }, this);
       applyTask(message);
-      if (!applyColumns(change.columns, this.sprint)) {
-        this.load();
-        return;
+      return applyColumns(change.columns, this.sprint);
+    },
+    // While the lists are read again, a change that follows what the page showed is shown
+    // at once too (it is replayed on the lists when they are in).
+    preview: function (message, change) {
+      if (change && !change.refetch && this.known &&
+          verdict(this.known, change.versions) === 'next') {
+        this.apply(message, change);
       }
-      this.takeEarly();
     },
     // The early changes that are now next, in turn.
     takeEarly: function () {

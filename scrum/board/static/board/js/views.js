@@ -400,8 +400,10 @@
       });
       this.list.appendChild(fragment);
     },
+    // Moves a card (and its open details) to its place; the field being typed in keeps the
+    // focus, which moving an element takes away.
     place: function (view) {
-      var next = null;
+      var next = null, focused = document.activeElement;
       if (!this.list) {
         return;
       }
@@ -418,6 +420,9 @@
       }
       if (view.detail) {
         this.list.insertBefore(view.detail.el, view.el);
+        if (view.detail.el.contains(focused)) {
+          focused.focus();
+        }
       }
     },
     // Whether the card goes after every other card (the usual case while loading a list).
@@ -478,7 +483,7 @@
       if (this.detail) {
         this.detail.el.style.order = this.el.style.order;
       }
-      if (this.column && this.el.parentNode) {
+      if (this.column && this.el.parentNode && this.model.hasChanged('order')) {
         this.column.place(this);
       }
     },
@@ -581,33 +586,74 @@
     }
   }));
 
+  // A task's field as its details show it (task-detail-template).
+  function shown(field, value) {
+    return value ? String(value) : (field === 'due' || field === 'assigned' ? EMPTY : '');
+  }
+
+  // A task's details, editable in place. Saves send If-Match with the version the panel
+  // read: when someone else saved the task meanwhile (412), a save that touches none of the
+  // fields they changed is made again on their version without a word; otherwise their
+  // values are shown beside the unsaved ones and the user keeps one or the other. The panel
+  // follows live changes to the fields the user is not editing.
   var TaskDetailView = FormView.extend({
     tagName: 'div',
     className: 'task-detail',
     templateName: '#task-detail-template',
+    conflictTemplate: '#conflict-template',
     attributes: {role: 'listitem'},
     events: _.extend({
+      'focus [data-field][contenteditable=true]': 'beginEdit',
       'blur [data-field][contenteditable=true]': 'editField',
       'keydown [data-field][contenteditable=true]': 'fieldKey',
-      'click button.delete': 'destroy'
+      'click button.delete': 'destroy',
+      'click button.keep-mine': 'keepMine',
+      'click button.take-theirs': 'takeTheirs'
     }, FormView.prototype.events),
     initialize: function (options) {
       FormView.prototype.initialize.apply(this, arguments);
       this.task = options.task;
-      this.changes = {};
+      this.changes = {};  // field -> the user's unsaved value
+      this.base = {};  // field -> its value when the user began editing it
+      this.etag = null;  // the version of the task the next save expects
+      this.conflict = null;  // {theirs: the server's task, etag, fields: [names]}
       this.listenTo(this.task, 'change', this.render);
       this.listenTo(this.task, 'remove', this.done);
+      this.readVersion();
+    },
+    readVersion: function () {
+      var self = this;
+      return $.ajax({url: this.task.url(), dataType: 'json'}).done(function (data, s, xhr) {
+        self.etag = xhr.getResponseHeader('ETag');
+      });
     },
     getContext: function () {
       return {task: this.task, empty: EMPTY};
     },
-    // Re-rendered when the task changes (here or elsewhere); unsaved edits stay.
+    // Re-rendered when the task changes (here or elsewhere); unsaved edits stay, and so does
+    // what is being typed in a field.
     render: function () {
+      var typing = this.el.querySelector('[data-field]:focus'),
+        typed = typing && {name: $(typing).data('field'), text: typing.innerText};
+      if (typed && shown(typed.name, this.base[typed.name]) === typed.text.trim()) {
+        typed.text = shown(typed.name, this.task.get(typed.name));  // nothing typed: follow
+      }
       FormView.prototype.render.apply(this, arguments);
       _.each(this.changes, function (value, field) {
         this.field(field).text(value === null ? EMPTY : value);
       }, this);
-      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes));
+      if (typed) {
+        this.field(typed.name).text(typed.text)[0].focus();
+      }
+      if (this.conflict) {
+        this.$('form').before(compiled(this.conflictTemplate)({
+          fields: _.map(this.conflict.fields, function (field) {
+            return {name: field, theirs: this.conflict.theirs[field], mine: this.changes[field]};
+          }, this),
+          empty: EMPTY
+        }));
+      }
+      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
     },
     field: function (name) {
       return this.$('[data-field]').filter(function () {
@@ -615,17 +661,67 @@
       });
     },
     submit: function (event) {
-      var self = this;
       FormView.prototype.submit.apply(this, arguments);
+      this.save();
+    },
+    save: function () {
+      var self = this, headers = this.etag ? {'If-Match': this.etag} : {};
       this.task.save(this.changes, {
         wait: true,
         patch: true,  // only what was edited: a concurrent move is not overwritten
-        success: function () {
+        headers: headers,
+        success: function (model, response, options) {
+          self.etag = options.xhr.getResponseHeader('ETag');
           self.changes = {};
+          self.base = {};
           self.render();
         },
-        error: _.bind(this.modelFailure, this)
+        error: function (model, xhr) {
+          if (xhr.status === 412) {
+            self.compare();
+          } else {
+            self.modelFailure(model, xhr);
+          }
+        }
       });
+    },
+    // Someone else saved the task: their version decides whether this save can simply be
+    // made again on it (none of the fields edited here changed there) or the user chooses.
+    compare: function () {
+      var self = this;
+      $.ajax({url: this.task.url(), dataType: 'json'}).done(function (theirs, s, xhr) {
+        var fields = _.filter(_.keys(self.changes), function (field) {
+          return !_.isEqual(theirs[field], self.base[field]) &&
+            !_.isEqual(theirs[field], self.changes[field]);
+        });
+        self.etag = xhr.getResponseHeader('ETag');
+        if (fields.length) {
+          self.conflict = {theirs: theirs, fields: fields};
+          self.render();
+        } else {
+          self.save();
+        }
+      }).fail(function (xhr) {
+        self.failure(xhr);
+      });
+    },
+    keepMine: function () {
+      _.each(this.conflict.fields, function (field) {
+        this.base[field] = this.conflict.theirs[field];
+      }, this);
+      this.conflict = null;
+      this.clearErrors();
+      this.save();
+    },
+    takeTheirs: function () {
+      var theirs = this.conflict.theirs;
+      _.each(this.conflict.fields, function (field) {
+        delete this.changes[field];
+        delete this.base[field];
+      }, this);
+      this.conflict = null;
+      this.task.set(_.pick(theirs, _.keys(this.task.attributes)));
+      this.render();
     },
     // Deletes the task once the API agrees: its card and these details leave the page
     // (the task's 'remove'), and every other board hears it from the watercooler.
@@ -633,6 +729,13 @@
       event.preventDefault();
       this.clearErrors();
       this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
+    },
+    // The value a field had when the user began to edit it: what a save would overwrite.
+    beginEdit: function (event) {
+      var field = $(event.currentTarget).data('field'), stored = this.task.get(field);
+      if (!_.has(this.base, field)) {
+        this.base[field] = stored === undefined ? null : stored;
+      }
     },
     // The trimmed text of an edited field; an empty due date or assignee is null.
     editField: function (event) {
@@ -645,10 +748,11 @@
       }
       if ((stored === undefined ? null : stored) === value) {
         delete this.changes[field];
+        delete this.base[field];
       } else {
         this.changes[field] = value;
       }
-      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes));
+      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
     },
     // Enter ends a one-line field, Escape closes the details.
     fieldKey: function (event) {
