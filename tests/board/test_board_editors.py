@@ -57,9 +57,7 @@ def test_typing_in_a_field_survives_a_live_change_of_another(api, board):
 
 
 @pytest.mark.parametrize("choice", ["Keep mine", "Take theirs"])
-def test_saving_over_someone_elses_change_of_the_same_field_asks_whose_to_keep(
-    api, board, choice
-):
+def test_saving_over_someone_elses_change_of_the_same_field_asks_whose_to_keep(api, board, choice):
     sprint = api.sprint(f"Same field, {choice}")
     task = api.task("Contested", sprint=sprint["id"])
     ann, ann_details = open_details(board, sprint, "Contested")
