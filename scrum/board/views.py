@@ -7,6 +7,8 @@ scopes' new versions, the columns' new order). Tasks and sprints carry an ETag; 
 a stale If-Match gets 412.
 """
 
+import json
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, F, Subquery, Value, Window
@@ -17,7 +19,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -201,15 +202,14 @@ class SprintViewSet(BoardViewSet):
     def versions(self, request, pk=None):
         """Return the versions of the sprint's tasks and of the backlog's, with the ETag
         "<version>-<backlog>" (If-None-Match naming it: 304)."""
-        backlog = Backlog.objects.filter(pk=Backlog.BACKLOG).values("version")
-        sprints = Sprint.objects.annotate(backlog=Coalesce(Subquery(backlog), Value(0)))
-        found = get_object_or_404(sprints.values("pk", "version", "backlog"), pk=pk)
+        found = scope_versions(pk)
+        if "sprint" not in found:
+            raise exceptions.NotFound()
         tag = f'"{found["version"]}-{found["backlog"]}"'
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         if etag_matches(request.headers.get("If-None-Match", ""), tag, weak=True):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        body = {"sprint": found["pk"], "version": found["version"], "backlog": found["backlog"]}
-        return Response(body, headers=headers)
+        return Response(found, headers=headers)
 
     @extend_schema(
         parameters=[
@@ -229,6 +229,21 @@ class SprintViewSet(BoardViewSet):
         except exceptions.ValidationError as error:
             raise exceptions.ValidationError({"start": error.detail}) from None
         return Response(BurndownSerializer(columns.burndown(sprint, first)).data)
+
+
+def scope_versions(sprint=None):
+    """Return {"backlog": M}, with "sprint" and its "version" too when `sprint` (an id, as
+    the URL or query gives it) names a sprint that exists: one query."""
+    backlog = Backlog.objects.filter(pk=Backlog.BACKLOG).values("version")
+    if str(sprint).isdigit() and int(sprint) < 2**63:
+        found = (
+            Sprint.objects.filter(pk=int(sprint))
+            .values("pk", "version", backlog=Coalesce(Subquery(backlog), Value(0)))
+            .first()
+        )
+        if found:
+            return {"sprint": found["pk"], "version": found["version"], "backlog": found["backlog"]}
+    return {"backlog": backlog.values_list("version", flat=True).first() or 0}
 
 
 class TaskViewSet(BoardViewSet):
@@ -255,9 +270,13 @@ class TaskViewSet(BoardViewSet):
         return queryset.select_related("assigned")
 
     def list(self, request, *args, **kwargs):
+        """The page, with the versions its rows are at least as new as (read first) in the
+        Scrum-Versions header: a board loads its lists and the versions in one go."""
+        versions = scope_versions(request.query_params.get("sprint"))
         response = super().list(request, *args, **kwargs)
         if not response.data["results"]:
             self.check_sprint_exists()
+        response["Scrum-Versions"] = json.dumps(versions, separators=(",", ":"))
         return response
 
     def check_sprint_exists(self):

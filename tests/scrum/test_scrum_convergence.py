@@ -1,6 +1,7 @@
 """Convergence in-process: scope versions, the versions endpoint, announcements with their
 change, and the book's own clients saving drops with PUT."""
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -130,6 +131,27 @@ def test_the_versions_endpoint_answers_with_an_etag_and_304(api, sprint):
     assert api.get("/api/sprints/99999/versions/").status_code == 404
     assert api.get("/api/sprints/abc/versions/").status_code == 404
     assert APIClient().get(path).status_code == 401
+
+
+def test_every_task_list_says_which_versions_its_rows_are_at_least_as_new_as(api, sprint):
+    make(sprint, "a", "b")
+    api.post("/api/tasks/", {"name": "in the backlog"}, format="json")
+    api.post("/api/tasks/", {"name": "in the sprint", "sprint": sprint.pk}, format="json")
+
+    def listed(**params):
+        response = api.get("/api/tasks/", params)
+        assert response.status_code == 200
+        return json.loads(response["Scrum-Versions"])
+
+    assert listed(sprint=sprint.pk, page_size=1) == {
+        "sprint": sprint.pk,
+        "version": 1,
+        "backlog": 1,
+    }
+    assert listed(backlog="True") == {"backlog": 1}
+    assert listed() == {"backlog": 1}
+    for unknown in (99999, "9" * 30):
+        assert api.get("/api/tasks/", {"sprint": unknown}).status_code == 400
 
 
 def test_the_sprint_shows_its_version_and_keeps_its_etag(api, sprint):

@@ -5,7 +5,9 @@
 // for a scope it shows, holds one that arrives early until the missing ones come, and reads
 // the lists again when something is missing: a gap that does not fill within GAP_WAIT, or
 // versions that moved while no announcement came (checked every CHECK_EVERY while quiet, and
-// whenever the socket opens). A late announcement never overwrites a newer state.
+// whenever the socket opens). A late announcement never overwrites a newer state. Each list
+// says which versions its rows are at least as new as (the API reads them first), so the
+// page starts from those and replays what it heard while the lists were on their way.
 (function ($, Backbone, _, app) {
   'use strict';
 
@@ -118,10 +120,10 @@
       clearInterval(this.checkTimer);
       clearTimeout(this.gapTimer);
     },
-    // The page's lists, read after the versions (so they are at least as new as them), and
-    // the changes heard meanwhile replayed; tasks no longer in either list leave the page.
+    // The page's lists, each with the versions its rows are at least as new as, and the
+    // changes heard meanwhile replayed on them; tasks no longer in either leave the page.
     load: function () {
-      var self = this, sprint = this.sprint, read;
+      var self = this, sprint = this.sprint;
       if (this.received) {
         this.again = true;
         return;
@@ -129,20 +131,17 @@
       this.received = _.pluck(this.early, 'message');  // replayed once the lists are in
       this.again = false;
       this.early = [];
-      read = $.getJSON(this.versionsUrl()).then(function (v) {
-        return $.when(v, app.tasks.getSprint(sprint), app.tasks.getBacklog());
-      });
-      read.done(function (versions, inSprint, inBacklog) {
-        var current = _.indexBy(inSprint.concat(inBacklog), 'id'),
+      $.when(app.tasks.getSprint(sprint), app.tasks.getBacklog()).done(function (inSprint,
+        inBacklog) {  // each: [tasks, versions]
+        var current = _.indexBy(inSprint[0].concat(inBacklog[0]), 'id'),
           received = self.received;
         app.tasks.remove(app.tasks.filter(function (task) {
           return (task.inBacklog() || task.get('sprint') == sprint) && !current[task.id];
         }));
-        self.known = {backlog: versions.backlog};
-        self.known[scopeKey(sprint)] = versions.version;
+        self.known = {backlog: inBacklog[1].backlog};
+        self.known[scopeKey(sprint)] = inSprint[1].version;
         self.received = null;
         _.each(received, self.receive, self);
-        self.trigger('loaded');
       }).fail(function () {
         self.received = null;
         self.known = null;  // read again at the next check

@@ -250,12 +250,15 @@
     },
     // Fetches every page of the list (options.url, options.data), merging each page in as
     // it arrives: the pages after the first are asked for at once when their URLs follow
-    // from `next` (?page=N), else one after the other by `next`. Resolves with all objects.
+    // from `next` (?page=N), else one after the other by `next`. Resolves with all objects
+    // and the versions the first page's rows are at least as new as (its Scrum-Versions
+    // header; the other pages are read after it).
     // Only done/fail callbacks: they run as soon as a response is in, where each `then` would wait for a timer.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
-        found = [];
+        found = [],
+        versions = null;
       function get(url, data) {
         return $.ajax({url: url, data: data, dataType: 'json'}).fail(result.reject);
       }
@@ -269,22 +272,23 @@
         if (response.next) {
           get(response.next).done(follow);
         } else {
-          result.resolve(found);
+          result.resolve(found, versions);
         }
       }
       options = options || {};
       get(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data))
-        .done(function (first) {
+        .done(function (first, status, xhr) {
           var others = _.map(otherPages(first), function (url) {
             return get(url).done(merge);
           });
+          versions = JSON.parse(xhr.getResponseHeader('Scrum-Versions') || 'null');
           if (!others.length) {
             follow(first);
             return;
           }
           merge(first);  // while the other pages are on their way
           $.when.apply($, others).done(function () {
-            result.resolve(found);
+            result.resolve(found, versions);
           });
         });
       return result.promise();

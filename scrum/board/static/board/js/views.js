@@ -972,6 +972,7 @@
         self.connectSocket();
         self.render();
       }).fail(function (sprint) {
+        self.live.stop();
         self.notFound(sprint);
       });
     },
