@@ -14,9 +14,9 @@ What each command must do:
 
 - A server (``runserver``, ``gunicorn``, ``watercooler.py --port``, ``prototypes.py
   preview``, ``honcho start``, ``python -m http.server``) runs in the background until the
-  page's examples end; the next command runs once its ports answer. A server on a port another one holds replaces it, as a
-  reader stops one server before starting the next. When its comment names an address, that
-  address must answer 200 with HTML or JSON.
+  page's examples end; the next command runs once its ports answer. A server on a port
+  another one holds replaces it, as a reader stops one server before starting the next.
+  When its comment names an address, that address must answer 200 with HTML or JSON.
 - Every curl call is recorded. The last one of a command must answer the status its comment
   starts with (``# 400 ...``, on the command's line or on the comment line right after it),
   otherwise a status below 400; ``-o NAME.png`` (or .webp, .avif, .svg, ...) must get that
