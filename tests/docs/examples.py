@@ -444,7 +444,7 @@ DRY_RUNS = [  # (pattern of the command's words, check)
     (r"^make\b", dry_make),
     (r"^docker compose\b", dry_compose),
     (r"^pip install\b", dry_pip),
-    (r"^\S*python3? \S*bench/bench_\w+\.py\b", dry_bench),
+    (r"^\S*python3? \S*bench/(bench_\w+|run_all)\.py\b", dry_bench),
     (r"^\S*python3? \S*tests/run_suites\.py\b", dry_suites),
 ]
 
