@@ -40,6 +40,7 @@ import warnings
 from collections import defaultdict, deque
 from urllib.parse import urlparse
 
+import prometheus_client as prometheus
 import redis.asyncio as redis
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.utils.crypto import constant_time_compare
@@ -47,6 +48,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.options import Error, define, options, parse_command_line
@@ -135,6 +137,37 @@ CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= malformed: fix the 
 CLOSE_TOKEN_INVALID = 4401  # tampered, signed with another secret or salt, not a sprint id
 CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
 CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
+
+
+# ---- Environment and metrics (Prometheus text at /metrics when METRICS=on) -----------------------
+
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"watercooler: {name} must be on or off, not {value!r}")
+
+
+SOCKETS = prometheus.Gauge("watercooler_sockets", "Open sockets")
+RECEIVED = prometheus.Counter("watercooler_messages_received", "Messages sockets sent")
+SENT = prometheus.Counter("watercooler_messages_sent", "Messages delivered to sockets")
+REFUSED = prometheus.Counter(
+    "watercooler_relays_refused", "Socket messages not relayed, by reason", ["reason"]
+)
+HOOKS = prometheus.Counter("watercooler_hooks", "Announcements from Django, by status", ["status"])
+BROKER_UP = prometheus.Gauge("watercooler_broker_up", "1 while the broker is reachable")
+RECONNECTS = prometheus.Counter("watercooler_broker_reconnects", "Reconnections to the broker")
+REQUESTS = prometheus.Histogram(
+    "watercooler_request_duration_seconds",
+    "HTTP requests (socket handshakes included), by route and status",
+    ["route", "status"],
+)
 
 
 # ---- Messages and frames: encoded once for every socket ------------------------------------------
@@ -429,6 +462,8 @@ class RedisBroker:
         """Every subscriber connection's handshake; after the first, a resync is due."""
         await connection.on_connect()
         self.connects += 1
+        if self.connects > 1:
+            RECONNECTS.inc()
         self.resync_due = self.resync_due or self.connects > 1
 
     async def _reconnected(self):
@@ -633,15 +668,19 @@ class SprintHandler(Hardened, WebSocketHandler):
     def on_message(self, message):
         if self.channel is None:
             return
+        RECEIVED.inc()
         if not self.bucket.take():
+            REFUSED.labels("rate limited").inc()
             self.close(CLOSE_RATE_LIMITED, "too many messages")
             return
         parsed, error = self._parse(message)
         if error:
+            REFUSED.labels("invalid").inc()
             self.notify(type="error", error=f"not relayed: {error}")
             return
         self._hold(parsed)
         if not self._relay(parsed):
+            REFUSED.labels("broker unavailable").inc()
             self.notify(type="error", error="not relayed: broker unavailable")
 
     def _relay(self, event):
@@ -696,8 +735,8 @@ class SprintHandler(Hardened, WebSocketHandler):
             self.application.remove_subscriber(self.channel, self)
 
     def _request_summary(self):
-        """Tornado's log line for an error, without the query string: it carries the token."""
-        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+        """Tornado's name for the request in an error line: without the token."""
+        return request_summary(self.request)
 
 
 # ---- Announcements: signed hooks from Django -----------------------------------------------------
@@ -810,7 +849,7 @@ class UpdateHandler(Hardened, RequestHandler):
         """Announcements are authenticated by their signature, not by a cookie."""
 
 
-# ---- Health: readiness and liveness --------------------------------------------------------------
+# ---- Health and metrics --------------------------------------------------------------------------
 
 
 class HealthHandler(Hardened, RequestHandler):
@@ -842,20 +881,37 @@ class LiveHandler(Hardened, RequestHandler):
         self.write({"status": "ok"})
 
 
+class MetricsHandler(Hardened, RequestHandler):
+    """The Prometheus text format of every metric of this process."""
+
+    def get(self):
+        self.set_header("Content-Type", prometheus.CONTENT_TYPE_LATEST)
+        self.write(prometheus.generate_latest())
+
+
 # ---- The application -----------------------------------------------------------------------------
 
 
+def request_summary(request):
+    """Method, path and client of a request, without the query string: it carries tokens."""
+    return f"{request.method} {request.path} ({request.remote_ip})"
+
+
 def log_request(handler):
-    """Tornado's access log line without the query string: it carries channel tokens."""
+    """Tornado's access log line without the query string (it carries channel tokens), and the
+    request's metrics. An accepted announcement logs at DEBUG only: there is one per API write."""
     request, status = handler.request, handler.get_status()
+    route = type(handler).__name__.removesuffix("Handler").lower()
+    REQUESTS.labels(route, str(status)).observe(request.request_time())
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if route == "update":
+        HOOKS.labels(str(status)).inc()
+        level = logging.DEBUG if status < 400 else level
     logging.getLogger("tornado.access").log(
         level,
-        "%d %s %s (%s) %.2fms",
+        "%d %s %.2fms",
         status,
-        request.method,
-        request.path,
-        request.remote_ip,
+        request_summary(request),
         1000 * request.request_time(),
     )
 
@@ -863,11 +919,12 @@ def log_request(handler):
 class ScrumApplication(Application):
     """Routes, the two signers, the local subscriber registry and the broker."""
 
-    def __init__(self, secret, redis_url=None, **settings):
+    def __init__(self, secret, redis_url=None, metrics=False, **settings):
         routes = [
             (r"/socket", SprintHandler),
             (r"/health", HealthHandler),
             (r"/health/live", LiveHandler),
+            *([(r"/metrics", MetricsHandler)] if metrics else []),
             (r"/([^/]+)/([^/]+)", UpdateHandler),
         ]
         super().__init__(
@@ -882,6 +939,8 @@ class ScrumApplication(Application):
         self.channel_signer = TimestampSigner(key=secret, salt=CHANNEL_SALT, fallback_keys=[])
         self.hook_signer = TimestampSigner(key=secret, salt=HOOK_SALT, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
+        SOCKETS.set_function(lambda: len(self.subscriptions.get(ALL, ())))
+        BROKER_UP.set_function(lambda: self.broker.state == "up")
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         self.tasks = set()  # unsubscriptions under way
         self.draining = False
@@ -952,6 +1011,7 @@ class ScrumApplication(Application):
             data = text_frame(frame)
             for handler in list(members):
                 handler.deliver(channel, sender, seq, epoch, data)
+            SENT.inc(len(members))
 
     async def resync_all(self):
         """After a broker reconnect anything may have been missed: every socket must resync.
@@ -980,17 +1040,88 @@ class ScrumApplication(Application):
         return len(sockets)
 
 
+# ---- Logs: time, level, service, message; JSON lines with LOG_FORMAT=json ------------------------
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s watercooler %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record):
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "service": "watercooler",
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return encode(entry)
+
+
+class Repeats(logging.Filter):
+    """Summarise a burst of the same warning: the first line goes out, the same message
+    (before its arguments) within WINDOW seconds is only counted, and flush() (every second)
+    logs how many were held back. An outage then costs a few lines, not one per event."""
+
+    WINDOW = 1.0
+
+    def __init__(self):
+        super().__init__()
+        self.runs = {}  # (logger, message) -> [monotonic time of its first line, lines held]
+
+    def filter(self, record):
+        if record.levelno < logging.WARNING or getattr(record, "summary", False):
+            return True
+        key, now = (record.name, record.msg), time.monotonic()
+        run = self.runs.get(key)
+        if run and now - run[0] < self.WINDOW:
+            run[1] += 1
+            return False
+        self.runs[key] = [now, 0]
+        return True
+
+    def flush(self):
+        now = time.monotonic()
+        for (name, message), (first, held) in list(self.runs.items()):
+            if now - first >= self.WINDOW:
+                del self.runs[(name, message)]
+                if held:
+                    summary = "%d more like %r in %.0fs"
+                    args = (held, message, self.WINDOW)
+                    logging.getLogger(name).warning(summary, *args, extra={"summary": True})
+
+
+REPEATS = Repeats()
+
+
+def configure_logs():
+    """Our format (LOG_FORMAT: text or json) and the summary of repeats on Tornado's handlers."""
+    kind = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+    if kind not in ("text", "json"):
+        raise SystemExit(f"watercooler: LOG_FORMAT must be text or json, not {kind!r}")
+    formatter = JsonFormatter() if kind == "json" else logging.Formatter(TEXT_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(REPEATS)
+
+
 # ---- Start-up ------------------------------------------------------------------------------------
 
 
-async def serve(secret, sockets):
+async def serve(secret, sockets, metrics=False):
     """Run until SIGINT or SIGTERM, then drain: unready at once, sockets closed with 1001 over
     --drain_window seconds, then exit."""
     if secret == DEV_SECRET:
         log.warning("WATERCOOLER_SECRET is not set: --debug uses the dev-only secret")
-    app = ScrumApplication(secret, redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
+    app = ScrumApplication(
+        secret, redis_url=os.environ.get("REDIS_URL"), metrics=metrics, debug=options.debug
+    )
     gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
+    PeriodicCallback(REPEATS.flush, 1000 * Repeats.WINDOW).start()
     server = HTTPServer(
         app,
         xheaders=options.xheaders,
@@ -1025,7 +1156,7 @@ def check_options():
     if not 1 <= options.port <= 65535:
         raise SystemExit(f"watercooler: --port must be between 1 and 65535, not {options.port}")
     minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
-    minimums["drain_window"] = 0
+    minimums.update(drain_window=0)
     minimums.update(ping_interval=0, ping_timeout=0)
     for name, least in minimums.items():
         if options[name] < least:
@@ -1060,8 +1191,9 @@ def main():
     except (Error, ValueError) as exc:
         raise SystemExit(f"watercooler: {exc} (see --help)") from None
     check_options()
-    key = secret()
-    asyncio.run(serve(key, listening_sockets()))
+    configure_logs()
+    key, metrics = secret(), env_flag("METRICS", False)
+    asyncio.run(serve(key, listening_sockets(), metrics))
 
 
 if __name__ == "__main__":

@@ -146,13 +146,6 @@
   });
 
   app.models.Sprint = BaseModel.extend({
-    fetchTasks: function (options) {
-      var links = this.get('links');
-      if (links && links.tasks) {
-        return app.tasks.fetchAll(_.extend({url: ownLink(links.tasks)}, options));
-      }
-      return $.Deferred().reject().promise();
-    },
     finished: function () {
       return this.get('end') < app.today();
     },
@@ -198,7 +191,8 @@
     // Moves the task to a column (status, sprint: an id or null for the backlog) at a
     // position (0 is the top) through the API, which renumbers the column and sets the
     // dates; the card moves when the API has stored it (what the user sees is what is
-    // stored), with the order it returns for every task it changed. If it refuses, the
+    // stored): 'move:saved' gives the page the change the API made (the task, the scopes'
+    // versions, the columns' new order), as its announcement will. If the API refuses, the
     // card stays and 'move:failed' is triggered with the API's messages.
     moveTo: function (status, sprint, position) {
       var task = this;
@@ -208,7 +202,7 @@
           task.trigger('move:saving', task, false);
         })
         .done(function (data) {
-          app.tasks.set(data.changed, {remove: false});
+          task.trigger('move:saved', task, data);
         })
         .fail(function (xhr) {
           if (xhr.status !== 401) {
@@ -257,8 +251,7 @@
     // Fetches every page of the list (options.url, options.data), merging each page in as
     // it arrives: the pages after the first are asked for at once when their URLs follow
     // from `next` (?page=N), else one after the other by `next`. Resolves with all objects.
-    // options.skip(id), if given, says which models to leave as they are. Only done/fail
-    // callbacks: they run as soon as a response is in, where each `then` would wait for a timer.
+    // Only done/fail callbacks: they run as soon as a response is in, where each `then` would wait for a timer.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
@@ -269,9 +262,7 @@
       function merge(response) {
         var results = response.results || [];
         found = found.concat(results);
-        collection.set(options.skip ? _.reject(results, function (object) {
-          return options.skip(object.id);
-        }) : results, {remove: false});
+        collection.set(results, {remove: false});
       }
       function follow(response) {
         merge(response);
@@ -330,7 +321,7 @@
       getBacklog: function (options) {
         return this.fetchAll(_.extend({data: {backlog: 'True'}}, options));
       },
-      // A sprint's tasks from the root's task list, before the sprint itself is in.
+      // A sprint's tasks from the root's task list (the sprint itself need not be in).
       getSprint: function (id) {
         return this.fetchAll({data: {sprint: id}});
       },

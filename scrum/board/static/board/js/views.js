@@ -810,7 +810,7 @@
       this.tasks = {};  // task id -> TaskItemView
       this.statuses = {};
       this.socket = null;
-      this.announcedDuring = [];  // per refetch under way: the tasks announced since it began
+      this.live = null;
       this.connection = 'connecting';
       this.carryOver = null;
       this.removed = false;
@@ -853,8 +853,12 @@
         this.notFound(new app.models.Sprint());
         return;
       }
-      app.tasks.getSprint(this.sprintNumber);  // with the sprint, not once it is in
-      app.tasks.getBacklog();
+      this.live = new app.Live(this.sprintNumber);
+      this.live.load();  // with the sprint, not once it is in
+      this.listenTo(app.tasks, 'move:saved', function (task, data) {
+        this.live.receive({model: 'task', action: 'update', id: data.task.id,
+          body: _.extend({}, data.task, {change: data.change})});
+      });
       this.makeColumns();
       app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
         if (self.removed) {
@@ -898,6 +902,9 @@
       this.removed = true;
       if (this.socket) {
         this.socket.close();
+      }
+      if (this.live) {
+        this.live.stop();
       }
       _.invoke(this.tasks, 'remove');
       _.invoke(this.statuses, 'remove');
@@ -983,13 +990,15 @@
       this.listenTo(this.socket, 'task:dragend task:drop', function (id) {
         this.withTaskView(id, 'unlock');
       });
-      this.listenTo(this.socket, 'task:add task:update task:remove', this.noteAnnounced);
-      this.listenTo(this.socket, 'task:add', this.taskAdded);
-      this.listenTo(this.socket, 'task:update', this.taskUpdated);
-      this.listenTo(this.socket, 'task:remove', function (id) {
-        app.tasks.remove(id);
+      this.listenTo(this.socket, 'task:add task:update task:remove', function (id, message) {
+        this.live.receive(message);
       });
-      this.listenTo(this.socket, 'resync', this.refetchTasks);
+      this.listenTo(this.socket, 'open', function () {
+        this.live.check();  // what was announced while the socket was away
+      });
+      this.listenTo(this.socket, 'resync', function () {
+        this.live.load();
+      });
       this.listenTo(this.socket, 'expired', this.renewChannel);
     },
     withTaskView: function (id, method) {
@@ -997,51 +1006,6 @@
       if (view) {
         view[method].apply(view, _.rest(arguments, 2));
       }
-    },
-    taskAdded: function (id, message) {
-      if (message.body) {
-        app.tasks.add([message.body]);
-      } else {
-        app.tasks.getOrFetch(id);
-      }
-    },
-    taskUpdated: function (id, message) {
-      var task = app.tasks.get(id);
-      if (task && message.body) {
-        task.set(message.body);
-      } else if (task) {
-        task.fetch();
-      } else if (message.body) {
-        app.tasks.add([message.body]);  // e.g. moved here from another sprint
-      }
-    },
-    // After missed messages: fetch this sprint's tasks and the backlog again, and drop
-    // the tasks that are no longer in either. A task announced while the fetch is under way
-    // is newer than what the fetch may have read: it stays as announced.
-    refetchTasks: function () {
-      var self = this, sprint = this.sprint, announced = {},
-        options = {skip: function (id) {
-          return _.has(announced, id);
-        }};
-      if (!sprint || sprint.invalid) {
-        return;
-      }
-      this.announcedDuring.push(announced);
-      $.when(sprint.fetchTasks(options), app.tasks.getBacklog(options)).always(function () {
-        self.announcedDuring = _.without(self.announcedDuring, announced);
-      }).done(function (inSprint, inBacklog) {
-        var current = _.indexBy(inSprint.concat(inBacklog), 'id');
-        app.tasks.remove(app.tasks.filter(function (task) {
-          var id = task.get('id');
-          return (task.inBacklog() || task.inSprint(sprint)) && !current[id] &&
-            !options.skip(id);
-        }));
-      });
-    },
-    noteAnnounced: function (id) {
-      _.each(this.announcedDuring, function (announced) {
-        announced[id] = true;
-      });
     },
     // The channel token expired: the sprint's links carry a fresh one.
     renewChannel: function () {
