@@ -123,6 +123,16 @@ def test_the_top_readme_is_a_map():
     assert "DESIGN.md" not in page
 
 
+def test_the_configuration_table_is_what_run_suites_keeps_out_of_the_tests():
+    """A variable in the top README's table is dropped from the shell's environment by
+    tests/run_suites.py (CONTRIBUTING's house rule), and the other way round."""
+    from run_suites import SERVICE_SETTINGS
+
+    text = (ROOT / "README.md").read_text().partition("\n## Configuration\n")[2]
+    table = re.findall(r"^\| ([A-Z][A-Z0-9_]+)\b[^|]*\|", text.partition("\n## ")[0], re.M)
+    assert sorted(table) == sorted(SERVICE_SETTINGS)
+
+
 def test_no_page_points_outside_the_repository():
     for page in pages():
         assert "../shared/" not in page.read_text(), page
