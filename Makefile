@@ -45,9 +45,16 @@ $(VENV)/.installed-compose: requirements/compose.txt $(STAMP)
 test-compose: $(VENV)/.installed-compose
 	PATH="$(CURDIR)/$(BIN):$$PATH" deploy/ci/test-compose.sh
 
-lint: $(STAMP)
+# ESLint for the board's scripts, from the exact versions in lint/package-lock.json (npm ci).
+ESLINT := lint/node_modules/.bin/eslint
+$(ESLINT): lint/package-lock.json
+	npm ci --prefix lint --no-audit --no-fund --silent
+	touch $@
+
+lint: $(STAMP) $(ESLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(ESLINT) --config lint/eslint.config.js scrum/board/static/board/js
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
@@ -74,5 +81,5 @@ upgrade:
 	$(MAKE) test
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) lint/node_modules *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -67,7 +67,7 @@
   // The page's tasks in one column of the database (the backlog has one per status too).
   function columnTasks(sprint, status) {
     return app.tasks.filter(function (task) {
-      return task.get('sprint') == sprint && task.get('status') === status;
+      return task.get('sprint') === sprint && task.get('status') === status;
     });
   }
 
@@ -90,7 +90,7 @@
       });
       return columnTasks(column.sprint, column.status).length === tasks.length &&
         _.every(tasks, function (task) {
-          return task.get('status') === column.status && task.get('sprint') == column.sprint;
+          return task.get('status') === column.status && task.get('sprint') === column.sprint;
         });
     });
   }
@@ -136,7 +136,7 @@
         var current = _.indexBy(inSprint[0].concat(inBacklog[0]), 'id'),
           received = self.received;
         app.tasks.remove(app.tasks.filter(function (task) {
-          return (task.inBacklog() || task.get('sprint') == sprint) && !current[task.id];
+          return (task.inBacklog() || task.get('sprint') === sprint) && !current[task.id];
         }));
         self.known = {backlog: inBacklog[1].backlog};
         self.known[scopeKey(sprint)] = inSprint[1].version;

@@ -186,7 +186,7 @@
       return !this.get('sprint');
     },
     inSprint: function (sprint) {
-      return sprint !== null && this.get('sprint') == sprint.get('id');
+      return sprint !== null && this.get('sprint') === sprint.get('id');
     },
     // Moves the task to a column (status, sprint: an id or null for the backlog) at a
     // position (0 is the top) through the API, which renumbers the column and sets the
@@ -252,8 +252,8 @@
     // it arrives: the pages after the first are asked for at once when their URLs follow
     // from `next` (?page=N), else one after the other by `next`. Resolves with all objects
     // and the versions the first page's rows are at least as new as (its Scrum-Versions
-    // header; the other pages are read after it).
-    // Only done/fail callbacks: they run as soon as a response is in, where each `then` would wait for a timer.
+    // header; the other pages are read after it). Only done/fail callbacks: they run as
+    // soon as a response is in, where each `then` would wait for a timer.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
@@ -335,7 +335,7 @@
           if (task === except) {
             return false;
           }
-          return sprint ? task.get('sprint') == sprint && task.get('status') === status
+          return sprint ? task.get('sprint') === sprint && task.get('status') === status
             : task.inBacklog();
         });
         return tasks.sort(app.compareTasks);

@@ -882,9 +882,12 @@
     }
     svg('title', {}, chart, 'Burndown: ' + summary);
     svg('line', {'class': 'axis', x1: CHART.left, y1: bottom, x2: right, y2: bottom}, chart);
-    svg('line', {'class': 'axis', x1: CHART.left, y1: CHART.top, x2: CHART.left, y2: bottom}, chart);
-    svg('text', {'class': 'label', x: CHART.left - 6, y: y(top) + 4, 'text-anchor': 'end'}, chart, top);
-    svg('text', {'class': 'label', x: CHART.left - 6, y: bottom + 4, 'text-anchor': 'end'}, chart, 0);
+    svg('line', {'class': 'axis', x1: CHART.left, y1: CHART.top, x2: CHART.left, y2: bottom},
+      chart);
+    svg('text', {'class': 'label', x: CHART.left - 6, y: y(top) + 4, 'text-anchor': 'end'},
+      chart, top);
+    svg('text', {'class': 'label', x: CHART.left - 6, y: bottom + 4, 'text-anchor': 'end'},
+      chart, 0);
     svg('text', {'class': 'label', x: CHART.left, y: CHART.height - 10}, chart, data.start);
     svg('text', {'class': 'label', x: right, y: CHART.height - 10, 'text-anchor': 'end'},
       chart, data.end);
