@@ -753,7 +753,10 @@ def test_the_board_page_configures_the_client_and_forbids_inline_script(settings
         "js/socket.js",
         "js/models.js",
         "js/live.js",
-        "js/views.js",
+        "js/views/base.js",
+        "js/views/home.js",
+        "js/burndown.js",
+        "js/views/sprint.js",
         "js/router.js",
     ]
     assert not re.search(r"\son[a-z]+=|\sstyle=|<script>|https?://", page)
