@@ -268,6 +268,18 @@ class Board:
         scope = self.column(column) if column else self.page
         return scope.locator(".task-item[draggable=true]").filter(has_text=name)
 
+    def move_with_menu(self, name, column):
+        """Move a card with its "Move to..." menu: pick the column, then confirm with Move."""
+        card = self.card(name)
+        card.get_by_label("Move to...").select_option(label=column)
+        card.get_by_role("button", name="Move", exact=True).click()
+
+    def delete_open_task(self):
+        """Delete the task whose details are open: Delete, then "Really delete?"."""
+        details = self.page.locator(".task-detail")
+        details.get_by_role("button", name="Delete").click()
+        details.get_by_role("button", name="Really delete?").click()
+
     def shown_order(self, title, names):
         """The given cards of a column, top to bottom as shown (flex order applied)."""
         tops = {name: self.card(name, title).bounding_box()["y"] for name in names}

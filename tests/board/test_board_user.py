@@ -157,8 +157,10 @@ def test_each_inline_field_of_the_task_details_is_saved(api, board):
     details = page.locator(".task-detail")
     expect(details).to_be_visible()
     expect(user.card("Edit me")).to_be_hidden()
-    expect(details.locator("[data-field=due]")).to_have_text("-----")
-    expect(details.locator("[data-field=assigned]")).to_have_text("-----")
+    for field, placeholder in (("due", "No due date"), ("assigned", "Nobody")):
+        element = details.locator(f"[data-field={field}]")
+        expect(element).to_have_text("")  # the placeholder is not text that could be saved
+        expect(element).to_have_attribute("data-placeholder", re.compile(f"^{placeholder}"))
     save = details.get_by_role("button", name="Save")
     expect(save).to_be_hidden()
     due = (date.today() + timedelta(days=10)).isoformat()
@@ -201,6 +203,9 @@ def test_a_task_deleted_from_its_details_leaves_the_board_and_the_api(api, board
     user.card("Delete me").click()
     details = user.page.locator(".task-detail")
     details.get_by_role("button", name="Delete").click()
+    expect(details.get_by_role("button", name="Really delete?")).to_be_focused()
+    assert api.get_task(task["id"])["name"] == "Delete me"  # one click deletes nothing
+    details.get_by_role("button", name="Really delete?").click()
     expect(details).to_have_count(0)
     expect(user.card("Delete me")).to_have_count(0)
     expect(user.card("Keep me", "Not Started")).to_be_visible()
@@ -257,22 +262,33 @@ def test_the_move_to_control_moves_a_card(api, board):
     sprint = api.sprint("Move to")
     task = api.task("Moved by menu", sprint=sprint["id"])
     user = board().open_sprint(sprint)
-    user.card("Moved by menu").get_by_label("Move to...").select_option(label="In Testing")
+    user.move_with_menu("Moved by menu", "In Testing")
     expect(user.card("Moved by menu", "In Testing")).to_be_visible()
     expect(user.page.locator(".task-detail")).to_have_count(0)
     stored = api.wait_task(task["id"], lambda t: t["status"] == 3)
     assert (stored["sprint"], stored["status"], stored["started"]) == (sprint["id"], 3, TODAY)
 
 
-def test_the_move_to_control_works_from_the_keyboard(api, board):
+def test_the_move_to_control_works_from_the_keyboard_and_moves_only_when_confirmed(api, board):
     sprint = api.sprint("Move by keyboard")
     task = api.task("Moved by keys", sprint=sprint["id"])
     user = board().open_sprint(sprint)
     menu = user.card("Moved by keys").get_by_label("Move to...")
     menu.focus()
     user.page.keyboard.press("ArrowDown")  # the first column after "Move to...": Backlog
-    expect(user.card("Moved by keys", "Backlog")).to_be_visible()
-    assert api.wait_task(task["id"], lambda t: t["sprint"] is None)["sprint"] is None
+    user.page.keyboard.press("ArrowDown")  # browsing the menu moves nothing (WCAG 3.2.2)
+    user.page.keyboard.press("ArrowUp")
+    expect(
+        user.card("Moved by keys").get_by_role("button", name="Move", exact=True)
+    ).to_be_visible()
+    user.page.wait_for_timeout(500)
+    assert api.get_task(task["id"])["status"] == 1
+    expect(user.card("Moved by keys", "Not Started")).to_be_visible()
+    user.page.keyboard.press("Enter")
+    expect(user.card("Moved by keys", "Not Started")).to_have_count(0)
+    stored = api.wait_task(task["id"], lambda t: t["status"] == 1 and t["sprint"] is None)
+    assert stored["sprint"] is None
+    expect(user.card("Moved by keys", "Backlog")).to_be_focused()  # the focus follows the card
 
 
 def test_cards_show_in_a_browser_without_request_idle_callback(api, board):
@@ -442,3 +458,53 @@ def test_the_page_sends_a_csp_that_forbids_inline_script(stack, board):
     )
     page.wait_for_timeout(300)
     assert page.evaluate("window.pwned") is None
+
+
+def test_an_empty_due_date_and_assignee_take_exactly_what_is_typed(api, board):
+    sprint = api.sprint("Empty fields")
+    task = api.task("Fill me", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Fill me").click()
+    details = user.page.locator(".task-detail")
+    due = (date.today() + timedelta(days=3)).isoformat()
+    for field, typed in (("due", due), ("assigned", "demo")):
+        element = details.locator(f"[data-field={field}]")
+        element.click()
+        user.page.keyboard.type(typed)  # into the empty field, as a user does: no select-all
+        expect(details.get_by_role("button", name="Save")).to_be_visible()  # before leaving it
+    details.get_by_role("button", name="Save").click()
+    expect(details.get_by_role("button", name="Save")).to_be_hidden()
+    stored = api.get_task(task["id"])
+    assert (stored["due"], stored["assigned"]) == (due, "demo")
+
+
+def test_spaces_typed_in_a_name_are_stored_as_spaces(api, board):
+    sprint = api.sprint("Spaces")
+    task = api.task("Spaced", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Spaced").click()
+    user.edit_field("name", "two  spaces and a trailing one ")
+    user.page.locator(".task-detail").get_by_role("button", name="Save").click()
+    stored = api.wait_task(task["id"], lambda t: t["name"] != "Spaced")
+    assert stored["name"] == "two  spaces and a trailing one"
+    assert "\u00a0" not in stored["name"]
+
+
+@pytest.mark.parametrize("leave", ["Close", "Escape"])
+def test_closing_the_details_saves_an_unsaved_edit(api, board, leave):
+    sprint = api.sprint(f"Unsaved, {leave}")
+    task = api.task("Half done", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Half done").click()
+    details = user.page.locator(".task-detail")
+    name = details.locator("[data-field=name]")
+    name.click()
+    user.page.keyboard.press("ControlOrMeta+a")
+    user.page.keyboard.type(f"Finished by {leave}")
+    if leave == "Close":
+        details.get_by_role("button", name="Close").click()
+    else:
+        user.page.keyboard.press("Escape")
+    expect(details).to_have_count(0)
+    expect(user.card(f"Finished by {leave}", "Not Started")).to_be_visible()
+    assert api.get_task(task["id"])["name"] == f"Finished by {leave}"

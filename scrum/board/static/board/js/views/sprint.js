@@ -8,7 +8,7 @@
 
   var TemplateView = app.views.TemplateView, FormView = app.views.FormView,
     dropTarget = app.views.dropTarget, dataTransfer = app.views.dataTransfer,
-    EMPTY = '-----',  // what an empty due date or assignee shows
+    DELETE_CONFIRM = 5000,  // ms "Really delete?" waits for its second click
     LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
     ERROR_TIMEOUT = 10000,
     COLUMNS = [
@@ -26,9 +26,17 @@
 
   // ---- details and forms -----------------------------------------------------------------
 
-  // A task's field as its details show it (task-detail-template).
-  function shown(field, value) {
-    return value ? String(value) : (field === 'due' || field === 'assigned' ? EMPTY : '');
+  // A task's field as its details show it (task-detail-template; empty ones show their
+  // placeholder from CSS, with no text of their own).
+  function shown(value) {
+    return value ? String(value) : '';
+  }
+
+  // What a field's element holds, as the API takes it: trimmed, the no-break spaces that
+  // contenteditable types turned back into spaces, an empty due date or assignee null.
+  function typedValue(element, field) {
+    var value = element.innerText.replace(/\u00a0/g, ' ').trim();
+    return value === '' && (field === 'due' || field === 'assigned') ? null : value;
   }
 
   // A task's details, editable in place. Saves send If-Match with the version the panel
@@ -42,14 +50,16 @@
     templateName: '#task-detail-template',
     conflictTemplate: '#conflict-template',
     attributes: {role: 'listitem'},
-    events: _.extend({
+    events: _.extend({}, FormView.prototype.events, {
+      'click button.cancel': 'close',
       'focus [data-field][contenteditable=true]': 'beginEdit',
+      'input [data-field][contenteditable=true]': 'editField',
       'blur [data-field][contenteditable=true]': 'editField',
       'keydown [data-field][contenteditable=true]': 'fieldKey',
       'click button.delete': 'destroy',
       'click button.keep-mine': 'keepMine',
       'click button.take-theirs': 'takeTheirs'
-    }, FormView.prototype.events),
+    }),
     initialize: function (options) {
       FormView.prototype.initialize.apply(this, arguments);
       this.task = options.task;
@@ -57,6 +67,8 @@
       this.base = {};  // field -> its value when the user began editing it
       this.etag = null;  // the version of the task the next save expects
       this.conflict = null;  // {theirs: the server's task, etag, fields: [names]}
+      this.deleting = null;  // the timer of a first click on Delete
+      this.closing = false;  // Close or Escape: saved first, then closed
       this.listenTo(this.task, 'change', this.render);
       this.listenTo(this.task, 'remove', this.done);
       this.readVersion();
@@ -68,19 +80,19 @@
       });
     },
     getContext: function () {
-      return {task: this.task, empty: EMPTY};
+      return {task: this.task, deleting: this.deleting !== null};
     },
     // Re-rendered when the task changes (here or elsewhere); unsaved edits stay, and so does
     // what is being typed in a field.
     render: function () {
       var typing = this.el.querySelector('[data-field]:focus'),
         typed = typing && {name: $(typing).data('field'), text: typing.innerText};
-      if (typed && shown(typed.name, this.base[typed.name]) === typed.text.trim()) {
-        typed.text = shown(typed.name, this.task.get(typed.name));  // nothing typed: follow
+      if (typed && shown(this.base[typed.name]) === typed.text.trim()) {
+        typed.text = shown(this.task.get(typed.name));  // nothing typed: follow
       }
       FormView.prototype.render.apply(this, arguments);
       _.each(this.changes, function (value, field) {
-        this.field(field).text(value === null ? EMPTY : value);
+        this.field(field).text(shown(value));
       }, this);
       if (typed) {
         this.field(typed.name).text(typed.text)[0].focus();
@@ -89,8 +101,7 @@
         this.$('form').before(app.views.compiled(this.conflictTemplate)({
           fields: _.map(this.conflict.fields, function (field) {
             return {name: field, theirs: this.conflict.theirs[field], mine: this.changes[field]};
-          }, this),
-          empty: EMPTY
+          }, this)
         }));
       }
       this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
@@ -115,15 +126,34 @@
           self.changes = {};
           self.base = {};
           self.render();
+          if (self.closing) {
+            self.done();
+          }
         },
         error: function (model, xhr) {
           if (xhr.status === 412) {
             self.compare();
           } else {
+            self.closing = false;  // the user sees why, and the edit stays
             self.modelFailure(model, xhr);
           }
         }
       });
+    },
+    // Close (or Escape): an unsaved edit is saved first, so nothing typed is lost unseen.
+    close: function (event) {
+      if (event && event.preventDefault) {
+        event.preventDefault();
+      }
+      if (_.isEmpty(this.changes)) {
+        this.done();
+        return;
+      }
+      this.closing = true;
+      this.clearErrors();
+      if (!this.conflict) {
+        this.save();
+      }
     },
     // Someone else saved the task: their version decides whether this save can simply be
     // made again on it (none of the fields edited here changed there) or the user chooses.
@@ -162,13 +192,33 @@
       this.conflict = null;
       this.task.set(_.pick(theirs, _.keys(this.task.attributes)));
       this.render();
+      if (this.closing && _.isEmpty(this.changes)) {
+        this.done();
+      }
     },
     // Deletes the task once the API agrees: its card and these details leave the page
     // (the task's 'remove'), and every other board hears it from the watercooler.
+    // The first click asks "Really delete?" for a few seconds; the second deletes.
     destroy: function (event) {
+      var self = this;
       event.preventDefault();
       this.clearErrors();
+      if (this.deleting === null) {
+        this.deleting = setTimeout(function () {
+          self.deleting = null;
+          self.render();
+        }, DELETE_CONFIRM);
+        this.render();
+        this.$('button.delete').trigger('focus');
+        return;
+      }
+      clearTimeout(this.deleting);
+      this.deleting = null;
       this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
+    },
+    remove: function () {
+      clearTimeout(this.deleting);
+      return FormView.prototype.remove.apply(this, arguments);
     },
     // The value a field had when the user began to edit it: what a save would overwrite.
     beginEdit: function (event) {
@@ -177,15 +227,11 @@
         this.base[field] = stored === undefined ? null : stored;
       }
     },
-    // The trimmed text of an edited field; an empty due date or assignee is null.
+    // An edit, as it is typed: Save shows as soon as something differs from the task.
     editField: function (event) {
-      var $this = $(event.currentTarget),
-        field = $this.data('field'),
-        value = $this[0].innerText.trim(),
+      var field = $(event.currentTarget).data('field'),
+        value = typedValue(event.currentTarget, field),
         stored = this.task.get(field);
-      if (value === EMPTY || (value === '' && (field === 'due' || field === 'assigned'))) {
-        value = null;
-      }
       if ((stored === undefined ? null : stored) === value) {
         delete this.changes[field];
         delete this.base[field];
@@ -194,7 +240,7 @@
       }
       this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
     },
-    // Enter ends a one-line field, Escape closes the details.
+    // Enter ends a one-line field, Escape closes the details (saving an edit first).
     fieldKey: function (event) {
       var field = $(event.currentTarget).data('field');
       if (event.key === 'Enter' && field !== 'description') {
@@ -202,7 +248,7 @@
         event.currentTarget.blur();
       } else if (event.key === 'Escape') {
         event.currentTarget.blur();
-        this.done();
+        this.close();
       }
     },
     clearErrors: function () {
@@ -295,7 +341,9 @@
     events: {
       'click': 'details',
       'keydown': 'key',
-      'change select.move': 'menuMove',
+      'change select.move': 'pickColumn',
+      'keydown select.move': 'menuKey',
+      'click button.move-go': 'menuMove',
       'dragstart': 'start',
       'dragenter': 'enter',
       'dragover': 'over',
@@ -324,9 +372,13 @@
       }
       return this;
     },
-    // Drawn again; a new order takes the card to its place in the column.
+    // Drawn again (keeping the focus on the card); a new order takes it to its place.
     changed: function () {
+      var focused = this.el.contains(document.activeElement);
       this.render();
+      if (focused) {
+        this.el.focus();
+      }
       if (this.column && this.model.hasChanged('order')) {
         this.column.place(this);
       }
@@ -347,7 +399,7 @@
     },
     details: function (event) {
       var view;
-      if ($(event.target).closest('select').length || this.detail) {
+      if ($(event.target).closest('.menu').length || this.detail) {
         return;
       }
       view = new TaskDetailView({task: this.model});
@@ -368,9 +420,21 @@
         this.details(event);
       }
     },
-    menuMove: function (event) {
-      var column = _.findWhere(COLUMNS, {key: $(event.currentTarget).val()});
+    // "Move to..." only picks a column; the move waits for Move (or Enter), so browsing the
+    // menu with the arrow keys moves nothing.
+    pickColumn: function () {
+      this.$('button.move-go').toggleClass('hide', !this.$('select.move').val());
+    },
+    menuKey: function (event) {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        this.menuMove();
+      }
+    },
+    menuMove: function () {
+      var column = _.findWhere(COLUMNS, {key: this.$('select.move').val()});
       if (column) {
+        this.el.focus();  // where it stays once the card has moved
         this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
       }
     },
@@ -664,9 +728,15 @@
       view.on('drop', this.sender('drop'), this);
       return view;
     },
+    // A card that had the focus keeps it in its new column.
     changedColumn: function (task) {
+      var old = this.cards[task.id],
+        focused = old && old.el.contains(document.activeElement);
       this.removeCard(task);
       this.addCards([task]);
+      if (focused && this.cards[task.id]) {
+        this.cards[task.id].el.focus();
+      }
     },
     removeCard: function (task) {
       if (this.cards[task.id]) {
