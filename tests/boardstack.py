@@ -269,10 +269,9 @@ class Board:
         return scope.locator(".task-item[draggable=true]").filter(has_text=name)
 
     def move_with_menu(self, name, column):
-        """Move a card with its "Move to..." menu: pick the column, then confirm with Move."""
-        card = self.card(name)
-        card.get_by_label("Move to...").select_option(label=column)
-        card.get_by_role("button", name="Move", exact=True).click()
+        """Move a card with its "Move to..." button and the menu it opens."""
+        self.card(name).get_by_role("button", name="Move to...").click()
+        self.page.get_by_role("menuitem", name=column, exact=True).click()
 
     def delete_open_task(self):
         """Delete the task whose details are open: Delete, then "Really delete?"."""

@@ -9,6 +9,7 @@
   var TemplateView = app.views.TemplateView, FormView = app.views.FormView,
     dropTarget = app.views.dropTarget, dataTransfer = app.views.dataTransfer,
     DELETE_CONFIRM = 5000,  // ms "Really delete?" waits for its second click
+    DONE = 4,
     LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
     ERROR_TIMEOUT = 10000,
     COLUMNS = [
@@ -328,6 +329,84 @@
 
   // ---- cards ----------------------------------------------------------------------------
 
+  // Up to two letters for a username: "ann.lee" -> "AL", "demo" -> "DE".
+  function initials(username) {
+    var parts = _.compact(String(username || '').split(/[\s._-]+/));
+    if (parts.length > 1) {
+      return (parts[0][0] + parts[1][0]).toUpperCase();
+    }
+    return (parts[0] || '').slice(0, 2).toUpperCase();
+  }
+
+  // The page's one "Move to..." menu, opened inside the card whose button asked for it: a
+  // column is chosen with a click, or with the arrow keys and Enter (nothing moves while the
+  // user looks through it); Escape or leaving it closes it.
+  var MoveMenuView = TemplateView.extend({
+    className: 'move-menu',
+    templateName: '#move-menu-template',
+    attributes: {role: 'menu', 'aria-label': 'Move to'},
+    events: {
+      'click button[data-column]': 'pick',
+      'keydown': 'key',
+      'focusout': 'leave'
+    },
+    initialize: function () {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.card = null;
+      this.render();
+    },
+    getContext: function () {
+      return {columns: COLUMNS};
+    },
+    open: function (card) {
+      this.close();
+      this.card = card;
+      card.$('.glance').after(this.el);
+      this.delegateEvents();
+      this.$('button').first().trigger('focus');
+    },
+    close: function (refocus) {
+      var card = this.card;
+      this.card = null;
+      this.$el.detach();
+      if (refocus && card) {
+        card.el.focus();
+      }
+    },
+    closeOn: function (card) {
+      if (this.card === card) {
+        this.close();
+      }
+    },
+    pick: function (event) {
+      var card = this.card,
+        column = _.findWhere(COLUMNS, {key: $(event.currentTarget).data('column')});
+      event.stopPropagation();
+      this.close();
+      if (card && column) {
+        card.moveToColumn(column);
+      }
+    },
+    key: function (event) {
+      var items = this.$('button').toArray(),
+        index = items.indexOf(document.activeElement),
+        step = {ArrowDown: 1, ArrowUp: -1}[event.key];
+      event.stopPropagation();  // Enter here is a choice, not the card's "open details"
+      if (event.key === 'Escape') {
+        this.close(true);
+      } else if (step) {
+        event.preventDefault();
+        items[(index + step + items.length) % items.length].focus();
+      }
+    },
+    // Focus that leaves the menu for anything outside it closes it.
+    leave: function (event) {
+      if (this.card && !this.el.contains(event.relatedTarget)) {
+        this.close();
+      }
+    }
+  });
+
   // A task's card: its name and its "Move to..." menu; it can be dragged, and dropped on.
   var TaskItemView = TemplateView.extend(_.extend({}, dropTarget, {
     tagName: 'div',
@@ -341,9 +420,7 @@
     events: {
       'click': 'details',
       'keydown': 'key',
-      'change select.move': 'pickColumn',
-      'keydown select.move': 'menuKey',
-      'click button.move-go': 'menuMove',
+      'click button.move': 'openMenu',
       'dragstart': 'start',
       'dragenter': 'enter',
       'dragover': 'over',
@@ -354,6 +431,7 @@
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
+      this.menu = options.menu;  // the page's one "Move to..." menu
       this.column = null;  // its StatusView
       this.detail = null;
       this.listenTo(this.model, 'change', this.changed);
@@ -361,9 +439,15 @@
       this.listenTo(this.model, 'move:failed', this.showFailure);
     },
     getContext: function () {
-      return {task: this.model, columns: COLUMNS};
+      var task = this.model;
+      return {
+        task: task,
+        initials: initials(task.get('assigned')),
+        overdue: task.get('due') < app.today() && task.get('status') !== DONE
+      };
     },
     render: function () {
+      this.menu.closeOn(this);  // its element would go with the card's old content
       TemplateView.prototype.render.apply(this, arguments);
       this.el.style.order = Math.floor(this.model.get('order'));
       this.el.setAttribute('aria-label', this.model.get('name'));
@@ -399,7 +483,7 @@
     },
     details: function (event) {
       var view;
-      if ($(event.target).closest('.menu').length || this.detail) {
+      if ($(event.target).closest('.move, .move-menu').length || this.detail) {
         return;
       }
       view = new TaskDetailView({task: this.model});
@@ -420,23 +504,13 @@
         this.details(event);
       }
     },
-    // "Move to..." only picks a column; the move waits for Move (or Enter), so browsing the
-    // menu with the arrow keys moves nothing.
-    pickColumn: function () {
-      this.$('button.move-go').toggleClass('hide', !this.$('select.move').val());
+    openMenu: function () {
+      this.menu.open(this);
     },
-    menuKey: function (event) {
-      if (event.key === 'Enter') {
-        event.preventDefault();
-        this.menuMove();
-      }
-    },
-    menuMove: function () {
-      var column = _.findWhere(COLUMNS, {key: this.$('select.move').val()});
-      if (column) {
-        this.el.focus();  // where it stays once the card has moved
-        this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
-      }
+    // To the top of a column, chosen from the menu; the focus stays on the card.
+    moveToColumn: function (column) {
+      this.el.focus();
+      this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
     },
     start: function (event) {
       var transfer = dataTransfer(event);
@@ -538,7 +612,13 @@
     render: function () {
       TemplateView.prototype.render.apply(this, arguments);
       this.list = this.$('.list')[0];
+      this.count();
       return this;
+    },
+    // The number of cards, beside the title.
+    count: function () {
+      var size = this.cards.length;
+      this.$('.count').text(size).attr('aria-label', size + (size === 1 ? ' task' : ' tasks'));
     },
     // Inserts cards at their places in board order (visual order also follows CSS order); a
     // batch that goes after every card already there (a list being loaded) is appended in
@@ -563,6 +643,7 @@
       });
       this.list.appendChild(fragment);
       this.cards = this.cards.concat(views);
+      this.count();
     },
     // Moves a card (and its open details) to its place; the field being typed in keeps the
     // focus, which moving an element takes away.
@@ -576,6 +657,7 @@
       this.list.insertBefore(view.el, index < this.cards.length
         ? this.cards[index].topElement() : null);
       this.cards.splice(index, 0, view);
+      this.count();
       if (view.detail) {
         this.list.insertBefore(view.detail.el, view.el);
         if (view.detail.el.contains(focused)) {
@@ -585,6 +667,7 @@
     },
     forget: function (view) {
       this.cards = _.without(this.cards, view);
+      this.count();
     },
     // Whether the card goes after every other card (the usual case while loading a list).
     isLast: function (view) {
@@ -605,6 +688,7 @@
       this.sprint = null;
       this.cards = {};  // task id -> its TaskItemView
       this.columns = {};  // column key -> StatusView
+      this.menu = new MoveMenuView();
       this.socket = null;
       this.live = null;
       this.connection = 'connecting';
@@ -674,8 +758,8 @@
       _.each(this.columns, function (view) {
         this.$('.tasks').append(view.el);
         view.delegateEvents();
-        view.render();
         view.cards = [];
+        view.render();
       }, this);
       _.invoke(this.cards, 'remove');
       this.cards = {};
@@ -695,6 +779,7 @@
       }
       _.invoke(this.cards, 'remove');
       _.invoke(this.columns, 'remove');
+      this.menu.remove();
       if (this.carryOver) {
         this.carryOver.remove();
       }
@@ -721,7 +806,7 @@
           !(task.inBacklog() || task.inSprint(this.sprint))) {
         return null;
       }
-      view = new TaskItemView({model: task, sprint: this.sprintNumber}).render();
+      view = new TaskItemView({model: task, sprint: this.sprintNumber, menu: this.menu}).render();
       this.cards[task.id] = view;
       view.on('dragstart', this.sender('dragstart'), this);
       view.on('dragend', this.sender('dragend'), this);
