@@ -202,7 +202,10 @@ class Board:
         self.url = url
         state = None
         if token:
-            storage = [{"name": "apiToken", "value": token}]
+            storage = [  # as a login through the form leaves them (the API's seed: demo)
+                {"name": "apiToken", "value": token},
+                {"name": "apiUsername", "value": "demo"},
+            ]
             state = {"cookies": [], "origins": [{"origin": self.url, "localStorage": storage}]}
         self.context = browser.new_context(storage_state=state, base_url=self.url)
         self.context.set_default_timeout(TIMEOUT_MS)

@@ -528,3 +528,46 @@ def test_closing_the_details_saves_an_unsaved_edit(api, board, leave):
     expect(details).to_have_count(0)
     expect(user.card(f"Finished by {leave}", "Not Started")).to_be_visible()
     assert api.get_task(task["id"])["name"] == f"Finished by {leave}"
+
+
+def test_the_filter_shows_my_tasks_an_assignees_or_matching_words_and_the_url_keeps_it(api, board):
+    sprint = api.sprint("Filtered")
+    api.task("Mine to write", sprint=sprint["id"], assigned="demo")
+    api.task("Nobody's login page", sprint=sprint["id"], description="the LOGIN form")
+    api.task("Backlog chore")
+    user = board().open_sprint(sprint)
+    page = user.page
+    names = ["Mine to write", "Nobody's login page", "Backlog chore"]
+
+    def shown():
+        return [name for name in names if user.card(name).is_visible()]
+
+    expect(user.card("Backlog chore")).to_be_visible()
+    page.get_by_label("Only my tasks").check()
+    wait_until(shown, lambda now: now == ["Mine to write"])
+    assert shown() == ["Mine to write"]
+    expect(page).to_have_url(re.compile(r"\?mine=1$"))
+    page.get_by_label("Only my tasks").uncheck()
+    page.get_by_label("Find").fill("login")  # any case, in the name or the description
+    wait_until(shown, lambda now: now == ["Nobody's login page"])
+    assert shown() == ["Nobody's login page"]
+    page.get_by_label("Find").fill("form")  # only in the description
+    wait_until(shown, lambda now: now == ["Nobody's login page"])
+    page.get_by_label("Find").fill("")
+    page.get_by_label("Assigned to").select_option("demo")
+    wait_until(shown, lambda now: now == ["Mine to write"])
+    expect(page).to_have_url(re.compile(r"\?assigned=demo$"))
+    page.get_by_label("Find").fill("write")
+    expect(page).to_have_url(re.compile(r"#sprint/\d+\?assigned=demo&q=write$"))
+    shared = page.url
+    other = board()
+    other.page.goto(shared)  # a bookmarked or shared link opens the same view
+    expect(other.card("Mine to write")).to_be_visible()
+    expect(other.page.get_by_label("Find")).to_have_value("write")
+    expect(other.page.get_by_label("Assigned to")).to_have_value("demo")
+    for name in names[1:]:
+        expect(other.card(name)).to_be_hidden()
+    api.task("To write later, matching", sprint=sprint["id"], assigned="demo")
+    api.task("To write later, not matching", sprint=sprint["id"])
+    expect(other.card("To write later, matching")).to_be_visible()  # live cards are filtered too
+    expect(other.card("To write later, not matching")).to_be_hidden()

@@ -676,16 +676,56 @@
     }
   }));
 
+  // ---- the filter ------------------------------------------------------------------------
+
+  // The filter a URL's query keeps: {mine: bool, assigned: username or '', q: text}.
+  function parseFilter(query) {
+    var params = new URLSearchParams(query || '');
+    return {
+      mine: params.get('mine') === '1',
+      assigned: params.get('assigned') || '',
+      q: params.get('q') || ''
+    };
+  }
+
+  function filterQuery(filter) {
+    var params = new URLSearchParams();
+    if (filter.mine) {
+      params.set('mine', '1');
+    }
+    _.each(['assigned', 'q'], function (name) {
+      if (filter[name]) {
+        params.set(name, filter[name]);
+      }
+    });
+    return params.toString();
+  }
+
+  // Whether a task passes the filter (the words in its name or description, any case).
+  function passes(task, filter, me) {
+    var words = filter.q.toLowerCase().trim(),
+      text = (task.get('name') + ' ' + (task.get('description') || '')).toLowerCase();
+    return (!filter.mine || task.get('assigned') === me) &&
+      (!filter.assigned || task.get('assigned') === filter.assigned) &&
+      (!words || text.indexOf(words) >= 0);
+  }
+
   // ---- the page -------------------------------------------------------------------------
 
   var SprintView = TemplateView.extend({
     templateName: '#sprint-template',
+    events: {
+      'input .filter': 'filterChanged',
+      'change .filter': 'filterChanged',
+      'submit .filter': 'keepFilter'
+    },
     initialize: function (options) {
       var self = this;
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprintId = options.sprintId;  // the route's string
       this.sprintNumber = /^\d+$/.test(this.sprintId) ? parseInt(this.sprintId, 10) : null;
       this.sprint = null;
+      this.filter = parseFilter(options.query);
       this.cards = {};  // task id -> its TaskItemView
       this.columns = {};  // column key -> StatusView
       this.menu = new MoveMenuView();
@@ -713,6 +753,9 @@
       this.listenTo(app.tasks, 'remove', this.removeCard);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
       this.listenTo(app.tasks, 'move:saved', this.moveSaved);
+      this.listenTo(app.tasks, 'change', function (task) {
+        this.filterCard(this.cards[task.id]);
+      });
       this.live = new app.Live(this.sprintNumber);
       this.live.load();  // with the sprint, not once it is in
       this.makeColumns();
@@ -748,7 +791,7 @@
       }
     },
     getContext: function () {
-      return {sprint: this.sprint, sprintId: this.sprintId};
+      return {sprint: this.sprint, sprintId: this.sprintId, filter: this.filter};
     },
     render: function () {
       TemplateView.prototype.render.apply(this, arguments);
@@ -765,6 +808,7 @@
       this.cards = {};
       this.addCards(app.tasks.models);
       this.showConnection(this.connection);
+      this.fillAssignees();
       this.renderCarryOver();
       this.refreshBurndown();
       return this;
@@ -808,6 +852,7 @@
       }
       view = new TaskItemView({model: task, sprint: this.sprintNumber, menu: this.menu}).render();
       this.cards[task.id] = view;
+      this.filterCard(view);
       view.on('dragstart', this.sender('dragstart'), this);
       view.on('dragend', this.sender('dragend'), this);
       view.on('drop', this.sender('drop'), this);
@@ -839,6 +884,43 @@
     moveSaved: function (task, data) {
       this.live.receive({model: 'task', action: 'update', id: data.task.id,
         body: _.extend({}, data.task, {change: data.change})});
+    },
+
+    // The filter: cards that do not pass it are hidden, and the URL keeps it (a bookmark or a
+    // shared link opens the same view); nothing is asked of the API as the user types.
+    filterChanged: function () {
+      var form = this.$('.filter');
+      this.filter = {
+        mine: form.find('[name=mine]').prop('checked'),
+        assigned: form.find('[name=assigned]').val() || '',
+        q: form.find('[name=q]').val() || ''
+      };
+      _.each(this.cards, this.filterCard, this);
+      Backbone.history.navigate('sprint/' + this.sprintId +
+        (filterQuery(this.filter) ? '?' + filterQuery(this.filter) : ''), {replace: true});
+    },
+    keepFilter: function (event) {
+      event.preventDefault();  // Enter in the search box
+    },
+    filterCard: function (view) {
+      if (view) {
+        view.el.hidden = !passes(view.model, this.filter, app.session.get('username'));
+      }
+    },
+    // The assignee menu: every user, once the list is in.
+    fillAssignees: function () {
+      var self = this;
+      app.users.fetchAll().done(function () {
+        var select = self.$('.filter [name=assigned]');
+        _.each(app.users.pluck('username').sort(), function (username) {
+          if (!select.find('option').filter(function () {
+            return this.value === username;
+          }).length) {
+            select.append($('<option>').val(username).text(username));
+          }
+        });
+        select.val(self.filter.assigned);
+      });
     },
 
     // The socket: drags of the others, announced changes (through live.js), reconnection.
