@@ -17,7 +17,7 @@ import requests
 import websocket
 from harness import BIN, ROOT, Service, free_port, gunicorn
 
-SECRET = "stack-test-secret"
+SECRET = "stack-test-secret-Mb6Xc2Tf8Jp4Lw"
 SCRUM = ROOT / "scrum"
 
 

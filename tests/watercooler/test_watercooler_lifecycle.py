@@ -9,7 +9,7 @@ import time
 
 import pytest
 import websocket
-from conftest import WATERCOOLER, Client, health, hook, wait_for, watercooler
+from conftest import SECRET, WATERCOOLER, Client, health, hook, wait_for, watercooler
 from django.core.signing import TimestampSigner
 from harness import free_port
 
@@ -80,7 +80,7 @@ def test_bad_options_are_a_clear_start_up_error(option, error):
     assert error in result.stderr.splitlines()[-1]  # after the usage for an unknown option
 
 
-def run_watercooler(*args, secret="watercooler-test-secret"):
+def run_watercooler(*args, secret=SECRET):
     """Run watercooler.py to its exit (start-up errors); returns the CompletedProcess."""
     env = {k: v for k, v in os.environ.items() if k != "WATERCOOLER_SECRET"}
     if secret:
