@@ -201,7 +201,11 @@ def test_concurrent_moves_never_lose_or_duplicate_positions(scrum_server):
         assert sorted(orders) == list(range(len(orders))), (place, orders)
 
 
-PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "k" * 50, "WATERCOOLER_SECRET": SECRET}
+PRODUCTION = {
+    "DEBUG": "off",
+    "SECRET_KEY": "scrum-test-key-Hd7Kp3Xv9Qw2Nb5Tz8",
+    "WATERCOOLER_SECRET": SECRET,
+}
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "WATERCOOLER_SECRET"])
