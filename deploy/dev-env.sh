@@ -4,14 +4,16 @@
 #   PUBLIC_HOST  the name or address other machines use for this one; unset: this machine only.
 #                Set, every service listens on all interfaces and accepts it as Host, and the
 #                board's sockets (links.channel, its Content-Security-Policy) go to it.
-#   HOST         the address to listen on: 127.0.0.1, or 0.0.0.0 with PUBLIC_HOST
+#   HOST         the address to listen on: 127.0.0.1, or 0.0.0.0 with a PUBLIC_HOST other than
+#                localhost or 127.0.0.1
 : "${SCRUM_PORT:=8000}" "${WATERCOOLER_PORT:=8080}" "${PLACEHOLDER_PORT:=8001}"
 : "${SITE_PORT:=8002}" "${HELLO_PORT:=8003}"
+case "${PUBLIC_HOST:-}" in
+    "" | localhost | 127.0.0.1) : "${HOST:=127.0.0.1}" ;;
+    *) : "${HOST:=0.0.0.0}" ;;
+esac
 if [ -n "${PUBLIC_HOST:-}" ]; then
-    : "${HOST:=0.0.0.0}"
     export WATERCOOLER_PUBLIC="${WATERCOOLER_PUBLIC:-$PUBLIC_HOST:$WATERCOOLER_PORT}"
-else
-    : "${HOST:=127.0.0.1}"
 fi
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1}${PUBLIC_HOST:+,$PUBLIC_HOST}"
 export WATERCOOLER_SERVER="${WATERCOOLER_SERVER:-localhost:$WATERCOOLER_PORT}"
