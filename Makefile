@@ -8,7 +8,7 @@ APP := $(VENV)/.installed-app
 STAMP := $(VENV)/.installed-dev
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes -r
 
-.PHONY: run dotenv test test-compose lint bench screenshots upgrade clean
+.PHONY: run dotenv test test-compose lint bench screenshots lock upgrade clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,16 @@ $(VENV)/.installed-compose: requirements/compose.txt $(STAMP)
 test-compose: $(VENV)/.installed-compose
 	PATH="$(CURDIR)/$(BIN):$$PATH" deploy/ci/test-compose.sh
 
-lint: $(STAMP)
+# ESLint for the board's scripts, from the exact versions in lint/package-lock.json (npm ci).
+ESLINT := lint/node_modules/.bin/eslint
+$(ESLINT): lint/package-lock.json
+	npm ci --prefix lint --no-audit --no-fund --silent
+	touch $@
+
+lint: $(STAMP) $(ESLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(ESLINT) --config lint/eslint.config.js scrum/board/static/board/js
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
@@ -56,18 +63,23 @@ bench: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python docs/screenshots.py
 
-# New versions within pyproject.toml's ranges: compile the lock again (uv, with pip's index when
-# one is configured), install it and run every test. Monthly, and at once for a security fix.
-upgrade: $(STAMP)
+# The lock from pyproject.toml (uv, with pip's index when one is configured): after adding or
+# changing a dependency; versions already locked stay unless the ranges exclude them.
+lock: $(STAMP)
 	index=$$($(BIN)/python -m pip config get global.index-url 2>/dev/null || true); \
 	for lock in app:"" dev:"test bench lock" compose:"test bench lock compose"; do \
 	    groups=$$(for g in $${lock#*:}; do printf -- ' --group %s' $$g; done); \
-	    $(BIN)/uv pip compile pyproject.toml --quiet --upgrade --generate-hashes --universal \
+	    $(BIN)/uv pip compile pyproject.toml --quiet $(UPGRADE) --generate-hashes --universal \
 	        --python-version 3.11 $${index:+--index-url "$$index"} $$groups \
 	        -o requirements/$${lock%%:*}.txt || exit 1; \
 	done
+
+# New versions within pyproject.toml's ranges, installed and tested: monthly, and at once for a
+# security fix.
+upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 	$(MAKE) test
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) lint/node_modules *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -7,8 +7,12 @@ on every navigation, which is for development only).
 1. live latency: from an API write being sent (POST /api/tasks/ with plain requests) to the new
    card being in another viewer's sprint page (a MutationObserver stamps
    performance.timeOrigin + performance.now() when the card's text appears), next to a plain
-   websocket client's (websocket-client) receive time for the same writes; p50 and p99 over
-   the writes (targets: board p99 under 150 ms and at most 3x the plain client's p99);
+   websocket client's (websocket-client) receive time for the same writes, in 5 rounds (a new
+   sprint page each) of 60 writes: each round's p99, and the p99 over all 300 writes (targets:
+   board p99 under 50 ms, by the MET rule over the rounds, and at most 3x the plain client's
+   p99 over every write). The page applies
+   each change through the convergence protocol (versions checked, columns reordered), so
+   this is the protocol's cost as a user feels it.
 2. a sprint page with 500 tasks: from navigation start to every card visible, next to the
    same cards as a static HTML page (same stylesheets, the board's column and card markup, each
    card with its "Move to..." menu) in the same browser,
@@ -23,7 +27,7 @@ on every navigation, which is for development only).
 Exit status 1 when a target is missed (bench/stats.py Report). Timings are printed, never
 tested.
 
-    .venv/bin/python bench/bench_board.py [--writes 60] [--rounds 20] [--quick]
+    .venv/bin/python bench/bench_board.py [--writes 60] [--live-rounds 5] [--rounds 20] [--quick]
 """
 
 import argparse
@@ -44,7 +48,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from boardstack import COLUMNS, Stack  # noqa: E402
 from harness import Service, launch_chromium  # noqa: E402
 
-LIVE_P99_TARGET_MS = 150
+LIVE_P99_TARGET_MS = 50
 LIVE_RATIO_TARGET = 3
 PAGE_RATIO_TARGET = 3
 PAGE_TASKS = 500
@@ -126,9 +130,14 @@ def open_sprint(context, sprint):
     return page
 
 
-def live_latency(stack, context, writes):
-    """(board latencies, plain client latencies) in ms, one pair per API write."""
-    sprint = stack.api.sprint("Live latency")
+def live_latency(stack, context, writes, rounds):
+    """[(board latencies, plain client latencies)] in ms, one pair per API write, per round."""
+    return [live_round(stack, context, writes, number) for number in range(rounds)]
+
+
+def live_round(stack, context, writes, number):
+    """One round: a new sprint page and a plain socket, `writes` adds (after 3 warm-ups)."""
+    sprint = stack.api.sprint(f"Live latency {number}")
     page = open_sprint(context, sprint)
     page.locator("#live-status[data-state=live]").wait_for(timeout=30000)
     page.evaluate(STAMP_CARDS)
@@ -223,10 +232,19 @@ def page_load(stack, context, rounds):
     return board, static
 
 
-def report_live(report, board, direct):
-    """The two live-latency targets: the board's p99, and its p99 against the plain client's."""
+def report_live(report, rounds):
+    """The two live-latency targets: the board's p99 in every round, and its p99 over every
+    write against the plain client's."""
+    board = [ms for ours, _ in rounds for ms in ours]
+    direct = [ms for _, theirs in rounds for ms in theirs]
+    per_round = [percentile(ours, 0.99) for ours, _ in rounds]
     p99, plain_p99 = percentile(board, 0.99), percentile(direct, 0.99)
     figure = f"live latency, API write sent -> visible, p99 over {len(board)} writes"
+    report.row(
+        f"live latency, API write sent -> visible, each round's p99 ({len(rounds[0][0])} writes)",
+        spread(per_round, " ms"),
+        target=Target(per_round, "<", LIVE_P99_TARGET_MS, " ms"),
+    )
     report.row(
         figure,
         f"board page p99 {p99:.1f} ms (p50 {percentile(board, 0.5):.1f} ms)",
@@ -258,12 +276,13 @@ def report_page(report, board, static):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--writes", type=int, default=60)
+    parser.add_argument("--writes", type=int, default=60, help="API writes per live round")
+    parser.add_argument("--live-rounds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="few writes and rounds, to try it")
     args = parser.parse_args()
     if args.quick:
-        args.writes, args.rounds = 20, 5
+        args.writes, args.live_rounds, args.rounds = 20, 2, 5
     print("scrum under gunicorn with DEBUG off (as deployed), watercooler, SQLite", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         stack = Stack(Path(folder), production=True).start()
@@ -280,13 +299,13 @@ def main():
                     ],
                 }
                 context = browser.new_context(storage_state=state, base_url=stack.scrum.url)
-                live = live_latency(stack, context, args.writes)
+                live = live_latency(stack, context, args.writes, args.live_rounds)
                 pages = page_load(stack, context, args.rounds)
                 browser.close()
         finally:
             stack.stop()
     report = Report("board")
-    report_live(report, *live)
+    report_live(report, live)
     report_page(report, *pages)
     return report.finish()
 

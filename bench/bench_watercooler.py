@@ -339,6 +339,7 @@ def start_server(kind, redis_url):
         return Service(command, ROOT / "bench", env, ready_path=None).start()
     # --logging=warning only turns off the access log (daphne writes none without --access-log)
     command = [sys.executable, "watercooler.py", "--port={port}", "--logging=warning"]
+    command.append("--drain_window=0")
     service = Service(command, ROOT / "watercooler", env, ready_path="/health").start()
     deadline = time.monotonic() + 10
     while requests.get(service.url + "/health", timeout=5).status_code != 200:

@@ -1,9 +1,11 @@
-"""Take the README's screenshots again: docs/board.png, docs/placeholder.png, docs/sitebuilder.png.
+"""Take the READMEs' screenshots again: docs/board.png, docs/board-phone.png,
+docs/placeholder.png and docs/sitebuilder.png.
 
 Starts scrum + watercooler on seed_demo's data (tests/boardstack.Stack), placeholder under
 gunicorn, and a fresh sitebuilder build served by its `preview` command, each on a free
 127.0.0.1 port with databases, build and logs in one temporary folder; opens each page in
-Debian's headless Chromium at 1280x800 and saves it as a small palette PNG. Every process it
+Debian's headless Chromium at 1280x800 (the sprint page also on a 390 px wide phone, by touch)
+and saves it as a small palette PNG. Every process it
 starts is stopped, whatever happens. Runs give the same pictures, except the board's dates,
 which follow today's (seed_demo's sprint ends a week from now).
 
@@ -28,15 +30,16 @@ from boardstack import Stack  # noqa: E402
 from harness import Service, gunicorn, launch_chromium  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 800}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 TIMEOUT_MS = 20000
 PLACEHOLDER_SHOWN_AT = "127.0.0.1:8001"  # the README's address, in the page's example URLs
 BUILT_PAGE = "pricing/"  # no lorem ipsum, no year: the same picture on every run
-SHOTS = ["board.png", "placeholder.png", "sitebuilder.png"]
+SHOTS = ["board.png", "board-phone.png", "placeholder.png", "sitebuilder.png"]
 
 
-def new_page(browser):
-    """A page in a fresh context at VIEWPORT."""
-    context = browser.new_context(viewport=VIEWPORT)
+def new_page(browser, **device):
+    """A page in a fresh context at VIEWPORT, or as the device says (PHONE)."""
+    context = browser.new_context(**(device or {"viewport": VIEWPORT}))
     context.set_default_timeout(TIMEOUT_MS)
     return context.new_page()
 
@@ -47,23 +50,34 @@ def save(png, path):
     image.quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
-def shoot_board(browser, folder, path):
-    """The demo sprint with cards in every column and one task's details open."""
+def open_sprint(browser, stack, **device):
+    """A page logged in as the demo user, on the demo sprint, live."""
+    sprints = stack.api.call("GET", "/api/sprints/")["results"]
+    sprint = next(each for each in sprints if each["name"] == "Demo sprint")
+    page = new_page(browser, **device)
+    page.goto(f"{stack.scrum.url}/#sprint/{sprint['id']}")
+    page.get_by_label("Username").fill("demo")
+    page.get_by_label("Password").fill("test")
+    page.get_by_role("button", name="Login").click()
+    page.locator("#live-status", has_text="Live").wait_for()
+    page.locator(".burndown-chart").wait_for()
+    return page
+
+
+def shoot_board(browser, folder, path, phone_path):
+    """The demo sprint with cards in every column and one task's details open; then the same
+    sprint on a phone, its columns stacked."""
     stack = Stack(folder)
     try:
         stack.start()
-        sprints = stack.api.call("GET", "/api/sprints/")["results"]
-        sprint = next(each for each in sprints if each["name"] == "Demo sprint")
-        page = new_page(browser)
-        page.goto(f"{stack.scrum.url}/#sprint/{sprint['id']}")
-        page.get_by_label("Username").fill("demo")
-        page.get_by_label("Password").fill("test")
-        page.get_by_role("button", name="Login").click()
-        page.locator("#live-status", has_text="Live").wait_for()
-        page.locator(".burndown-chart").wait_for()
+        page = open_sprint(browser, stack)
         page.locator(".task-item", has_text="Burndown chart").click()
         page.locator(".task-detail").wait_for()
         save(page.screenshot(), path)
+        page.context.close()
+        page = open_sprint(browser, stack, **PHONE)
+        page.locator(".task-item").first.wait_for()
+        save(page.screenshot(), phone_path)
         page.context.close()
     finally:
         stack.stop()
@@ -115,7 +129,7 @@ def main():
         running.callback(setattr, tempfile, "tempdir", None)
         browser = launch_chromium(running.enter_context(sync_playwright()))
         running.callback(browser.close)
-        shoot_board(browser, folder, output / "board.png")
+        shoot_board(browser, folder, output / "board.png", output / "board-phone.png")
         shoot_placeholder(browser, output / "placeholder.png")
         shoot_sitebuilder(browser, folder, output / "sitebuilder.png")
     for name in SHOTS:

@@ -157,6 +157,7 @@ class Stack:
             sys.executable,
             "watercooler.py",
             "--port={port}",
+            "--drain_window=0",
             f"--allowed_hosts=127.0.0.1:{self.scrum.port}",
         ]
         env = {"WATERCOOLER_SECRET": SECRET}

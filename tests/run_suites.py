@@ -38,6 +38,8 @@ SERVICE_SETTINGS = [  # the README's configuration table
     "NUM_PROXIES",
     "PLACEHOLDER_NEGOTIATE",
     "SITE_URL",
+    "METRICS",
+    "LOG_FORMAT",
 ]
 FACTS = "RUN_SUITES_FACTS"  # where this module, as a pytest plugin, reports what a pass used
 

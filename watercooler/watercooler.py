@@ -14,7 +14,8 @@ Beyond the book: every message carries its channel, a per-channel sequence numbe
 epoch (run) that number belongs to; a short history per channel lets a reconnecting client
 catch up with ``?since=EPOCH:N&since_all=EPOCH:M`` (or tells it to resync), refused tokens
 close with 4xxx codes, clients are rate limited, slow clients are dropped, ``GET /health``
-reports the broker state, and SIGTERM closes sockets with 1001.
+(readiness) reports the broker state and ``GET /health/live`` (liveness) that the process
+serves, and SIGTERM drains: unready at once, then the sockets closed with 1001 a few at a time.
 
 Run: ``WATERCOOLER_SECRET=... python watercooler.py --port=8080 [--allowed_hosts=HOST[:PORT],...]
 [--public_hosts=HOST[:PORT],...]`` (``--debug`` instead of the secret for development);
@@ -39,6 +40,7 @@ import warnings
 from collections import defaultdict, deque
 from urllib.parse import urlparse
 
+import prometheus_client as prometheus
 import redis.asyncio as redis
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
 from django.utils.crypto import constant_time_compare
@@ -46,13 +48,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
 from tornado.httpserver import HTTPServer
+from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamBufferFullError, StreamClosedError
 from tornado.netutil import bind_sockets
 from tornado.options import Error, define, options, parse_command_line
-from tornado.web import Application, RequestHandler, stream_request_body
+from tornado.web import Application, HTTPError, RequestHandler, stream_request_body
 from tornado.websocket import WebSocketHandler
 
 log = logging.getLogger("watercooler")
+
+# ---- Options -------------------------------------------------------------------------------------
 
 # Every occurrence of these options adds to the list (tornado keeps only the last one).
 ALLOWED_HOSTS = []
@@ -98,6 +103,14 @@ define(
 )
 define("history", default=100, help="messages kept per channel for ?since= catch-up")
 define("xheaders", default=False, help="behind a proxy: trust X-Forwarded-Proto and X-Real-Ip")
+define(
+    "drain_window",
+    default=10.0,
+    help="on SIGTERM, seconds over which the sockets are closed (1001), a few at a time, so "
+    "their boards do not all reconnect in the same second",
+)
+
+# ---- Protocol constants --------------------------------------------------------------------------
 
 SECRET = os.environ.get("WATERCOOLER_SECRET", "")
 DEV_SECRET = "dev-only-watercooler_secret-do-not-use-in-production"  # scrum's dev default
@@ -114,7 +127,8 @@ DRAG_ACTIONS = ("dragstart", "dragend", "drop")  # the only actions a client may
 MAX_ID = 2**53 - 1  # the largest integer a browser holds exactly
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only, small enough for int()
-SINCE = re.compile(r"(?:([0-9A-Za-z]{1,64}):)?([0-9]{1,18})")  # [epoch:]seq
+SINCE = re.compile(r"([0-9A-Za-z]{1,64}):([0-9]{1,18})")  # epoch:seq
+DRAIN_STEP = 0.1  # seconds between two batches of closes while draining
 UNKNOWN_EPOCH = "0"  # in a resync when the broker could not say: never a real epoch
 ALL = "all"
 
@@ -123,6 +137,40 @@ CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= malformed: fix the 
 CLOSE_TOKEN_INVALID = 4401  # tampered, signed with another secret or salt, not a sprint id
 CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
 CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
+
+
+# ---- Environment and metrics (Prometheus text at /metrics when METRICS=on) -----------------------
+
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"watercooler: {name} must be on or off, not {value!r}")
+
+
+SOCKETS = prometheus.Gauge("watercooler_sockets", "Open sockets")
+RECEIVED = prometheus.Counter("watercooler_messages_received", "Messages sockets sent")
+SENT = prometheus.Counter("watercooler_messages_sent", "Messages delivered to sockets")
+REFUSED = prometheus.Counter(
+    "watercooler_relays_refused", "Socket messages not relayed, by reason", ["reason"]
+)
+HOOKS = prometheus.Counter("watercooler_hooks", "Announcements from Django, by status", ["status"])
+BROKER_UP = prometheus.Gauge("watercooler_broker_up", "1 while the broker is reachable")
+RECONNECTS = prometheus.Counter("watercooler_broker_reconnects", "Reconnections to the broker")
+REQUESTS = prometheus.Histogram(
+    "watercooler_request_duration_seconds",
+    "HTTP requests (socket handshakes included), by route and status",
+    ["route", "status"],
+)
+
+
+# ---- Messages and frames: encoded once for every socket ------------------------------------------
 
 
 def encode(message):
@@ -149,24 +197,22 @@ def text_frame(payload):
     return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
-def log_request(handler):
-    """Tornado's access log line without the query string: it carries channel tokens."""
-    request, status = handler.request, handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    logging.getLogger("tornado.access").log(
-        level,
-        "%d %s %s (%s) %.2fms",
-        status,
-        request.method,
-        request.path,
-        request.remote_ip,
-        1000 * request.request_time(),
-    )
+# A message is numbered after it is encoded, by the broker (in Redis, by a script): its JSON
+# object is encoded without the closing brace (opened), and numbered() closes it with NUMBERS.
+NUMBERS = ',"seq":%d,"epoch":"%s"}'
+
+
+def opened(message):
+    """The compact JSON text of a message without its closing brace, for numbered()."""
+    return encode(message)[:-1]
 
 
 def numbered(head, seq, epoch):
-    """Close a JSON object left open by ``broadcast`` with its sequence number and epoch."""
-    return f'{head},"seq":{seq},"epoch":"{epoch}"}}'.encode()
+    """The frame payload: an opened() message closed with its sequence number and epoch."""
+    return (head + NUMBERS % (seq, epoch)).encode()
+
+
+# ---- Brokers: numbering, history and fan-out across processes ------------------------------------
 
 
 class LocalBroker:
@@ -243,10 +289,11 @@ end
 # its sender, so every process and every catch-up sees the same numbers.
 PUBLISH_SCRIPT = (
     NUMBERING
+    + f"local NUMBERS = '{NUMBERS}'"
     + """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local frame = ARGV[5] .. ',"seq":' .. seq .. ',"epoch":"' .. epoch .. '"}'
+local frame = ARGV[5] .. string.format(NUMBERS, seq, epoch)
 redis.call('RPUSH', KEYS[2], frame)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -415,6 +462,8 @@ class RedisBroker:
         """Every subscriber connection's handshake; after the first, a resync is due."""
         await connection.on_connect()
         self.connects += 1
+        if self.connects > 1:
+            RECONNECTS.inc()
         self.resync_due = self.resync_due or self.connects > 1
 
     async def _reconnected(self):
@@ -442,6 +491,9 @@ class RedisBroker:
         self.state = state
 
 
+# ---- Sockets: the boards -------------------------------------------------------------------------
+
+
 class TokenBucket:
     """Allows ``rate`` events per second on average, in bursts of up to ``2 * rate``."""
 
@@ -462,10 +514,27 @@ class TokenBucket:
         return True
 
 
-class SprintHandler(WebSocketHandler):
+class Hardened:
+    """The security headers every response carries, and no Server header naming Tornado."""
+
+    HEADERS = {
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+        "Referrer-Policy": "no-referrer",
+    }
+
+    def set_default_headers(self):
+        self.clear_header("Server")
+        for name, value in self.HEADERS.items():
+            self.set_header(name, value)
+
+
+class SprintHandler(Hardened, WebSocketHandler):
     """A board's socket on one sprint channel (plus the "all" channel of model changes)."""
 
     channel = None
+    holding = None  # (model, id) of the card this socket's last dragstart holds
 
     def check_origin(self, origin):
         """Our own origin, --allowed_hosts (host or host:port), or anything with --debug."""
@@ -473,6 +542,11 @@ class SprintHandler(WebSocketHandler):
             return True
         parsed = urlparse(origin.lower())
         return any(host in (parsed.netloc, parsed.hostname) for host in ALLOWED_HOSTS)
+
+    def prepare(self):
+        """A draining server takes no new sockets: the client reconnects to another one."""
+        if self.application.draining:
+            raise HTTPError(503, reason="Draining")
 
     async def open(self):
         self.uid = uuid.uuid4().hex
@@ -510,11 +584,8 @@ class SprintHandler(WebSocketHandler):
         return sprint
 
     def _since(self):
-        """{channel: (epoch or None, seq)} from ?since= (sprint) and ?since_all= (all).
-
-        Each is ``EPOCH:SEQ`` as the messages carried them, or a bare ``SEQ`` (clients of the
-        protocol before epochs) meaning the current epoch; None if malformed.
-        """
+        """{channel: (epoch, seq)} from ?since= (sprint) and ?since_all= (all), each
+        ``EPOCH:SEQ`` as the messages carried them; None (the socket closed) if malformed."""
         since = {}
         for argument, channel in (("since", None), ("since_all", ALL)):
             value = self.get_argument(argument, None)
@@ -522,7 +593,7 @@ class SprintHandler(WebSocketHandler):
                 continue
             match = SINCE.fullmatch(value)
             if not match:
-                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be EPOCH:SEQ or SEQ")
+                return self.close(CLOSE_BAD_REQUEST, f"{argument} must be EPOCH:SEQ")
             since[channel] = (match[1], int(match[2]))
         return since
 
@@ -536,7 +607,7 @@ class SprintHandler(WebSocketHandler):
                 log.warning("history of %s unavailable: %s", channel, exc)
                 last, current, frames = 0, UNKNOWN_EPOCH, None
             first = last - len(frames or ()) + 1
-            if frames is None or epoch not in (None, current):
+            if frames is None or epoch != current:
                 self.resync(channel, last, current)
             elif first - 1 <= after < last:
                 for frame in frames[after - first + 1 :]:
@@ -597,14 +668,40 @@ class SprintHandler(WebSocketHandler):
     def on_message(self, message):
         if self.channel is None:
             return
+        RECEIVED.inc()
         if not self.bucket.take():
+            REFUSED.labels("rate limited").inc()
             self.close(CLOSE_RATE_LIMITED, "too many messages")
             return
         parsed, error = self._parse(message)
         if error:
+            REFUSED.labels("invalid").inc()
             self.notify(type="error", error=f"not relayed: {error}")
-        elif not self.application.broadcast(parsed, channel=self.channel, sender=self.uid):
+            return
+        self._hold(parsed)
+        if not self._relay(parsed):
+            REFUSED.labels("broker unavailable").inc()
             self.notify(type="error", error="not relayed: broker unavailable")
+
+    def _relay(self, event):
+        """Send a drag event to the sprint's other sockets; False if the broker is down."""
+        return self.application.broadcast(event, channel=self.channel, sender=self.uid)
+
+    def _hold(self, event):
+        """Track the one card this socket holds: a new dragstart ends the previous hold."""
+        card = (event["model"], event["id"])
+        if event["action"] == "dragstart":
+            if self.holding not in (None, card):
+                self._release()
+            self.holding = card
+        elif card == self.holding:
+            self.holding = None
+
+    def _release(self):
+        """End this socket's hold for everyone else (a dragend on its behalf)."""
+        model, pk = self.holding
+        self.holding = None
+        self._relay({"model": model, "id": pk, "action": "dragend"})
 
     @staticmethod
     def _parse(message):
@@ -617,7 +714,7 @@ class SprintHandler(WebSocketHandler):
             return None, "binary messages are not accepted"
         try:
             parsed = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # deeply nested arrays exhaust the parser's stack
             return None, "not JSON"
         if not isinstance(parsed, dict):
             return None, "a JSON object with model, id and action is required"
@@ -633,11 +730,20 @@ class SprintHandler(WebSocketHandler):
     def on_close(self):
         self.closed = True
         if self.channel is not None:
+            if self.holding is not None:
+                self._release()
             self.application.remove_subscriber(self.channel, self)
+
+    def _request_summary(self):
+        """Tornado's name for the request in an error line: without the token."""
+        return request_summary(self.request)
+
+
+# ---- Announcements: signed hooks from Django -----------------------------------------------------
 
 
 @stream_request_body
-class UpdateHandler(RequestHandler):
+class UpdateHandler(Hardened, RequestHandler):
     """Signed model-change announcements from Django, broadcast to every socket.
 
     The body is streamed so that one over HOOK_MAX_SIZE is still read (up to the server's
@@ -669,7 +775,7 @@ class UpdateHandler(RequestHandler):
             return self.fail(400, problem)
         try:
             data = json.loads(body) if body else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return self.fail(400, "body is not JSON")
         if data is not None and not isinstance(data, dict):
             return self.fail(400, "body must be a JSON object (or empty)")
@@ -743,17 +849,22 @@ class UpdateHandler(RequestHandler):
         """Announcements are authenticated by their signature, not by a cookie."""
 
 
-class HealthHandler(RequestHandler):
-    """Load-balancer check: 200 while the broker is reachable, 503 while it is not."""
+# ---- Health and metrics --------------------------------------------------------------------------
+
+
+class HealthHandler(Hardened, RequestHandler):
+    """Readiness, for the load balancer: 200 while the broker is reachable, 503 while it is
+    not or while the server drains its sockets to stop."""
 
     def get(self):
         app = self.application
-        up = app.broker.state == "up"
-        self.set_status(200 if up else 503)
+        ready = app.broker.state == "up" and not app.draining
+        self.set_status(200 if ready else 503)
         self.set_header("Cache-Control", "no-store")
+        status = "draining" if app.draining else "ok" if ready else "unavailable"
         self.write(
             {
-                "status": "ok" if up else "unavailable",
+                "status": status,
                 "connections": len(app.subscriptions.get(ALL, ())),
                 "channels": len(app.subscriptions) - (ALL in app.subscriptions),
                 "broker": {"kind": app.broker.kind, "state": app.broker.state},
@@ -761,13 +872,59 @@ class HealthHandler(RequestHandler):
         )
 
 
+class LiveHandler(Hardened, RequestHandler):
+    """Liveness, for a supervisor: 200 while the process serves at all (a Redis outage or a
+    drain makes it unready, not dead: restarting it would not help)."""
+
+    def get(self):
+        self.set_header("Cache-Control", "no-store")
+        self.write({"status": "ok"})
+
+
+class MetricsHandler(Hardened, RequestHandler):
+    """The Prometheus text format of every metric of this process."""
+
+    def get(self):
+        self.set_header("Content-Type", prometheus.CONTENT_TYPE_LATEST)
+        self.write(prometheus.generate_latest())
+
+
+# ---- The application -----------------------------------------------------------------------------
+
+
+def request_summary(request):
+    """Method, path and client of a request, without the query string: it carries tokens."""
+    return f"{request.method} {request.path} ({request.remote_ip})"
+
+
+def log_request(handler):
+    """Tornado's access log line without the query string (it carries channel tokens), and the
+    request's metrics. An accepted announcement logs at DEBUG only: there is one per API write."""
+    request, status = handler.request, handler.get_status()
+    route = type(handler).__name__.removesuffix("Handler").lower()
+    REQUESTS.labels(route, str(status)).observe(request.request_time())
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if route == "update":
+        HOOKS.labels(str(status)).inc()
+        level = logging.DEBUG if status < 400 else level
+    logging.getLogger("tornado.access").log(
+        level,
+        "%d %s %.2fms",
+        status,
+        request_summary(request),
+        1000 * request.request_time(),
+    )
+
+
 class ScrumApplication(Application):
     """Routes, the two signers, the local subscriber registry and the broker."""
 
-    def __init__(self, secret, redis_url=None, **settings):
+    def __init__(self, secret, redis_url=None, metrics=False, **settings):
         routes = [
             (r"/socket", SprintHandler),
             (r"/health", HealthHandler),
+            (r"/health/live", LiveHandler),
+            *([(r"/metrics", MetricsHandler)] if metrics else []),
             (r"/([^/]+)/([^/]+)", UpdateHandler),
         ]
         super().__init__(
@@ -782,8 +939,11 @@ class ScrumApplication(Application):
         self.channel_signer = TimestampSigner(key=secret, salt=CHANNEL_SALT, fallback_keys=[])
         self.hook_signer = TimestampSigner(key=secret, salt=HOOK_SALT, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
+        SOCKETS.set_function(lambda: len(self.subscriptions.get(ALL, ())))
+        BROKER_UP.set_function(lambda: self.broker.state == "up")
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         self.tasks = set()  # unsubscriptions under way
+        self.draining = False
         if redis_url:
             self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
         else:
@@ -819,7 +979,7 @@ class ScrumApplication(Application):
         and "epoch" from the broker, which encodes it once for all sockets. False if it cannot
         be sent now.
         """
-        head = encode({**message, "channel": channel})[:-1]
+        head = opened({**message, "channel": channel})
         return self.broker.publish(channel, sender, head)
 
     def queue_frame(self, handler, frame):
@@ -851,6 +1011,7 @@ class ScrumApplication(Application):
             data = text_frame(frame)
             for handler in list(members):
                 handler.deliver(channel, sender, seq, epoch, data)
+            SENT.inc(len(members))
 
     async def resync_all(self):
         """After a broker reconnect anything may have been missed: every socket must resync.
@@ -866,20 +1027,101 @@ class ScrumApplication(Application):
             for handler in list(self.subscriptions.get(channel, ())):
                 handler.resync(channel, last, epoch)
 
-    def close_all(self, code, reason):
-        sockets = set().union(*self.subscriptions.values())
-        for handler in sockets:
-            handler.close(code, reason)
+    async def drain(self, window):
+        """Close every socket with 1001, in steps spread over ``window`` seconds."""
+        self.draining = True
+        sockets = list(set().union(*self.subscriptions.values()))
+        steps = max(1, min(len(sockets), round(window / DRAIN_STEP)))
+        for step in range(steps):
+            for handler in sockets[step::steps]:
+                handler.close(1001, "going away")
+            if step < steps - 1:
+                await asyncio.sleep(window / steps)
         return len(sockets)
 
 
-async def serve(secret, sockets):
-    """Run until SIGINT or SIGTERM, then close every socket with 1001 and exit."""
+# ---- Logs: time, level, service, message; JSON lines with LOG_FORMAT=json ------------------------
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s watercooler %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors."""
+
+    def format(self, record):
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "service": "watercooler",
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return encode(entry)
+
+
+class Repeats(logging.Filter):
+    """Summarise a burst of the same warning: the first line goes out, the same message
+    (before its arguments) within WINDOW seconds is only counted, and flush() (every second)
+    logs how many were held back. An outage then costs a few lines, not one per event."""
+
+    WINDOW = 1.0
+
+    def __init__(self):
+        super().__init__()
+        self.runs = {}  # (logger, message) -> [monotonic time of its first line, lines held]
+
+    def filter(self, record):
+        if record.levelno < logging.WARNING or getattr(record, "summary", False):
+            return True
+        key, now = (record.name, record.msg), time.monotonic()
+        run = self.runs.get(key)
+        if run and now - run[0] < self.WINDOW:
+            run[1] += 1
+            return False
+        self.runs[key] = [now, 0]
+        return True
+
+    def flush(self):
+        now = time.monotonic()
+        for (name, message), (first, held) in list(self.runs.items()):
+            if now - first >= self.WINDOW:
+                del self.runs[(name, message)]
+                if held:
+                    summary = "%d more like %r in %.0fs"
+                    args = (held, message, self.WINDOW)
+                    logging.getLogger(name).warning(summary, *args, extra={"summary": True})
+
+
+REPEATS = Repeats()
+
+
+def configure_logs():
+    """Our format (LOG_FORMAT: text or json) and the summary of repeats on Tornado's handlers."""
+    kind = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+    if kind not in ("text", "json"):
+        raise SystemExit(f"watercooler: LOG_FORMAT must be text or json, not {kind!r}")
+    formatter = JsonFormatter() if kind == "json" else logging.Formatter(TEXT_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(REPEATS)
+
+
+# ---- Start-up ------------------------------------------------------------------------------------
+
+
+async def serve(secret, sockets, metrics=False):
+    """Run until SIGINT or SIGTERM, then drain: unready at once, sockets closed with 1001 over
+    --drain_window seconds, then exit."""
     if secret == DEV_SECRET:
         log.warning("WATERCOOLER_SECRET is not set: --debug uses the dev-only secret")
-    app = ScrumApplication(secret, redis_url=os.environ.get("REDIS_URL"), debug=options.debug)
+    app = ScrumApplication(
+        secret, redis_url=os.environ.get("REDIS_URL"), metrics=metrics, debug=options.debug
+    )
     gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
+    PeriodicCallback(REPEATS.flush, 1000 * Repeats.WINDOW).start()
     server = HTTPServer(
         app,
         xheaders=options.xheaders,
@@ -898,8 +1140,10 @@ async def serve(secret, sockets):
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
+    log.info("stopping: draining sockets over %gs", options.drain_window)
+    closed = await app.drain(options.drain_window)
     server.stop()
-    log.info("stopping: closing %d sockets (1001 going away)", app.close_all(1001, "going away"))
+    log.info("stopping: closed %d sockets (1001 going away)", closed)
     deadline = loop.time() + 2
     while app.subscriptions and loop.time() < deadline:
         await asyncio.sleep(0.05)
@@ -912,6 +1156,7 @@ def check_options():
     if not 1 <= options.port <= 65535:
         raise SystemExit(f"watercooler: --port must be between 1 and 65535, not {options.port}")
     minimums = {"history": 1, "max_message_size": 1, "max_buffer": 1, "rate_limit": 0}
+    minimums.update(drain_window=0)
     minimums.update(ping_interval=0, ping_timeout=0)
     for name, least in minimums.items():
         if options[name] < least:
@@ -957,8 +1202,9 @@ def main():
     except (Error, ValueError) as exc:
         raise SystemExit(f"watercooler: {exc} (see --help)") from None
     check_options()
-    key = secret()
-    asyncio.run(serve(key, listening_sockets()))
+    configure_logs()
+    key, metrics = secret(), env_flag("METRICS", False)
+    asyncio.run(serve(key, listening_sockets(), metrics))
 
 
 if __name__ == "__main__":

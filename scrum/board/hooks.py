@@ -7,8 +7,8 @@ is full, or an announcement waited longer than its signature would stay valid, i
 and logged (the board resynchronises on its next fetch).
 
 Signatures use their own salt ("watercooler.hook", never the channel tokens' one), and the
-watercooler accepts each signature once: the sender never sends the same one twice (two
-identical announcements within one second would sign alike, so the second waits a moment).
+watercooler accepts each signature once. Every body carries a "change" with a unique id
+(change()), so no two announcements, from any process at any time, ever sign alike.
 """
 
 import hashlib
@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 
 import requests
 from django.conf import settings
@@ -28,7 +29,6 @@ QUEUE_SIZE = 1000
 TIMEOUT = (1.0, 2.0)  # seconds to connect, seconds to wait for the answer
 MAX_AGE = 50  # seconds; the watercooler refuses signatures older than 60
 SALT = "watercooler.hook"
-RECENT = 2.0  # seconds a sent signature is remembered: signatures change every second
 
 _queue = queue.Queue(maxsize=QUEUE_SIZE)
 _sender = None
@@ -36,29 +36,29 @@ _sender_lock = threading.Lock()
 
 
 def url(model, pk):
-    """The watercooler URL announcing one object, e.g. http://localhost:8080/task/7."""
+    """Return the watercooler URL announcing one object, e.g. http://localhost:8080/task/7."""
     scheme = "https" if settings.WATERCOOLER_SECURE else "http"
     return f"{scheme}://{settings.WATERCOOLER_SERVER}/{model}/{pk}"
 
 
+def change(versions=(), columns=(), refetch=False):
+    """Return an announcement's "change": a unique id, the new versions of the scopes the
+    write bumped, the new order of the columns it renumbered, and whether boards refetch."""
+    described = {"id": uuid.uuid4().hex}
+    if versions:
+        described["versions"] = list(versions)
+    if columns:
+        described["columns"] = list(columns)
+    if refetch:
+        described["refetch"] = True
+    return described
+
+
 def signature(method, target, body):
-    """X-Signature: the signed "<method>:<url>:<sha256 of body>" string."""
+    """Return X-Signature: the signed "<method>:<url>:<sha256 of body>" string."""
     digest = hashlib.sha256(body or b"").hexdigest()
     signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt=SALT)
     return signer.sign(f"{method.lower()}:{target}:{digest}")
-
-
-def fresh_signature(method, target, body, recent):
-    """A signature not in ``recent`` (signature -> monotonic time sent), which records it."""
-    now = time.monotonic()
-    for old in [s for s, sent in recent.items() if now - sent > RECENT]:
-        del recent[old]
-    value = signature(method, target, body)
-    while value in recent:  # the same announcement again within the same second
-        time.sleep(0.05)
-        value = signature(method, target, body)
-    recent[value] = time.monotonic()
-    return value
 
 
 def announce(method, model, pk, body=None):
@@ -86,13 +86,14 @@ def start_sender():
 
 
 def send_forever():
-    session, recent = requests.Session(), {}
+    """Send queued announcements one after the other, for the life of the process."""
+    session = requests.Session()
     while True:
         queued, method, target, body = _queue.get()
         if time.monotonic() - queued > MAX_AGE:
             log.warning("watercooler announcement too old, dropped %s %s", method, target)
             continue
-        send(session, method, target, body, fresh_signature(method, target, body, recent))
+        send(session, method, target, body, signature(method, target, body))
 
 
 def send(session, method, target, body, signed):

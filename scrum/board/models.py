@@ -1,4 +1,5 @@
-"""Sprints and tasks of the scrum board (the book's models, on the swappable user model)."""
+"""Sprints and tasks of the scrum board (the book's models, on the swappable user model), and
+the version of each scope of tasks (a sprint's, the backlog's) that boards converge on."""
 
 import hashlib
 
@@ -12,9 +13,22 @@ class Sprint(models.Model):
     name = models.CharField(max_length=100, blank=True, default="")
     description = models.TextField(blank=True, default="")
     end = models.DateField(unique=True)
+    # of its tasks; a database default too, for rows written around Django
+    version = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 
     def __str__(self):
         return self.name or f"Sprint ending {self.end}"
+
+
+class Backlog(models.Model):
+    """The backlog's one row (pk BACKLOG): the version of the tasks without a sprint."""
+
+    BACKLOG = 1
+
+    version = models.PositiveBigIntegerField(default=0, db_default=0)
+
+    def __str__(self):
+        return f"Backlog (version {self.version})"
 
 
 class Task(models.Model):
@@ -34,7 +48,11 @@ class Task(models.Model):
 
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")
-    sprint = models.ForeignKey(Sprint, blank=True, null=True, on_delete=models.PROTECT)
+    # no index of its own: the (sprint, status, order) index serves every lookup by sprint,
+    # and a move rewrites the index entries of every task it shifts
+    sprint = models.ForeignKey(
+        Sprint, blank=True, null=True, on_delete=models.PROTECT, db_index=False
+    )
     status = models.SmallIntegerField(choices=STATUS_CHOICES, default=STATUS_TODO)
     order = models.SmallIntegerField(default=0)
     assigned = models.ForeignKey(
@@ -52,6 +70,11 @@ class Task(models.Model):
 
 
 def etag(instance):
-    """A strong validator for a task or sprint: a digest of its stored field values."""
-    values = [str(getattr(instance, field.attname)) for field in instance._meta.concrete_fields]
+    """Return a strong validator for a task or sprint: a digest of its stored field values.
+
+    A sprint's version counts its tasks' changes, not its own: it is left out, so that a
+    task's change does not fail an If-Match on the sprint.
+    """
+    fields = [f for f in instance._meta.concrete_fields if f.name != "version"]
+    values = [str(getattr(instance, field.attname)) for field in fields]
     return '"{}"'.format(hashlib.sha256("\0".join(values).encode()).hexdigest()[:32])

@@ -11,12 +11,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from .columns import MAX_ORDER
+from .columns import MAX_ORDER, dates_for
 from .models import Sprint, Task
 
 User = get_user_model()
 STATUS_LABELS = dict(Task.STATUS_CHOICES)
-PLACE_FIELDS = ("sprint", "status", "order")  # a task's column and position: changed by move
 
 LINKS_SCHEMA = {
     "type": "object",
@@ -26,33 +25,43 @@ LINKS_SCHEMA = {
 
 
 def api_root(request):
-    """Absolute URL of /api/ for this request, computed once per request."""
+    """Return the absolute URL of /api/ for this request, computed once per request."""
     if not hasattr(request, "scrum_api_root"):
         request.scrum_api_root = reverse("api-root", request=request)
     return request.scrum_api_root
 
 
 def iso_date(value):
+    """Return a date as ISO 8601 text, or None."""
     return value.isoformat() if value else None
 
 
-TASK_ROW = (  # the columns to_representation reads, for lists fetched as named rows
+TASK_FIELDS = (  # a task's representation, in order
     "id",
     "name",
     "description",
-    "sprint_id",
+    "sprint",
     "status",
+    "status_display",
     "order",
-    "assigned_id",
-    "assigned_username",
+    "assigned",
     "started",
     "due",
     "completed",
+    "links",
+)
+STORED_AS = {"sprint": "sprint_id", "assigned": "assigned_username"}  # other attribute names
+DERIVED = ("status_display", "links")
+DATES = ("started", "due", "completed")
+# the columns to_representation reads, for lists fetched as named rows
+TASK_ROW = (
+    *(STORED_AS.get(name, name) for name in TASK_FIELDS if name not in DERIVED),
+    "assigned_id",
 )
 
 
 def assignee(task):
-    """The assigned user's username (read from the list query's annotation when present)."""
+    """Return the assigned user's username (read from the list query's annotation when present)."""
     if not task.assigned_id:
         return None
     if hasattr(task, "assigned_username"):
@@ -61,7 +70,7 @@ def assignee(task):
 
 
 def channel_url(sprint_pk):
-    """The signed websocket URL browsers use for a sprint (the DESIGN.md protocol)."""
+    """Return the signed websocket URL browsers use for a sprint (the DESIGN.md protocol)."""
     scheme = "wss" if settings.WATERCOOLER_SECURE else "ws"
     signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.channel")
     token = signer.sign(str(sprint_pk))
@@ -73,10 +82,11 @@ class SprintSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Sprint
-        fields = ("id", "name", "description", "end", "links")
+        fields = ("id", "name", "description", "end", "version", "links")
 
     @extend_schema_field(LINKS_SCHEMA)
     def get_links(self, obj):
+        """Return the sprint's links: itself, its tasks and its websocket channel."""
         root = api_root(self.context["request"])
         return {
             "self": f"{root}sprints/{obj.pk}/",
@@ -113,75 +123,57 @@ class TaskSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Task
-        fields = (
-            "id",
-            "name",
-            "description",
-            "sprint",
-            "status",
-            "status_display",
-            "order",
-            "assigned",
-            "started",
-            "due",
-            "completed",
-            "links",
-        )
-        extra_kwargs = {"order": {"min_value": 0, "max_value": MAX_ORDER}}
+        fields = TASK_FIELDS
+        # an order is a position in the column, clamped into it (-1: the top)
+        extra_kwargs = {"order": {"min_value": -MAX_ORDER - 1, "max_value": MAX_ORDER}}
 
     def get_status_display(self, obj) -> str:
+        """Return the status's label."""
         return STATUS_LABELS[obj.status]
 
     def to_representation(self, instance):
-        """The fields of Meta.fields, built directly: listing 100 tasks is the board's hot
-        path, and DRF's generic field-by-field walk costs several times the database work.
-        instance is a Task or, in lists, a row with the same attribute names (TASK_ROW)."""
-        assigned = assignee(instance)
-        return {
-            "id": instance.id,
-            "name": instance.name,
-            "description": instance.description,
-            "sprint": instance.sprint_id,
-            "status": instance.status,
-            "status_display": STATUS_LABELS[instance.status],
-            "order": instance.order,
-            "assigned": assigned,
-            "started": iso_date(instance.started),
-            "due": iso_date(instance.due),
-            "completed": iso_date(instance.completed),
-            "links": self.task_links(instance.id, instance.sprint_id, assigned),
-        }
+        """Return the fields of TASK_FIELDS, read directly from a Task or, in lists, a row
+        with the same attribute names (TASK_ROW): listing 100 tasks is the board's hot path,
+        and DRF's generic field-by-field walk costs several times the database work."""
+        data = {name: getattr(instance, STORED_AS.get(name, name), None) for name in TASK_FIELDS}
+        for name in DATES:
+            data[name] = iso_date(data[name])
+        data["assigned"] = assignee(instance)
+        data["status_display"] = STATUS_LABELS[instance.status]
+        data["links"] = self.get_links(instance, data["assigned"])
+        return data
 
     @cached_property
     def api_url(self):
-        """/api/ for this request; one serializer renders every row of a list."""
+        """Return /api/ for this request; one serializer renders every row of a list."""
         return api_root(self.context["request"])
 
-    def task_links(self, pk, sprint_id, assigned):
+    @extend_schema_field(LINKS_SCHEMA)
+    def get_links(self, obj, assigned=None):
+        """Return the task's links: itself, its sprint and its assignee."""
+        assigned = assigned or assignee(obj)
         root = self.api_url
         return {
-            "self": f"{root}tasks/{pk}/",
-            "sprint": f"{root}sprints/{sprint_id}/" if sprint_id else None,
+            "self": f"{root}tasks/{obj.id}/",
+            "sprint": f"{root}sprints/{obj.sprint_id}/" if obj.sprint_id else None,
             "assigned": f"{root}users/{assigned}/" if assigned else None,
         }
 
-    @extend_schema_field(LINKS_SCHEMA)
-    def get_links(self, obj):
-        return self.task_links(obj.id, obj.sprint_id, assignee(obj))
-
     def validate_sprint(self, value):
+        """Return the sprint, refusing a past one for a new task."""
         if self.instance is None and value and value.end < date.today():
             raise serializers.ValidationError("Cannot add tasks to past sprints.")
         return value
 
     def validate(self, attrs):
-        if self.instance is not None:
-            self.check_place_kept(attrs)
+        """Return attrs checked against the book's rules; a new status brings its dates."""
         sprint = self.current(attrs, "sprint")
         status = self.current(attrs, "status", Task.STATUS_TODO)
-        started, completed = self.current(attrs, "started"), self.current(attrs, "completed")
         if not sprint and status != Task.STATUS_TODO:
             raise serializers.ValidationError('Backlog tasks must have "Not Started" status.')
+        if self.instance is not None and status != self.instance.status:
+            self.follow_status(attrs, status)
+        started, completed = self.current(attrs, "started"), self.current(attrs, "completed")
         if started and status == Task.STATUS_TODO:
             raise serializers.ValidationError("Started date cannot be set for not started tasks.")
         if completed and status != Task.STATUS_DONE:
@@ -200,21 +192,16 @@ class TaskSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Completed date cannot be before started date.")
         return attrs
 
-    def check_place_kept(self, attrs):
-        """PUT/PATCH may repeat a task's sprint, status and order but not change them: only
-        a move keeps the columns dense and the dates in step (400 naming the move URL)."""
-        changed = [
-            name
-            for name in PLACE_FIELDS
-            if name in attrs and attrs[name] != getattr(self.instance, name)
-        ]
-        if changed:
-            move = f"{api_root(self.context['request'])}tasks/{self.instance.pk}/move/"
-            message = f"Change a task's sprint, status or order with POST {move}"
-            raise serializers.ValidationError({name: [message] for name in changed})
+    def follow_status(self, attrs, status):
+        """Give a task changing status the dates a move gives it: those sent or stored when
+        they fit the status, else today's or none (the book's client sends them either way)."""
+        started = attrs.get("started") or self.instance.started
+        completed = attrs.get("completed") or self.instance.completed
+        attrs["started"], attrs["completed"] = dates_for(status, started, completed, date.today())
 
     def current(self, attrs, name, default=None):
-        """The value a field will have after this write (partial updates keep stored values)."""
+        """Return the value a field will have after this write (partial updates keep stored
+        values)."""
         if name in attrs:
             return attrs[name]
         return getattr(self.instance, name) if self.instance is not None else default
@@ -230,6 +217,7 @@ class UserSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(LINKS_SCHEMA)
     def get_links(self, obj):
+        """Return the user's links: itself and its tasks."""
         root = api_root(self.context["request"])
         username = obj.get_username()
         return {

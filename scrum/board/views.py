@@ -1,12 +1,18 @@
-"""API views (book ch. 4): sprints, tasks and users, plus moves, carry-over, burndown, ETags.
+"""API views (book ch. 4): sprints, tasks and users, plus moves, carry-over, burndown, ETags
+and the versions boards converge on.
 
-Every write runs in one transaction; its announcements to the watercooler go out after the
-commit (hooks.py). Tasks and sprints carry an ETag; a write with a stale If-Match gets 412.
+Every write runs in one transaction, rolled back whole when it is refused; its announcements
+to the watercooler go out after the commit (hooks.py), each with the change it made (the
+scopes' new versions, the columns' new order). Tasks and sprints carry an ETag; a write with
+a stale If-Match gets 412.
 """
+
+import json
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, Subquery, Value, Window
+from django.db.models.functions import Coalesce
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -20,7 +26,7 @@ from rest_framework.response import Response
 from . import columns, hooks
 from .filters import SprintFilter, TaskFilter
 from .logins import LoginThrottle
-from .models import Sprint, Task, etag
+from .models import Backlog, Sprint, Task, etag
 from .serializers import (
     TASK_ROW,
     BurndownSerializer,
@@ -62,7 +68,7 @@ class Conflict(exceptions.APIException):
 
 
 def etag_matches(header, tag, weak=False):
-    """Whether an If-Match (strong comparison: a W/ tag never matches) or If-None-Match
+    """Return whether an If-Match (strong comparison: a W/ tag never matches) or If-None-Match
     (weak=True) header value names this ETag, or is *."""
     tags = {value.strip() for value in header.split(",")}
     if weak:
@@ -71,36 +77,53 @@ def etag_matches(header, tag, weak=False):
 
 
 def server_error(request, *args, **kwargs):
-    """handler500: JSON for API clients instead of Django's HTML page (the error itself is
-    logged with its traceback, see LOGGING in scrum.py)."""
+    """Return handler500's answer: JSON for API clients instead of Django's HTML page (the
+    error itself is logged with its traceback, see LOGGING in scrum.py)."""
     return JsonResponse({"detail": "Server error."}, status=500)
+
+
+def announce(method, model, pk, data=None, **described):
+    """Tell the watercooler about a change once this request's transaction commits; return
+    the change announced.
+
+    The body is the object's representation (a DELETE's: its id) plus "change", described by
+    hooks.change(**described).
+    """
+    body = {**(data if data is not None else {"id": pk}), "change": hooks.change(**described)}
+    hooks.announce(method, model, pk, JSONRenderer().render(body))
+    return body["change"]
 
 
 class BoardViewSet(viewsets.ModelViewSet):
     """A model viewset with transactional writes, ETags and watercooler announcements."""
 
     hook_model = None
+    locked_actions = LOCKED_ACTIONS  # those whose object get_object() locks
     written = None  # the object this request created or changed, for its ETag header
 
     def dispatch(self, request, *args, **kwargs):
         if request.method in SAFE_METHODS:
             return super().dispatch(request, *args, **kwargs)
         with transaction.atomic():
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+            if response.status_code >= 400:  # nothing of a refused write stays, no version
+                transaction.set_rollback(True)
+            return response
 
     def get_queryset(self):
         queryset = super().get_queryset()
-        if self.action in LOCKED_ACTIONS:
+        if self.action in self.locked_actions:
             return queryset.select_for_update(of=("self",))
         return queryset
 
     def get_object(self):
         instance = super().get_object()
-        if self.action in LOCKED_ACTIONS:
+        if self.action in self.locked_actions:
             self.check_if_match(instance)
         return instance
 
     def check_if_match(self, instance):
+        """Refuse with 412 a write whose If-Match names another version of the object."""
         header = self.request.headers.get("If-Match")
         if header and not etag_matches(header, etag(instance)):
             raise PreconditionFailed()
@@ -118,30 +141,18 @@ class BoardViewSet(viewsets.ModelViewSet):
             response["ETag"] = etag(self.written)
         return response
 
-    def announce(self, method, pk, data=None):
-        """Tell the watercooler about a change, once this request's transaction commits."""
-        body = None if data is None else JSONRenderer().render(data)
-        hooks.announce(method, self.hook_model, pk, body)
-
     def perform_create(self, serializer):
         self.written = serializer.save()
-        self.announce("POST", self.written.pk, serializer.data)
+        announce("POST", self.hook_model, self.written.pk, serializer.data)
 
     def perform_update(self, serializer):
         self.written = serializer.save()
-        self.announce("PUT", self.written.pk, serializer.data)
+        announce("PUT", self.hook_model, self.written.pk, serializer.data)
 
     def perform_destroy(self, instance):
         pk = instance.pk
         instance.delete()
-        self.announce("DELETE", pk)
-
-    def announce_tasks(self, tasks):
-        """Serialize changed tasks and announce each; returns their representations."""
-        data = TaskSerializer(tasks, many=True, context=self.get_serializer_context()).data
-        for item in data:
-            hooks.announce("PUT", "task", item["id"], JSONRenderer().render(item))
-        return data
+        announce("DELETE", self.hook_model, pk)
 
 
 class SprintViewSet(BoardViewSet):
@@ -172,9 +183,34 @@ class SprintViewSet(BoardViewSet):
         sprint = self.get_object()
         serializer = CarryOverSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        moved, others = columns.carry_over(sprint, serializer.validated_data["to"])
-        self.announce_tasks(others)
-        return Response({"moved": self.announce_tasks(moved)})
+        moved, versions = columns.carry_over(sprint, serializer.validated_data["to"])
+        data = TaskSerializer(moved, many=True, context=self.get_serializer_context()).data
+        for item in data:  # boards refetch; the book's client follows each task
+            announce("PUT", "task", item["id"], item, versions=versions, refetch=True)
+        return Response({"moved": data})
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Versions",
+            {
+                "sprint": serializers.IntegerField(),
+                "version": serializers.IntegerField(help_text="of the sprint's tasks"),
+                "backlog": serializers.IntegerField(help_text="of the backlog's tasks"),
+            },
+        )
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def versions(self, request, pk=None):
+        """Return the versions of the sprint's tasks and of the backlog's, with the ETag
+        "<version>-<backlog>" (If-None-Match naming it: 304)."""
+        found = scope_versions(pk)
+        if "sprint" not in found:
+            raise exceptions.NotFound()
+        tag = f'"{found["version"]}-{found["backlog"]}"'
+        headers = {"ETag": tag, "Cache-Control": "no-cache"}
+        if etag_matches(request.headers.get("If-None-Match", ""), tag, weak=True):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return Response(found, headers=headers)
 
     @extend_schema(
         parameters=[
@@ -196,8 +232,23 @@ class SprintViewSet(BoardViewSet):
         return Response(BurndownSerializer(columns.burndown(sprint, first)).data)
 
 
+def scope_versions(sprint=None):
+    """Return {"backlog": M}, with "sprint" and its "version" too when `sprint` (an id, as
+    the URL or query gives it) names a sprint that exists: one query."""
+    backlog = Backlog.objects.filter(pk=Backlog.BACKLOG).values("version")
+    if str(sprint).isdigit() and int(sprint) < 2**63:
+        found = (
+            Sprint.objects.filter(pk=int(sprint))
+            .values("pk", "version", backlog=Coalesce(Subquery(backlog), Value(0)))
+            .first()
+        )
+        if found:
+            return {"sprint": found["pk"], "version": found["version"], "backlog": found["backlog"]}
+    return {"backlog": backlog.values_list("version", flat=True).first() or 0}
+
+
 class TaskViewSet(BoardViewSet):
-    """Tasks in board order; their place (sprint, status, order) changes only by a move."""
+    """Tasks in board order; a write that changes a task's sprint, status or order moves it."""
 
     queryset = Task.objects.order_by("order", "id")
     serializer_class = TaskSerializer
@@ -205,6 +256,7 @@ class TaskViewSet(BoardViewSet):
     search_fields = ("name", "description")
     ordering_fields = ("name", "order", "started", "due", "completed")
     hook_model = "task"
+    locked_actions = frozenset()  # a task is locked with its columns (columns.lock_task)
 
     def get_queryset(self):
         """Lists fetch named rows with the assignee's username and the list's total (building
@@ -219,9 +271,13 @@ class TaskViewSet(BoardViewSet):
         return queryset.select_related("assigned")
 
     def list(self, request, *args, **kwargs):
+        """The page, with the versions its rows are at least as new as (read first) in the
+        Scrum-Versions header: a board loads its lists and the versions in one go."""
+        versions = scope_versions(request.query_params.get("sprint"))
         response = super().list(request, *args, **kwargs)
         if not response.data["results"]:
             self.check_sprint_exists()
+        response["Scrum-Versions"] = json.dumps(versions, separators=(",", ":"))
         return response
 
     def check_sprint_exists(self):
@@ -232,49 +288,93 @@ class TaskViewSet(BoardViewSet):
 
     def perform_create(self, serializer):
         """A new task takes its place in its column: `order` is its position there (default:
-        the end), and the tasks after it move down (each is announced)."""
+        the end, clamped into the column), and the tasks after it move down."""
         position = serializer.validated_data.pop("order", None)
         task = Task(**serializer.validated_data)
-        others = columns.add(task, position)
+        versions, changed = columns.add(task, position)
         serializer.instance = self.written = task
-        self.announce("POST", task.pk, serializer.data)
-        self.announce_tasks(others)
+        announce("POST", "task", task.pk, serializer.data, versions=versions, columns=changed)
+
+    def update(self, request, *args, **kwargs):
+        """Save a PUT or PATCH; a new sprint, status or order means a move (columns.update):
+        the book's own clients save a drop that way."""
+        partial = kwargs.pop("partial", False)
+        read = self.get_object()
+        target = self.validated(read, partial).get("sprint", columns.KEEP)
+
+        def write(task):
+            return columns.update(task, self.validated(task, partial))
+
+        task, versions, changed = self.write_locked(read.pk, target, write)
+        self.written = task
+        data = self.get_serializer(task).data
+        announce("PUT", "task", task.pk, data, versions=versions, columns=changed)
+        return Response(data)
+
+    def destroy(self, request, *args, **kwargs):
+        """Delete the task; the tasks after it in its column move up."""
+        pk = self.get_object().pk
+        _, versions, changed = self.write_locked(pk, columns.KEEP, columns.delete)
+        announce("DELETE", "task", pk, versions=versions, columns=changed)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def validated(self, task, partial):
+        """Return this request's data validated against a task as stored."""
+        serializer = self.get_serializer(task, data=self.request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def write_locked(self, pk, target, write):
+        """Return (task, versions, write(task)) for a task locked with its columns and their
+        versions bumped (columns.lock_task), checked against If-Match.
+
+        When another write moves the task between reading and locking it, its savepoint is
+        rolled back (releasing the locks) and the write retried.
+        """
+        for _ in range(MOVE_ATTEMPTS):
+            try:
+                with transaction.atomic():  # a savepoint: rolling back releases its locks
+                    task, versions = columns.lock_task(pk, target)
+                    self.check_if_match(task)
+                    return task, versions, write(task)
+            except columns.Moved:
+                continue
+            except Task.DoesNotExist:
+                raise exceptions.NotFound() from None
+        raise Conflict("The task keeps being moved by others; reload it and try again.")
 
     @extend_schema(
         request=MoveSerializer,
         responses=inline_serializer(
-            "MoveResult", {"task": TaskSerializer(), "changed": TaskSerializer(many=True)}
+            "MoveResult",
+            {
+                "task": TaskSerializer(),
+                "changed": TaskSerializer(many=True, help_text="the moved task"),
+                "change": serializers.JSONField(help_text="as announced: versions, columns"),
+            },
         ),
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def move(self, request, pk=None):
-        """Move the task to a column and position; renumbers both columns atomically.
+        """Move the task to a column and position; shifts both columns atomically.
 
-        Sets started/completed by the status; returns the task and every task whose place
-        changed (each is announced to the watercooler).
+        Sets started/completed by the status; returns the task (also as the one item of
+        "changed", where clients of the renumbering moves found it) and the change announced to
+        the watercooler (the scopes' new versions and the columns' new order).
         """
         serializer = MoveSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         target = data.get("sprint", columns.KEEP)
-        pk = self.get_object().pk
-        for _ in range(MOVE_ATTEMPTS):
-            try:
-                with transaction.atomic():  # a savepoint: rolling back releases its locks
-                    task = columns.lock_task(pk, target)
-                    self.check_if_match(task)
-                    changed = columns.move(task, data["status"], target, data.get("position"))
-                break
-            except columns.Moved:
-                continue
-            except Task.DoesNotExist:
-                raise exceptions.NotFound() from None
-        else:
-            raise Conflict("The task keeps being moved by others; reload it and try again.")
+
+        def write(task):
+            return columns.move(task, data["status"], target, data.get("position"))
+
+        task, versions, changed = self.write_locked(self.get_object().pk, target, write)
         self.written = task
-        changed_data = self.announce_tasks(changed)
-        moved = next(item for item in changed_data if item["id"] == task.pk)
-        return Response({"task": moved, "changed": changed_data})
+        moved = self.get_serializer(task).data
+        change = announce("PUT", "task", task.pk, moved, versions=versions, columns=changed)
+        return Response({"task": moved, "changed": [moved], "change": change})
 
 
 class UserViewSet(viewsets.ReadOnlyModelViewSet):

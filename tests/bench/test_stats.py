@@ -45,20 +45,52 @@ def test_all_targets_met_gives_exit_status_0(monkeypatch):
     assert report.finish() == 0
 
 
-def test_the_readme_performance_section_is_replaced_from_the_run_and_only_targets_shown():
-    rows = [
-        {"bench": "demo", "figure": "speed", "ours": "2.0 ms", "met": True, "verdict": "MET"},
-        {"bench": "demo", "figure": "detail", "ours": "42", "met": None},
-    ]
+ROWS = [
+    {"bench": "demo", "figure": "speed", "ours": "2.0 ms", "met": True, "verdict": "MET"},
+    {"bench": "demo", "figure": "detail", "ours": "42", "met": None},
+    {"bench": "board", "figure": "latency", "ours": "9 ms", "met": False, "verdict": "NOT MET"},
+]
+
+
+def test_the_readme_performance_section_is_replaced_from_the_run_by_a_line_per_service():
     old = f"# Title\n\n{run_all.README_START}\nold figures\n{run_all.README_END}\n\n## Layout\n"
-    new = run_all.fill_readme(old, run_all.readme_section(rows, "- date: today"))
-    assert (
-        "old figures" not in new
-        and "| demo | speed | 2.0 ms" in new
-        and "| demo | detail" not in new
-    )
+    new = run_all.fill_readme(old, run_all.readme_section(ROWS, "- date: today"))
+    assert "old figures" not in new and "- date: today" in new
+    assert "| demo | demo |  | 2 | 1 of 1 |" in new  # no page for demo: no link
+    assert "| [scrum](scrum/README.md#tests-and-benchmarks) | board |  | 1 | 0 of 1 |" in new
+    assert "| demo | speed | 2.0 ms" not in new  # the figures are on the service's page
     assert new.startswith("# Title\n\n") and new.endswith(f"{run_all.README_END}\n\n## Layout\n")
     assert run_all.fill_readme(new, "again").count(run_all.README_START) == 1
+
+
+def test_a_service_page_gets_every_figure_of_its_benchmarks_and_only_those():
+    about = "- date: today\n- 1 of 2 targets met; a target is MET only if ..."
+    section = run_all.page_section(ROWS, about, "scrum")
+    assert "| board | latency | 9 ms |" in section and "| demo |" not in section
+    assert "- 0 of 1 of its targets met; a target is MET only if ..." in section
+    assert "Not in that run yet: bench_move.py, bench_scrum.py." in section
+    demo = run_all.page_section(ROWS, about, "demo")
+    assert "| demo | speed |" in demo and "| demo | detail |" in demo  # untargeted ones too
+    assert "Not in that run" not in demo
+
+
+def test_the_results_page_reads_back_as_the_rows_it_was_written_from():
+    rows = [*ROWS, {"bench": "x", "figure": "a | b", "ours": "1", "met": None}]
+    about, read = run_all.parse_results(run_all.results_page(rows, "- date: today"))
+    assert about == "- date: today"
+    assert run_all.table(read) == run_all.table(rows)
+    assert [row["met"] for row in read] == [True, None, False, None]
+    text = run_all.RESULTS.read_text()
+    assert run_all.results_page(*reversed(run_all.parse_results(text))) == text
+
+
+def test_every_readmes_figures_are_the_ones_bench_results_holds():
+    """No figure copied by hand, none left behind: run_all.py --pages would change nothing."""
+    about, rows = run_all.parse_results(run_all.RESULTS.read_text())
+    for page, text in run_all.pages_text(rows, about).items():
+        assert page.read_text() == text, f"{page}: run python bench/run_all.py --pages"
+    pages = {page.parent.name for page in run_all.service_pages()}
+    assert {run_all.service_of(row) for row in rows} <= pages
 
 
 def test_a_readme_without_the_markers_is_an_error_not_a_silent_skip():

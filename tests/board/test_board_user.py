@@ -275,6 +275,25 @@ def test_the_move_to_control_works_from_the_keyboard(api, board):
     assert api.wait_task(task["id"], lambda t: t["sprint"] is None)["sprint"] is None
 
 
+def test_cards_show_in_a_browser_without_request_idle_callback(api, board):
+    """Desktop Safari ships no window.requestIdleCallback: the board must not need it."""
+    sprint = api.sprint("No idle callbacks")
+    for name in ("Idle one", "Idle two"):
+        api.task(name, sprint=sprint["id"], description=f"about {name}")
+    user = board()
+    user.context.add_init_script("delete window.requestIdleCallback;")
+    user.open_sprint(sprint)
+    assert user.page.evaluate("typeof window.requestIdleCallback") == "undefined"
+    for name in ("Idle one", "Idle two"):
+        expect(user.card(name, "Not Started")).to_be_visible()
+        options = user.card(name).get_by_label("Move to...").locator("option")
+        expect(options).to_have_count(len(COLUMNS) + 1)
+    user.card("Idle two").click()
+    expect(user.page.locator(".task-detail [data-field=description]")).to_have_text(
+        "about Idle two"
+    )
+
+
 def test_every_cards_move_to_menu_lists_the_five_columns_untouched(api, board):
     sprint = api.sprint("Menus")
     for name in ("Menu one", "Menu two"):

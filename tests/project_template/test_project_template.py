@@ -12,12 +12,19 @@ from harness import BIN, ROOT, gunicorn, runserver
 
 TEMPLATE = ROOT / "project_template"
 HTTPS_ONLY_WARNINGS = {"security.W004", "security.W008", "security.W016"}  # as the README says
-VERBATIM = ["README.md", "templates/base.html", "templates/index.html", "static/site.css"]
+VERBATIM = ["templates/base.html", "templates/index.html", "static/site.css"]
 
 
 def startproject(name, where):
     subprocess.run(
-        [BIN / "django-admin", "startproject", name, f"--template={TEMPLATE}"],
+        [
+            BIN / "django-admin",
+            "startproject",
+            name,
+            f"--template={TEMPLATE}",
+            "--name",
+            "README.md",
+        ],
         cwd=where,
         check=True,
         capture_output=True,
@@ -63,6 +70,13 @@ def test_files_that_are_not_python_come_out_intact(project):
     for name in VERBATIM:
         assert (project / name).read_bytes() == (TEMPLATE / name).read_bytes(), name
     assert (project / ".gitignore").is_file()
+
+
+def test_the_readme_names_the_generated_module_and_leaves_out_the_templates_own_page(project):
+    readme = (project / "README.md").read_text()
+    assert readme.startswith("<!--  -->\n# foo: a one-file Django project\n")
+    assert "python foo.py runserver" in readme and "gunicorn foo\n" in readme
+    assert not re.search(r"\{\{|\}\}|\{%|%\}|<name>|project_template", readme)
 
 
 def test_two_projects_get_different_secret_keys(project, tmp_path):

@@ -5,6 +5,8 @@ SCRUM_TEST_DATABASE=postgres on a throwaway PostgreSQL cluster started here, bef
 is configured, and used by the in-process tests and by every server the tests start.
 """
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
+from django.core.signing import TimestampSigner
 from harness import ROOT, PostgresCluster, gunicorn
 
 SCRUM = ROOT / "scrum"
@@ -38,13 +41,20 @@ def pytest_unconfigure(config):
 @pytest.fixture
 def server_database(tmp_path):
     """URL of a fresh, migrated database for server subprocesses (same engine as the run)."""
+    return fresh_database(tmp_path)
+
+
+def fresh_database(folder):
+    """Return the URL of a new, migrated database (same engine as the run; SQLite: a file in
+    folder)."""
     if CLUSTER:
         name = f"e2e_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(CLUSTER.url, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         url = CLUSTER.url.rsplit("/", 1)[0] + f"/{name}"
     else:
-        url = f"sqlite:///{tmp_path / 'scrum.sqlite3'}"
+        folder.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{folder / 'scrum.sqlite3'}"
     manage(url, "migrate", "--verbosity", "0")
     return url
 
@@ -64,12 +74,15 @@ def manage(database_url, *args, env=None):
 
 @pytest.fixture
 def scrum_server(start, server_database):
-    """start_server(env=None, workers=1) -> a gunicorn serving scrum on the fresh database,
-    with the demo user (demo / test) seeded."""
+    """start_server(env=None, workers=1, threads=4, database=None) -> a gunicorn serving scrum
+    on the fresh database (or another one given), with the demo user (demo / test) seeded."""
     manage(server_database, "seed_demo")
 
-    def start_server(env=None, workers=1, threads=4):
-        environment = {"DATABASE_URL": server_database, "WATERCOOLER_SECRET": SECRET, **(env or {})}
+    def start_server(env=None, workers=1, threads=4, database=None):
+        if database:
+            manage(database, "seed_demo")
+        database = database or server_database
+        environment = {"DATABASE_URL": database, "WATERCOOLER_SECRET": SECRET, **(env or {})}
         extra = ("--threads", threads, "--timeout", 60)
         return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=extra))
 
@@ -109,6 +122,24 @@ class Listener:
         with self.received:
             self.received.wait_for(lambda: len(self.requests) >= count, timeout)
             return list(self.requests)
+
+    def announcements(self, count, timeout=10):
+        """Return the first `count` requests as (method, path, parsed body), each signature
+        checked as the watercooler checks it."""
+        return [
+            (method, path, verify((method, path, headers, body), self.address))
+            for method, path, headers, body in self.wait_for(count, timeout)
+        ]
+
+
+def verify(request, address):
+    """The DESIGN.md signature check the watercooler performs; returns the parsed body."""
+    method, path, headers, body = request
+    url = f"http://{address}{path}"
+    expected = f"{method.lower()}:{url}:{hashlib.sha256(body).hexdigest()}"
+    signer = TimestampSigner(key=SECRET, salt="watercooler.hook")
+    assert signer.unsign(headers["X-Signature"], max_age=60) == expected
+    return json.loads(body) if body else None
 
 
 @pytest.fixture

@@ -249,24 +249,43 @@ def test_cannot_add_tasks_to_past_sprints(api, past_sprint):
     assert errors(response) == ["Cannot add tasks to past sprints."]
 
 
+@pytest.mark.parametrize("method", ["patch", "put"])
 @pytest.mark.parametrize(
-    "change", [{"status": IN_PROGRESS}, {"order": 0}, {"sprint": "OTHER"}, {"sprint": None}]
+    ("change", "place", "dates"),
+    [
+        ({"status": IN_PROGRESS}, ("sprint", IN_PROGRESS, ["x", "second"]), (TODAY, None)),
+        ({"order": 0}, ("sprint", TODO, ["second", "first", "third"]), (None, None)),
+        ({"order": -1}, ("sprint", TODO, ["second", "first", "third"]), (None, None)),
+        ({"order": 99}, ("sprint", TODO, ["first", "third", "second"]), (None, None)),
+        ({"sprint": "OTHER"}, ("other", TODO, ["y", "second"]), (None, None)),
+        ({"sprint": None}, (None, TODO, ["second"]), (None, None)),
+        ({"status": DONE, "order": 0}, ("sprint", DONE, ["second"]), (TODAY, TODAY)),
+    ],
 )
-def test_generic_writes_leave_a_tasks_place_to_move(api, sprint, change):
-    """PATCH/PUT cannot change sprint, status or order: 400 naming the move URL instead."""
+def test_generic_writes_of_a_tasks_place_move_it(api, sprint, method, change, place, dates):
+    """PATCH/PUT of sprint, status or order means a move: the order is a position clamped
+    into the column (by default the end of a new one), the dates follow the status and the
+    column left stays dense."""
     other = Sprint.objects.create(end=TODAY + timedelta(days=30))
+    sprints = {"sprint": sprint, "other": other, None: None}
     change = {k: other.pk if v == "OTHER" else v for k, v in change.items()}
     task("first", sprint=sprint)
     second = task("second", sprint=sprint, order=1)
+    task("third", sprint=sprint, order=2)
+    task("x", sprint=sprint, status=IN_PROGRESS, started=TODAY)
+    task("y", sprint=other)
     path = f"/api/tasks/{second.pk}/"
-    move = f"http://testserver{path}move/"
-    message = f"Change a task's sprint, status or order with POST {move}"
-    assert errors(api.patch(path, change, format="json")) == [message]
-    body = api.get(path).json()
-    assert errors(api.put(path, {**body, **change}, format="json")) == [message]
-    assert column(sprint, TODO) == [("first", 0), ("second", 1)]
+    body = change if method == "patch" else {**api.get(path).json(), **change}
+    response = getattr(api, method)(path, body, format="json")
+    assert response.status_code == 200, response.content
+    in_sprint, status, names = place
+    assert [name for name, _ in column(sprints[in_sprint], status)] == names
+    assert [order for _, order in column(sprints[in_sprint], status)] == list(range(len(names)))
+    left = column(sprint, TODO)
+    assert [order for _, order in left] == list(range(len(left)))
     second.refresh_from_db()
-    assert (second.started, second.completed) == (None, None)
+    assert (second.started, second.completed) == dates
+    assert response.json()["order"] == second.order
 
 
 def test_full_update_may_repeat_the_place(api, user, sprint):
@@ -329,14 +348,18 @@ def test_a_new_task_takes_its_position_and_the_column_stays_dense(api, sprint):
 
 def test_order_never_overflows_the_field(api, sprint):
     """A column already at order 32767 (PostgreSQL's smallint limit): the next task is
-    numbered densely, and orders beyond the range are refused alike on both databases."""
+    numbered densely, an order below the column is its top, and orders beyond the field's
+    range are refused alike on both databases."""
     task("last", sprint=sprint, order=32767)
     response = api.post("/api/tasks/", {"name": "next", "sprint": sprint.pk}, format="json")
     assert response.status_code == 201
     assert column(sprint, TODO) == [("last", 0), ("next", 1)]
+    top = api.post("/api/tasks/", {"name": "top", "sprint": sprint.pk, "order": -1})
+    assert top.json()["order"] == 0
+    assert column(sprint, TODO) == [("top", 0), ("last", 1), ("next", 2)]
     for order, message in [
         (32768, "Ensure this value is less than or equal to 32767."),
-        (-1, "Ensure this value is greater than or equal to 0."),
+        (-32769, "Ensure this value is greater than or equal to -32768."),
         (99999, "Ensure this value is less than or equal to 32767."),
     ]:
         too_far = {"name": "far", "sprint": sprint.pk, "order": order}
@@ -484,8 +507,9 @@ def test_listing_costs_a_constant_number_of_queries(api, sprint):
     )
     many = queries()
     assert many[1] == 100
-    # token lookup, one page of tasks joined to users with the list's total in every row
-    assert few[0] == many[0] == 2
+    # token lookup, the scopes' versions (read before the rows: the Scrum-Versions header), one
+    # page of tasks joined to users with the list's total in every row
+    assert few[0] == many[0] == 3
 
 
 # ETags -----------------------------------------------------------------------------------
@@ -558,7 +582,11 @@ def test_move_reorders_within_a_column(api, sprint):
     assert column(sprint, TODO) == [("c", 0), ("a", 1), ("b", 2)]
     body = response.json()
     assert body["task"]["order"] == 0
-    assert {t["id"] for t in body["changed"]} == {a.pk, b.pk, c.pk}
+    assert body["changed"] == [body["task"]]  # the others' order is in change.columns
+    assert body["change"]["columns"] == [
+        {"sprint": sprint.pk, "status": TODO, "ids": [c.pk, a.pk, b.pk]}
+    ]
+    assert body["change"]["versions"] == [{"sprint": sprint.pk, "version": 1}]
     assert response["ETag"]
 
 
@@ -725,7 +753,11 @@ def test_the_board_page_configures_the_client_and_forbids_inline_script(settings
         "vendor/backbone-min.js",
         "js/socket.js",
         "js/models.js",
-        "js/views.js",
+        "js/live.js",
+        "js/views/base.js",
+        "js/views/home.js",
+        "js/burndown.js",
+        "js/views/sprint.js",
         "js/router.js",
     ]
     assert not re.search(r"\son[a-z]+=|\sstyle=|<script>|https?://", page)

@@ -1,7 +1,5 @@
 """The scrum service over real HTTP: gunicorn on the run's database, a real hook listener."""
 
-import hashlib
-import json
 import os
 import random
 import re
@@ -17,8 +15,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 import requests
-from conftest import SCRUM, SECRET
-from django.core.signing import TimestampSigner
+from conftest import SCRUM, SECRET, fresh_database, verify
 from harness import BIN
 
 SPRINT_END = (date.today() + timedelta(days=30)).isoformat()  # the demo sprint ends sooner
@@ -73,20 +70,17 @@ def test_the_books_python_client_walkthrough(scrum_server):
 
     tasks = requests.get(sprint["links"]["tasks"], headers=headers).json()
     assert [t["id"] for t in tasks["results"]] == [task["id"]]
+
+    task["status"] = 2  # started, as the book's session does it: the whole task, form-encoded
+    task["started"] = date.today().isoformat()
+    response = requests.put(task["links"]["self"], data=task, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["status_display"] == "In Progress"
+    assert response.json()["started"] == task["started"]
     me = requests.get(f"{api}users/demo/", headers=headers).json()
     mine = requests.get(me["links"]["tasks"], headers=headers).json()
     assert all(t["assigned"] == "demo" for t in mine["results"])
     assert requests.get(task["links"]["self"], headers=headers).json()["name"] == "First task"
-
-
-def verify(request, address):
-    """The DESIGN.md signature check the watercooler performs; returns the parsed body."""
-    method, path, headers, body = request
-    url = f"http://{address}{path}"
-    expected = f"{method.lower()}:{url}:{hashlib.sha256(body).hexdigest()}"
-    signer = TimestampSigner(key=SECRET, salt="watercooler.hook")
-    assert signer.unsign(headers["X-Signature"], max_age=60) == expected
-    return json.loads(body) if body else None
 
 
 def test_writes_are_announced_to_the_watercooler_signed(scrum_server, listener):
@@ -109,11 +103,23 @@ def test_writes_are_announced_to_the_watercooler_signed(scrum_server, listener):
         ("DELETE", f"/task/{task['id']}"),
     ]
     bodies = [verify(request, listener.address) for request in requests_seen]
-    assert bodies == [sprint, task, updated, None]
+    changes = [body.pop("change") for body in bodies]
+    assert bodies == [sprint, task, updated, {"id": task["id"]}]
+    assert len({change.pop("id") for change in changes}) == 4
+    scope = sprint["id"]
+    assert changes == [  # the refused writes took no version
+        {},
+        {"versions": [{"sprint": scope, "version": 1}]},
+        {"versions": [{"sprint": scope, "version": 2}]},
+        {
+            "versions": [{"sprint": scope, "version": 3}],
+            "columns": [{"sprint": scope, "status": 1, "ids": []}],
+        },
+    ]
     assert requests_seen[1][2]["Content-Type"] == "application/json"
 
 
-def test_a_move_announces_every_task_whose_place_changed(scrum_server, listener):
+def test_a_move_is_one_announcement_with_its_columns_order(scrum_server, listener):
     server = scrum_server({"WATERCOOLER_SERVER": listener.address})
     api = token_session(server)
     sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()
@@ -123,12 +129,44 @@ def test_a_move_announces_every_task_whose_place_changed(scrum_server, listener)
     ]
     moved = api.post(f"{server.url}/api/tasks/{ids[2]}/move/", json={"status": 1, "position": 0})
     assert moved.status_code == 200
-    announced = listener.wait_for(7)[4:]
-    assert {(m, p) for m, p, _, _ in announced} == {("PUT", f"/task/{pk}") for pk in ids}
-    bodies = {
-        body["id"]: body["order"] for body in (verify(r, listener.address) for r in announced)
-    }
-    assert bodies == {ids[2]: 0, ids[0]: 1, ids[1]: 2}
+    announced = listener.announcements(5)
+    time.sleep(0.5)  # nothing more comes
+    assert len(listener.requests) == 5
+    method, path, body = announced[4]
+    assert (method, path, body["order"]) == ("PUT", f"/task/{ids[2]}", 0)
+    change = body.pop("change")
+    assert body == moved.json()["task"]
+    assert change == moved.json()["change"]
+    assert change["versions"] == [{"sprint": sprint["id"], "version": 4}]
+    assert change["columns"] == [{"sprint": sprint["id"], "status": 1, "ids": [ids[2], *ids[:2]]}]
+
+
+TWIN_TASK = 1  # the first task seed_demo makes, the same in both databases
+
+
+def test_identical_announcements_from_two_processes_never_sign_alike(
+    scrum_server, listener, tmp_path
+):
+    """Two servers on twin databases make the same rename at once: the same URL, task and
+    version, and still two signatures (the watercooler accepts each one once)."""
+    env = {"WATERCOOLER_SERVER": listener.address}
+    twin = fresh_database(tmp_path / "twin")
+    servers = [scrum_server(env), scrum_server(env, database=twin)]
+    pairs = [(server, token_session(server)) for server in servers]
+
+    def rename(pair):
+        server, session = pair
+        path = f"{server.url}/api/tasks/{TWIN_TASK}/"  # one Host: the same links in both bodies
+        return session.patch(path, json={"name": "Same"}, headers={"Host": "localhost"})
+
+    with ThreadPoolExecutor(2) as pool:
+        assert [r.status_code for r in pool.map(rename, pairs)] == [200, 200]
+    first, second = listener.wait_for(2)
+    assert first[:2] == second[:2] == ("PUT", f"/task/{TWIN_TASK}")
+    bodies = [verify(request, listener.address) for request in (first, second)]
+    assert bodies[0]["change"].pop("id") != bodies[1]["change"].pop("id")
+    assert bodies[0] == bodies[1]
+    assert first[2]["X-Signature"] != second[2]["X-Signature"]
 
 
 def test_a_hanging_watercooler_costs_writes_nothing(scrum_server):
@@ -160,9 +198,10 @@ def test_an_absent_watercooler_never_fails_a_write(scrum_server):
         assert api.delete(response.json()["links"]["self"]).status_code == 204
 
 
-def test_concurrent_moves_never_lose_or_duplicate_positions(scrum_server):
-    """8 clients move 12 tasks at once between the columns of a sprint and the backlog."""
-    server = scrum_server(workers=2, threads=4)
+def test_concurrent_moves_never_lose_or_duplicate_positions(scrum_server, listener):
+    """8 clients move 12 tasks at once between the columns of a sprint and the backlog: the
+    columns stay dense and every transaction got the next version of each scope it touched."""
+    server = scrum_server({"WATERCOOLER_SERVER": listener.address}, workers=2, threads=4)
     api = token_session(server)
     sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()
     ids = [
@@ -199,6 +238,15 @@ def test_concurrent_moves_never_lose_or_duplicate_positions(scrum_server):
         columns.setdefault((t["sprint"], t["status"]), []).append(t["order"])
     for place, orders in columns.items():
         assert sorted(orders) == list(range(len(orders))), (place, orders)
+
+    announced = listener.announcements(1 + len(ids) + len(codes))
+    seen = {}
+    for _, _, body in announced[1:]:
+        for scope in body["change"]["versions"]:
+            seen.setdefault(scope["sprint"], []).append(scope["version"])
+    versions = api.get(f"{server.url}/api/sprints/{sprint['id']}/versions/").json()
+    assert sorted(seen[sprint["id"]]) == list(range(1, versions["version"] + 1))
+    assert sorted(seen[None]) == list(range(1, versions["backlog"] + 1))
 
 
 PRODUCTION = {

@@ -13,9 +13,10 @@ SITEBUILDER = ROOT / "sitebuilder"
 
 @pytest.fixture
 def site(tmp_path):
-    """A copy of sitebuilder/ (prototypes.py, the app, the book's pages) to change freely."""
+    """A copy of sitebuilder/ (prototypes.py, the app, the book's pages) to change freely;
+    its README.md stays behind (tests/docs runs that)."""
     copy = tmp_path / "site"
-    ignore = shutil.ignore_patterns("_build", "__pycache__", ".*")
+    ignore = shutil.ignore_patterns("_build", "__pycache__", ".*", "README.md")
     shutil.copytree(SITEBUILDER, copy, ignore=ignore)
     return copy
 

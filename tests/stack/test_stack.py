@@ -23,7 +23,7 @@ SCRUM = ROOT / "scrum"
 
 
 def watercooler(env=None):
-    command = [sys.executable, "watercooler.py", "--port={port}"]
+    command = [sys.executable, "watercooler.py", "--port={port}", "--drain_window=0"]
     return Service(command, ROOT / "watercooler", {"WATERCOOLER_SECRET": SECRET, **(env or {})})
 
 

@@ -52,6 +52,7 @@ class Side:
             sys.executable,
             "watercooler.py",
             "--port={port}",
+            "--drain_window=0",
             f"--allowed_hosts=127.0.0.1:{self.scrum.port}",
         ]
         env = {"WATERCOOLER_SECRET": SECRET, "REDIS_URL": redis_url}

@@ -99,7 +99,7 @@ def hook_marker(service, *clients):
 
 def watercooler(*args, env=None, port=None):
     """A watercooler Service (not started) with the test secret and extra command-line args."""
-    command = [sys.executable, "watercooler.py", "--port={port}", *args]
+    command = [sys.executable, "watercooler.py", "--port={port}", "--drain_window=0", *args]
     env = {"WATERCOOLER_SECRET": SECRET, **(env or {})}
     return Service(command, WATERCOOLER, env=env, port=port, ready_path="/health")
 

@@ -1,13 +1,16 @@
 """Process life: start-up checks and errors, graceful SIGTERM/SIGINT, restarts, slow clients."""
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 import websocket
 from conftest import SECRET, WATERCOOLER, Client, health, hook, wait_for, watercooler
 from django.core.signing import TimestampSigner
@@ -28,7 +31,7 @@ def test_stop_signal_closes_sockets_with_1001_and_exits_0(launch, clients, broke
         socket.create_connection(("127.0.0.1", service.port), timeout=1)
     log = service.output()
     assert "watercooler listening on" in log
-    assert "stopping: closing 3 sockets" in log and "stopped" in log
+    assert "stopping: closed 3 sockets" in log and "stopped" in log
     assert "Traceback" not in log
     assert "channel=" not in log  # tokens stay out of the access log
 
@@ -80,9 +83,88 @@ def test_bad_options_are_a_clear_start_up_error(option, error):
     assert error in result.stderr.splitlines()[-1]  # after the usage for an unknown option
 
 
-def run_watercooler(*args, secret=SECRET):
+def test_a_drain_turns_unready_first_and_spreads_the_closes(launch, clients):
+    """SIGTERM: /health says 503 at once (the balancer stops sending boards), /health/live stays
+    200, new sockets are refused, and the open ones close with 1001 over --drain_window."""
+    service = launch("--drain_window=2")
+    sockets = [clients(service, n) for n in range(1, 11)]
+    os.killpg(service.proc.pid, signal.SIGTERM)
+    wait_for(lambda: health(service)[0] == 503)
+    assert health(service)[1]["status"] == "draining"
+    assert requests.get(service.url + "/health/live", timeout=5).status_code == 200
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        Client(service, 1)
+
+    def close_time(client):
+        assert client.close_status(timeout=10) == (1001, "going away")
+        return time.monotonic()
+
+    with ThreadPoolExecutor(len(sockets)) as pool:
+        closed = list(pool.map(close_time, sockets))
+    assert max(closed) - min(closed) > 1.0  # not all in the same second
+    assert service.proc.wait(10) == 0
+
+
+def metric(service, name):
+    """The value of one sample in the Prometheus text at /metrics."""
+    text = requests.get(service.url + "/metrics", timeout=5).text
+    values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(values[0]) if values else None
+
+
+def test_metrics_count_sockets_messages_refusals_and_hooks(launch, clients, broker_env):
+    service = launch(env={**broker_env, "METRICS": "on"})
+    sender, peer = clients(service, 1), clients(service, 1)
+    assert metric(service, "watercooler_sockets") == 2
+    sender.send({"model": "task", "id": 1, "action": "drop"})
+    peer.receive()
+    sender.send("not json")
+    sender.receive_all(2)  # the ack and the error
+    assert hook(service.url + "/task/1", "PUT", {"id": 1}).status_code == 200
+    peer.receive()
+    assert metric(service, "watercooler_messages_received_total") == 2
+    assert metric(service, 'watercooler_relays_refused_total{reason="invalid"}') == 1
+    assert metric(service, 'watercooler_hooks_total{status="200"}') == 1
+    assert metric(service, "watercooler_broker_up") == 1
+
+
+def test_metrics_are_not_served_unless_asked(server):
+    assert requests.get(server.url + "/metrics", timeout=5).status_code == 404
+
+
+def test_a_metrics_setting_that_is_not_on_or_off_is_a_start_up_error():
+    result = run_watercooler(f"--port={free_port()}", env={"METRICS": "maybe"})
+    assert result.returncode == 1
+    assert result.stderr == "watercooler: METRICS must be on or off, not 'maybe'\n"
+
+
+def test_a_burst_of_one_warning_is_summarised(launch):
+    """Fifty refused hooks in a burst: the first logged, the rest counted in one line."""
+    service = launch()
+    for _ in range(50):
+        requests.put(service.url + "/task/1", data=b"{}", timeout=5)  # no signature: refused
+    wait_for(lambda: "more like" in service.output(), timeout=5)
+    lines = service.output().splitlines()
+    refused = [line for line in lines if "refused PUT /task/1" in line]
+    assert 1 <= len(refused) < 10
+    summary = next(line for line in lines if "more like" in line)
+    assert "refused %s %s: %s" in summary
+    held = int(summary.split(" more like")[0].rsplit(" ", 1)[1])
+    assert len(refused) + held == 50
+
+
+def test_json_logs_are_one_object_per_line(launch, clients):
+    service = launch(env={"LOG_FORMAT": "json"})
+    clients(service, 1).close()
+    service.stop()
+    entries = [json.loads(line) for line in service.output().splitlines() if line]
+    assert entries and all(e["service"] == "watercooler" and e["level"] for e in entries)
+    assert any("listening on" in e["message"] for e in entries)
+
+
+def run_watercooler(*args, secret=SECRET, env=None):
     """Run watercooler.py to its exit (start-up errors); returns the CompletedProcess."""
-    env = {k: v for k, v in os.environ.items() if k != "WATERCOOLER_SECRET"}
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "WATERCOOLER_SECRET"}
     if secret:
         env["WATERCOOLER_SECRET"] = secret
     command = [sys.executable, "watercooler.py", *args]

@@ -1,7 +1,7 @@
 // The scrum board's global namespace, read from the page's JSON config block
 // (API root and token URLs come from Django's {% url %}), and the start-up. The first
 // script of the page, without the libraries: it asks for the API root while they load.
-var app = (function () {
+window.app = (function () {
   'use strict';
 
   var app = JSON.parse(document.getElementById('config').textContent);

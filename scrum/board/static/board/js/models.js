@@ -146,13 +146,6 @@
   });
 
   app.models.Sprint = BaseModel.extend({
-    fetchTasks: function (options) {
-      var links = this.get('links');
-      if (links && links.tasks) {
-        return app.tasks.fetchAll(_.extend({url: ownLink(links.tasks)}, options));
-      }
-      return $.Deferred().reject().promise();
-    },
     finished: function () {
       return this.get('end') < app.today();
     },
@@ -193,12 +186,13 @@
       return !this.get('sprint');
     },
     inSprint: function (sprint) {
-      return sprint !== null && this.get('sprint') == sprint.get('id');
+      return sprint !== null && this.get('sprint') === sprint.get('id');
     },
     // Moves the task to a column (status, sprint: an id or null for the backlog) at a
     // position (0 is the top) through the API, which renumbers the column and sets the
     // dates; the card moves when the API has stored it (what the user sees is what is
-    // stored), with the order it returns for every task it changed. If it refuses, the
+    // stored): 'move:saved' gives the page the change the API made (the task, the scopes'
+    // versions, the columns' new order), as its announcement will. If the API refuses, the
     // card stays and 'move:failed' is triggered with the API's messages.
     moveTo: function (status, sprint, position) {
       var task = this;
@@ -208,7 +202,7 @@
           task.trigger('move:saving', task, false);
         })
         .done(function (data) {
-          app.tasks.set(data.changed, {remove: false});
+          task.trigger('move:saved', task, data);
         })
         .fail(function (xhr) {
           if (xhr.status !== 401) {
@@ -256,44 +250,45 @@
     },
     // Fetches every page of the list (options.url, options.data), merging each page in as
     // it arrives: the pages after the first are asked for at once when their URLs follow
-    // from `next` (?page=N), else one after the other by `next`. Resolves with all objects.
-    // options.skip(id), if given, says which models to leave as they are. Only done/fail
-    // callbacks: they run as soon as a response is in, where each `then` would wait for a timer.
+    // from `next` (?page=N), else one after the other by `next`. Resolves with all objects
+    // and the versions the first page's rows are at least as new as (its Scrum-Versions
+    // header; the other pages are read after it). Only done/fail callbacks: they run as
+    // soon as a response is in, where each `then` would wait for a timer.
     fetchAll: function (options) {
       var collection = this,
         result = new $.Deferred(),
-        found = [];
+        found = [],
+        versions = null;
       function get(url, data) {
         return $.ajax({url: url, data: data, dataType: 'json'}).fail(result.reject);
       }
       function merge(response) {
         var results = response.results || [];
         found = found.concat(results);
-        collection.set(options.skip ? _.reject(results, function (object) {
-          return options.skip(object.id);
-        }) : results, {remove: false});
+        collection.set(results, {remove: false});
       }
       function follow(response) {
         merge(response);
         if (response.next) {
           get(response.next).done(follow);
         } else {
-          result.resolve(found);
+          result.resolve(found, versions);
         }
       }
       options = options || {};
       get(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data))
-        .done(function (first) {
+        .done(function (first, status, xhr) {
           var others = _.map(otherPages(first), function (url) {
             return get(url).done(merge);
           });
+          versions = JSON.parse(xhr.getResponseHeader('Scrum-Versions') || 'null');
           if (!others.length) {
             follow(first);
             return;
           }
           merge(first);  // while the other pages are on their way
           $.when.apply($, others).done(function () {
-            result.resolve(found);
+            result.resolve(found, versions);
           });
         });
       return result.promise();
@@ -330,7 +325,7 @@
       getBacklog: function (options) {
         return this.fetchAll(_.extend({data: {backlog: 'True'}}, options));
       },
-      // A sprint's tasks from the root's task list, before the sprint itself is in.
+      // A sprint's tasks from the root's task list (the sprint itself need not be in).
       getSprint: function (id) {
         return this.fetchAll({data: {sprint: id}});
       },
@@ -340,7 +335,7 @@
           if (task === except) {
             return false;
           }
-          return sprint ? task.get('sprint') == sprint && task.get('status') === status
+          return sprint ? task.get('sprint') === sprint && task.get('status') === status
             : task.inBacklog();
         });
         return tasks.sort(app.compareTasks);

@@ -20,9 +20,7 @@
   function catchUpQuery(positions) {
     var query = {};
     _.each(positions, function (position, channel) {
-      var value = position.epoch === undefined ? String(position.seq)
-        : position.epoch + ':' + position.seq;
-      query[channel === 'all' ? 'since_all' : 'since'] = value;
+      query[channel === 'all' ? 'since_all' : 'since'] = position.epoch + ':' + position.seq;
     });
     return query;
   }

@@ -1,0 +1,771 @@
+// The sprint page (book ch. 6-8): five columns of task cards, their details, drag and drop
+// and the "Move to..." menu, the live socket and the page's convergence (live.js), the
+// burndown chart and the carry-over of a finished sprint. As in Backbone's todos example,
+// each card's view listens to its own task; the page adds, moves and removes cards as tasks
+// join, change column or leave its collection.
+(function ($, Backbone, _, app) {
+  'use strict';
+
+  var TemplateView = app.views.TemplateView, FormView = app.views.FormView,
+    dropTarget = app.views.dropTarget, dataTransfer = app.views.dataTransfer,
+    EMPTY = '-----',  // what an empty due date or assignee shows
+    LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
+    ERROR_TIMEOUT = 10000,
+    COLUMNS = [
+      {key: 'unassigned', title: 'Backlog', status: 1, backlog: true},
+      {key: 'todo', title: 'Not Started', status: 1},
+      {key: 'active', title: 'In Development', status: 2},
+      {key: 'testing', title: 'In Testing', status: 3},
+      {key: 'done', title: 'Completed', status: 4}
+    ],
+    CONNECTION_LABELS = {
+      connecting: 'Connecting...',
+      live: 'Live',
+      reconnecting: 'Reconnecting...'
+    };
+
+  // ---- details and forms -----------------------------------------------------------------
+
+  // A task's field as its details show it (task-detail-template).
+  function shown(field, value) {
+    return value ? String(value) : (field === 'due' || field === 'assigned' ? EMPTY : '');
+  }
+
+  // A task's details, editable in place. Saves send If-Match with the version the panel
+  // read: when someone else saved the task meanwhile (412), a save that touches none of the
+  // fields they changed is made again on their version without a word; otherwise their
+  // values are shown beside the unsaved ones and the user keeps one or the other. The panel
+  // follows live changes to the fields the user is not editing.
+  var TaskDetailView = FormView.extend({
+    tagName: 'div',
+    className: 'task-detail',
+    templateName: '#task-detail-template',
+    conflictTemplate: '#conflict-template',
+    attributes: {role: 'listitem'},
+    events: _.extend({
+      'focus [data-field][contenteditable=true]': 'beginEdit',
+      'blur [data-field][contenteditable=true]': 'editField',
+      'keydown [data-field][contenteditable=true]': 'fieldKey',
+      'click button.delete': 'destroy',
+      'click button.keep-mine': 'keepMine',
+      'click button.take-theirs': 'takeTheirs'
+    }, FormView.prototype.events),
+    initialize: function (options) {
+      FormView.prototype.initialize.apply(this, arguments);
+      this.task = options.task;
+      this.changes = {};  // field -> the user's unsaved value
+      this.base = {};  // field -> its value when the user began editing it
+      this.etag = null;  // the version of the task the next save expects
+      this.conflict = null;  // {theirs: the server's task, etag, fields: [names]}
+      this.listenTo(this.task, 'change', this.render);
+      this.listenTo(this.task, 'remove', this.done);
+      this.readVersion();
+    },
+    readVersion: function () {
+      var self = this;
+      return $.ajax({url: this.task.url(), dataType: 'json'}).done(function (data, s, xhr) {
+        self.etag = xhr.getResponseHeader('ETag');
+      });
+    },
+    getContext: function () {
+      return {task: this.task, empty: EMPTY};
+    },
+    // Re-rendered when the task changes (here or elsewhere); unsaved edits stay, and so does
+    // what is being typed in a field.
+    render: function () {
+      var typing = this.el.querySelector('[data-field]:focus'),
+        typed = typing && {name: $(typing).data('field'), text: typing.innerText};
+      if (typed && shown(typed.name, this.base[typed.name]) === typed.text.trim()) {
+        typed.text = shown(typed.name, this.task.get(typed.name));  // nothing typed: follow
+      }
+      FormView.prototype.render.apply(this, arguments);
+      _.each(this.changes, function (value, field) {
+        this.field(field).text(value === null ? EMPTY : value);
+      }, this);
+      if (typed) {
+        this.field(typed.name).text(typed.text)[0].focus();
+      }
+      if (this.conflict) {
+        this.$('form').before(app.views.compiled(this.conflictTemplate)({
+          fields: _.map(this.conflict.fields, function (field) {
+            return {name: field, theirs: this.conflict.theirs[field], mine: this.changes[field]};
+          }, this),
+          empty: EMPTY
+        }));
+      }
+      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
+    },
+    field: function (name) {
+      return this.$('[data-field]').filter(function () {
+        return $(this).data('field') === name;
+      });
+    },
+    submit: function (event) {
+      FormView.prototype.submit.apply(this, arguments);
+      this.save();
+    },
+    save: function () {
+      var self = this, headers = this.etag ? {'If-Match': this.etag} : {};
+      this.task.save(this.changes, {
+        wait: true,
+        patch: true,  // only what was edited: a concurrent move is not overwritten
+        headers: headers,
+        success: function (model, response, options) {
+          self.etag = options.xhr.getResponseHeader('ETag');
+          self.changes = {};
+          self.base = {};
+          self.render();
+        },
+        error: function (model, xhr) {
+          if (xhr.status === 412) {
+            self.compare();
+          } else {
+            self.modelFailure(model, xhr);
+          }
+        }
+      });
+    },
+    // Someone else saved the task: their version decides whether this save can simply be
+    // made again on it (none of the fields edited here changed there) or the user chooses.
+    compare: function () {
+      var self = this;
+      $.ajax({url: this.task.url(), dataType: 'json'}).done(function (theirs, s, xhr) {
+        var fields = _.filter(_.keys(self.changes), function (field) {
+          return !_.isEqual(theirs[field], self.base[field]) &&
+            !_.isEqual(theirs[field], self.changes[field]);
+        });
+        self.etag = xhr.getResponseHeader('ETag');
+        if (fields.length) {
+          self.conflict = {theirs: theirs, fields: fields};
+          self.render();
+        } else {
+          self.save();
+        }
+      }).fail(function (xhr) {
+        self.failure(xhr);
+      });
+    },
+    keepMine: function () {
+      _.each(this.conflict.fields, function (field) {
+        this.base[field] = this.conflict.theirs[field];
+      }, this);
+      this.conflict = null;
+      this.clearErrors();
+      this.save();
+    },
+    takeTheirs: function () {
+      var theirs = this.conflict.theirs;
+      _.each(this.conflict.fields, function (field) {
+        delete this.changes[field];
+        delete this.base[field];
+      }, this);
+      this.conflict = null;
+      this.task.set(_.pick(theirs, _.keys(this.task.attributes)));
+      this.render();
+    },
+    // Deletes the task once the API agrees: its card and these details leave the page
+    // (the task's 'remove'), and every other board hears it from the watercooler.
+    destroy: function (event) {
+      event.preventDefault();
+      this.clearErrors();
+      this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
+    },
+    // The value a field had when the user began to edit it: what a save would overwrite.
+    beginEdit: function (event) {
+      var field = $(event.currentTarget).data('field'), stored = this.task.get(field);
+      if (!_.has(this.base, field)) {
+        this.base[field] = stored === undefined ? null : stored;
+      }
+    },
+    // The trimmed text of an edited field; an empty due date or assignee is null.
+    editField: function (event) {
+      var $this = $(event.currentTarget),
+        field = $this.data('field'),
+        value = $this[0].innerText.trim(),
+        stored = this.task.get(field);
+      if (value === EMPTY || (value === '' && (field === 'due' || field === 'assigned'))) {
+        value = null;
+      }
+      if ((stored === undefined ? null : stored) === value) {
+        delete this.changes[field];
+        delete this.base[field];
+      } else {
+        this.changes[field] = value;
+      }
+      this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
+    },
+    // Enter ends a one-line field, Escape closes the details.
+    fieldKey: function (event) {
+      var field = $(event.currentTarget).data('field');
+      if (event.key === 'Enter' && field !== 'description') {
+        event.preventDefault();
+        event.currentTarget.blur();
+      } else if (event.key === 'Escape') {
+        event.currentTarget.blur();
+        this.done();
+      }
+    },
+    clearErrors: function () {
+      this.$('.error').remove();
+    },
+    // Errors go before their field's row, or before the first field.
+    showErrors: function (errors) {
+      _.each(errors, function (fieldErrors, name) {
+        var field = this.field(name),
+          row;
+        if (field.length === 0) {
+          field = this.$('[data-field]').first();
+        }
+        row = field.parent('.with-label');
+        _.each(_.flatten([fieldErrors]), function (msg) {
+          (row.length ? row : field).before(this.errorTemplate({msg: msg}));
+        }, this);
+      }, this);
+    }
+  });
+
+
+  var AddTaskView = FormView.extend({
+    templateName: '#new-task-template',
+    submit: function (event) {
+      var self = this, attributes = {};
+      FormView.prototype.submit.apply(this, arguments);
+      attributes = this.serializeForm(this.form);
+      app.collections.ready.done(function () {
+        app.tasks.create(attributes, {
+          wait: true,
+          success: function () {
+            self.done();
+          },
+          error: _.bind(self.modelFailure, self)
+        });
+      });
+    }
+  });
+
+  var CarryOverView = FormView.extend({
+    templateName: '#carry-over-template',
+    initialize: function (options) {
+      var self = this;
+      FormView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;
+      this.result = null;
+      app.sprints.fetchAll({data: {end_min: app.today()}}).done(function () {
+        self.render();
+      });
+    },
+    // The sprints that can still take tasks.
+    getContext: function () {
+      var today = app.today(), sprint = this.sprint,
+        targets = app.sprints.filter(function (other) {
+          return other !== sprint && other.get('end') >= today;
+        });
+      return {
+        targets: _.sortBy(targets, function (other) {
+          return other.get('end');
+        }),
+        result: this.result
+      };
+    },
+    submit: function (event) {
+      var self = this, to;
+      FormView.prototype.submit.apply(this, arguments);
+      to = this.serializeForm(this.form).to;
+      this.sprint.carryOver(to ? parseInt(to, 10) : null)
+        .done(function (data) {
+          self.result = 'Carried over ' + data.moved.length + ' unfinished task(s).';
+          self.render();
+        })
+        .fail(_.bind(this.failure, this));
+    }
+  });
+
+  // ---- cards ----------------------------------------------------------------------------
+
+  // A task's card: its name and its "Move to..." menu; it can be dragged, and dropped on.
+  var TaskItemView = TemplateView.extend(_.extend({}, dropTarget, {
+    tagName: 'div',
+    className: 'task-item',
+    templateName: '#task-item-template',
+    attributes: {
+      draggable: 'true',
+      tabindex: '0',
+      role: 'listitem'
+    },
+    events: {
+      'click': 'details',
+      'keydown': 'key',
+      'change select.move': 'menuMove',
+      'dragstart': 'start',
+      'dragenter': 'enter',
+      'dragover': 'over',
+      'dragleave': 'leave',
+      'dragend': 'end',
+      'drop': 'drop'
+    },
+    initialize: function (options) {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
+      this.column = null;  // its StatusView
+      this.detail = null;
+      this.listenTo(this.model, 'change', this.changed);
+      this.listenTo(this.model, 'move:saving', this.saving);
+      this.listenTo(this.model, 'move:failed', this.showFailure);
+    },
+    getContext: function () {
+      return {task: this.model, columns: COLUMNS};
+    },
+    render: function () {
+      TemplateView.prototype.render.apply(this, arguments);
+      this.el.style.order = Math.floor(this.model.get('order'));
+      this.el.setAttribute('aria-label', this.model.get('name'));
+      if (this.detail) {
+        this.detail.el.style.order = this.el.style.order;
+      }
+      return this;
+    },
+    // Drawn again; a new order takes the card to its place in the column.
+    changed: function () {
+      this.render();
+      if (this.column && this.model.hasChanged('order')) {
+        this.column.place(this);
+      }
+    },
+    // The element the card's place starts with: its open details, or the card itself.
+    topElement: function () {
+      return this.detail ? this.detail.el : this.el;
+    },
+    remove: function () {
+      if (this.detail) {
+        this.detail.remove();
+      }
+      if (this.column) {
+        this.column.forget(this);
+      }
+      clearTimeout(this.lockTimer);
+      return TemplateView.prototype.remove.apply(this, arguments);
+    },
+    details: function (event) {
+      var view;
+      if ($(event.target).closest('select').length || this.detail) {
+        return;
+      }
+      view = new TaskDetailView({task: this.model});
+      this.detail = view;
+      this.$el.before(view.el);
+      this.$el.addClass('hide');
+      view.render();
+      view.el.style.order = this.el.style.order;
+      view.$('[data-field]').first().trigger('focus');
+      view.on('done', function () {
+        this.detail = null;
+        this.$el.removeClass('hide');
+        this.$el.trigger('focus');
+      }, this);
+    },
+    key: function (event) {
+      if (event.key === 'Enter' && event.target === this.el) {
+        this.details(event);
+      }
+    },
+    menuMove: function (event) {
+      var column = _.findWhere(COLUMNS, {key: $(event.currentTarget).val()});
+      if (column) {
+        this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
+      }
+    },
+    start: function (event) {
+      var transfer = dataTransfer(event);
+      transfer.effectAllowed = 'move';
+      transfer.setData('application/model', String(this.model.get('id')));
+      this.trigger('dragstart', this.model);
+    },
+    end: function () {
+      this.trigger('dragend', this.model);
+    },
+    // A drop on a card: the dragged task takes this card's place in its column.
+    drop: function (event) {
+      var transfer = dataTransfer(event),
+        task = transfer && app.tasks.get(transfer.getData('application/model')),
+        sprint = this.model.get('sprint'),
+        status = this.model.get('status'),
+        position;
+      event.preventDefault();
+      event.stopPropagation();
+      this.clearOver();
+      if (this.column) {
+        this.column.clearOver();
+      }
+      if (task && task !== this.model) {
+        position = _.indexOf(app.tasks.column(sprint, status), this.model);
+        this.trigger('drop', task);
+        task.moveTo(status, sprint, position);
+      }
+    },
+    // Another viewer is dragging this task.
+    lock: function () {
+      var self = this;
+      this.$el.addClass('locked');
+      clearTimeout(this.lockTimer);
+      this.lockTimer = setTimeout(function () {
+        self.unlock();
+      }, LOCK_TIMEOUT);
+    },
+    unlock: function () {
+      clearTimeout(this.lockTimer);
+      this.$el.removeClass('locked');
+    },
+    saving: function (task, pending) {
+      this.$el.toggleClass('saving', pending);
+    },
+    // The API refused a move: the card stays where it was; say why next to it.
+    showFailure: function (task, messages) {
+      var error = $('<div class="error move-error" role="alert"></div>').text(messages.join(' '));
+      error[0].style.order = this.el.style.order;
+      this.$el.after(error);
+      setTimeout(function () {
+        error.remove();
+      }, ERROR_TIMEOUT);
+    }
+  }));
+
+  // ---- columns --------------------------------------------------------------------------
+
+  // One of the page's five columns: its cards in board order, and drops on it.
+  var StatusView = TemplateView.extend(_.extend({}, dropTarget, {
+    tagName: 'section',
+    className: 'status',
+    templateName: '#status-template',
+    events: {
+      'click button.add': 'renderAddForm',
+      'dragenter': 'enter',
+      'dragover': 'over',
+      'dragleave': 'leave',
+      'drop': 'drop'
+    },
+    initialize: function (options) {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;  // an id, or null for the backlog
+      this.status = options.status;
+      this.title = options.title;
+      this.cards = [];  // its card views, top to bottom
+    },
+    getContext: function () {
+      return {sprint: this.sprint, title: this.title};
+    },
+    renderAddForm: function (event) {
+      var link = $(event.currentTarget),
+        view = app.views.openForm(new AddTaskView(), event);
+      view.on('done', function () {
+        link.removeClass('hide');
+      });
+    },
+    // A drop anywhere on the column puts the task at its top.
+    drop: function (event) {
+      var transfer = dataTransfer(event),
+        task = transfer && app.tasks.get(transfer.getData('application/model'));
+      event.preventDefault();
+      this.clearOver();
+      if (task) {
+        this.trigger('drop', task);
+        task.moveTo(this.status, this.sprint, 0);
+      }
+    },
+    render: function () {
+      TemplateView.prototype.render.apply(this, arguments);
+      this.list = this.$('.list')[0];
+      return this;
+    },
+    // Inserts cards at their places in board order (visual order also follows CSS order); a
+    // batch that goes after every card already there (a list being loaded) is appended in
+    // one go.
+    addCards: function (views) {
+      var fragment = document.createDocumentFragment();
+      views = views.slice().sort(function (a, b) {
+        return app.compareTasks(a.model, b.model);
+      });
+      _.each(views, function (view) {
+        view.column = this;
+      }, this);
+      if (!views.length || !this.isLast(views[0])) {
+        _.each(views, this.place, this);
+        return;
+      }
+      _.each(views, function (view) {
+        fragment.appendChild(view.topElement());
+        if (view.detail) {
+          fragment.appendChild(view.el);
+        }
+      });
+      this.list.appendChild(fragment);
+      this.cards = this.cards.concat(views);
+    },
+    // Moves a card (and its open details) to its place; the field being typed in keeps the
+    // focus, which moving an element takes away.
+    place: function (view) {
+      var focused = document.activeElement, index;
+      this.forget(view);
+      index = _.findIndex(this.cards, function (other) {
+        return app.compareTasks(view.model, other.model) < 0;
+      });
+      index = index < 0 ? this.cards.length : index;
+      this.list.insertBefore(view.el, index < this.cards.length
+        ? this.cards[index].topElement() : null);
+      this.cards.splice(index, 0, view);
+      if (view.detail) {
+        this.list.insertBefore(view.detail.el, view.el);
+        if (view.detail.el.contains(focused)) {
+          focused.focus();
+        }
+      }
+    },
+    forget: function (view) {
+      this.cards = _.without(this.cards, view);
+    },
+    // Whether the card goes after every other card (the usual case while loading a list).
+    isLast: function (view) {
+      var last = _.last(_.without(this.cards, view));
+      return !last || app.compareTasks(view.model, last.model) >= 0;
+    }
+  }));
+
+  // ---- the page -------------------------------------------------------------------------
+
+  var SprintView = TemplateView.extend({
+    templateName: '#sprint-template',
+    initialize: function (options) {
+      var self = this;
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.sprintId = options.sprintId;  // the route's string
+      this.sprintNumber = /^\d+$/.test(this.sprintId) ? parseInt(this.sprintId, 10) : null;
+      this.sprint = null;
+      this.cards = {};  // task id -> its TaskItemView
+      this.columns = {};  // column key -> StatusView
+      this.socket = null;
+      this.live = null;
+      this.connection = 'connecting';
+      this.carryOver = null;
+      this.removed = false;
+      this.refreshBurndown = _.debounce(this.refreshBurndown, 300);
+      app.collections.ready.done(function () {
+        self.load();
+      });
+    },
+    load: function () {
+      var self = this;
+      if (this.removed) {
+        return;
+      }
+      if (this.sprintNumber === null) {
+        this.notFound(new app.models.Sprint());
+        return;
+      }
+      this.listenTo(app.tasks, 'update', this.tasksAdded);
+      this.listenTo(app.tasks, 'change:status change:sprint', this.changedColumn);
+      this.listenTo(app.tasks, 'remove', this.removeCard);
+      this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
+      this.listenTo(app.tasks, 'move:saved', this.moveSaved);
+      this.live = new app.Live(this.sprintNumber);
+      this.live.load();  // with the sprint, not once it is in
+      this.makeColumns();
+      app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
+        if (!self.removed) {
+          self.sprint = sprint;
+          self.connectSocket();
+          self.render();
+        }
+      }).fail(function (sprint) {
+        self.live.stop();
+        self.notFound(sprint);
+      });
+    },
+    makeColumns: function () {
+      _.each(COLUMNS, function (column) {
+        var view = new StatusView({
+          sprint: column.backlog ? null : this.sprintNumber,
+          status: column.status,
+          title: column.title,
+          className: 'status ' + column.key,
+          attributes: {'aria-label': column.title}
+        });
+        this.columns[column.key] = view;
+        view.on('drop', this.sender('drop'), this);
+      }, this);
+    },
+    notFound: function (sprint) {
+      if (!this.removed) {
+        this.sprint = sprint;
+        this.sprint.invalid = true;
+        this.render();
+      }
+    },
+    getContext: function () {
+      return {sprint: this.sprint, sprintId: this.sprintId};
+    },
+    render: function () {
+      TemplateView.prototype.render.apply(this, arguments);
+      if (!this.sprint || this.sprint.invalid) {
+        return this;
+      }
+      _.each(this.columns, function (view) {
+        this.$('.tasks').append(view.el);
+        view.delegateEvents();
+        view.render();
+        view.cards = [];
+      }, this);
+      _.invoke(this.cards, 'remove');
+      this.cards = {};
+      this.addCards(app.tasks.models);
+      this.showConnection(this.connection);
+      this.renderCarryOver();
+      this.refreshBurndown();
+      return this;
+    },
+    remove: function () {
+      this.removed = true;
+      if (this.socket) {
+        this.socket.close();
+      }
+      if (this.live) {
+        this.live.stop();
+      }
+      _.invoke(this.cards, 'remove');
+      _.invoke(this.columns, 'remove');
+      if (this.carryOver) {
+        this.carryOver.remove();
+      }
+      return TemplateView.prototype.remove.apply(this, arguments);
+    },
+
+    // Cards follow the collection: tasks added (a list, a live add) get cards in one batch
+    // per column, a task that changes column gets a card there, one that leaves loses it.
+    tasksAdded: function (tasks, options) {
+      this.addCards(options.changes.added);
+    },
+    addCards: function (tasks) {
+      var columns = _.groupBy(_.compact(_.map(tasks, this.makeCard, this)), function (view) {
+        return view.model.statusClass();
+      });
+      _.each(columns, function (views, key) {
+        this.columns[key].addCards(views);
+      }, this);
+    },
+    // A rendered card for a task this page shows and has no card for yet, else null.
+    makeCard: function (task) {
+      var view;
+      if (!this.sprint || this.sprint.invalid || this.cards[task.id] ||
+          !(task.inBacklog() || task.inSprint(this.sprint))) {
+        return null;
+      }
+      view = new TaskItemView({model: task, sprint: this.sprintNumber}).render();
+      this.cards[task.id] = view;
+      view.on('dragstart', this.sender('dragstart'), this);
+      view.on('dragend', this.sender('dragend'), this);
+      view.on('drop', this.sender('drop'), this);
+      return view;
+    },
+    changedColumn: function (task) {
+      this.removeCard(task);
+      this.addCards([task]);
+    },
+    removeCard: function (task) {
+      if (this.cards[task.id]) {
+        this.cards[task.id].remove();
+        delete this.cards[task.id];
+      }
+    },
+    tasksChanged: function (task) {
+      var number = this.sprintNumber;
+      if (task.get('sprint') === number || task.previous('sprint') === number) {
+        this.refreshBurndown();
+      }
+    },
+    // The API stored a move made here: applied as its announcement would be.
+    moveSaved: function (task, data) {
+      this.live.receive({model: 'task', action: 'update', id: data.task.id,
+        body: _.extend({}, data.task, {change: data.change})});
+    },
+
+    // The socket: drags of the others, announced changes (through live.js), reconnection.
+    connectSocket: function () {
+      var links = this.sprint.get('links');
+      if (this.socket || !links || !links.channel) {
+        return;
+      }
+      this.socket = new app.Socket(links.channel);
+      this.listenTo(this.socket, 'status', this.showConnection);
+      this.listenTo(this.socket, 'task:dragstart', function (id) {
+        this.withCard(id, 'lock');
+      });
+      this.listenTo(this.socket, 'task:dragend task:drop', function (id) {
+        this.withCard(id, 'unlock');
+      });
+      this.listenTo(this.socket, 'task:add task:update task:remove', function (id, message) {
+        this.live.receive(message);
+      });
+      this.listenTo(this.socket, 'open', function () {
+        this.live.check();  // what was announced while the socket was away
+      });
+      this.listenTo(this.socket, 'resync', function () {
+        this.live.load();
+      });
+      this.listenTo(this.socket, 'expired', this.renewChannel);
+    },
+    withCard: function (id, method) {
+      if (this.cards[id]) {
+        this.cards[id][method]();
+      }
+    },
+    // A function that tells the other viewers about a drag of a task.
+    sender: function (action) {
+      return function (task) {
+        if (this.socket) {
+          this.socket.send({model: 'task', id: task.get('id'), action: action});
+        }
+      };
+    },
+    // The channel token expired: the sprint's links carry a fresh one.
+    renewChannel: function () {
+      var self = this;
+      this.sprint.fetch().done(function () {
+        if (!self.removed) {
+          self.socket.reconnect(self.sprint.get('links').channel);
+        }
+      }).fail(function (xhr) {
+        if (!self.removed && xhr.status !== 401) {
+          self.socket.renew();  // try again later
+        }
+      });
+    },
+    showConnection: function (state) {
+      this.connection = state;
+      this.$('#live-status').attr('data-state', state).text(CONNECTION_LABELS[state]);
+    },
+
+    // The footer: carry-over for a sprint that has ended, and the burndown chart.
+    renderCarryOver: function () {
+      if (this.carryOver) {
+        this.carryOver.remove();
+        this.carryOver = null;
+      }
+      if (this.sprint.finished()) {
+        this.carryOver = new CarryOverView({sprint: this.sprint});
+        this.$('.carry-over').append(this.carryOver.el);
+        this.carryOver.render();
+      }
+    },
+    refreshBurndown: function () {
+      var self = this;
+      if (this.removed || !this.sprint || this.sprint.invalid) {
+        return;
+      }
+      this.sprint.burndown().done(function (data) {
+        if (!self.removed) {
+          self.$('.burndown .chart').empty().append(app.burndownChart(data, app.today()));
+        }
+      });
+    }
+  });
+
+  app.views.SprintView = SprintView;
+})(jQuery, Backbone, _, app);
