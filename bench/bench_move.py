@@ -83,7 +83,7 @@ def configure(database_url, watercooler):
         DATABASE_URL=database_url,
         DEBUG="off",
         SECRET_KEY="bench-" * 10,
-        WATERCOOLER_SECRET="bench-watercooler",
+        WATERCOOLER_SECRET="bench-watercooler-secret-Qm3Vx7Kd9Tb2",
         WATERCOOLER_SERVER=watercooler,
         ALLOWED_HOSTS="testserver",
     )

@@ -188,7 +188,7 @@ def main():
             **os.environ,
             "DEBUG": "off",
             "SECRET_KEY": "bench-" * 10,
-            "WATERCOOLER_SECRET": "bench-watercooler",
+            "WATERCOOLER_SECRET": "bench-watercooler-secret-Pz4Wm8Ct2Fk6",
             "WATERCOOLER_SERVER": f"127.0.0.1:{free_port()}",  # nothing listens: refused
             "DATABASE_URL": cluster.url,
         }

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from harness import BIN, Service, require_program  # noqa: E402
 
-SECRET = "bench-watercooler-secret"
+SECRET = "bench-watercooler-secret-Nx7Dq3Hv5Lb9"
 CHANNEL_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.channel", fallback_keys=[])
 HOOK_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.hook", fallback_keys=[])
 WORKERS = 4  # client processes

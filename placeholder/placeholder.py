@@ -16,6 +16,7 @@ a year.
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
 REDIS_URL, HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) and PLACEHOLDER_NEGOTIATE
 (off: no content negotiation, for CDNs that ignore Vary) come from the environment.
+GET /health answers 200 while the process can serve ("degraded" while Redis is down).
 """
 
 import collections
@@ -41,7 +42,25 @@ from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent
 DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
+# Parts of values that are published (examples, dev-only defaults), so never secret.
+PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
+
+
+def unsafe_secret(value):
+    """Why a secret is unfit for production (too short, too few characters, a placeholder)."""
+    if len(value) < 32:
+        return "is shorter than 32 characters"
+    if len(set(value)) < 5:
+        return "has fewer than 5 different characters"
+    if any(placeholder in value.lower() for placeholder in PLACEHOLDER_SECRETS):
+        return "is a published placeholder"
+    return None
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
+if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
+    print(f"placeholder: SECRET_KEY {problem} (refusing to start with DEBUG off)", file=sys.stderr)
+    sys.exit(3)  # gunicorn reads 3 as "worker failed to boot": it stops, no respawn
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
@@ -106,6 +125,7 @@ from django.http import (  # noqa: E402
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseNotModified,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.http.request import MediaType  # noqa: E402
@@ -879,6 +899,22 @@ def home(request):
     return render(request, "home.html", context)
 
 
+@require_safe
+def health(request):
+    """200 while this process can render images, never cached. With REDIS_URL it names the
+    shared cache's state: Redis down only costs renders, so that is "degraded", still 200."""
+    state = {"kind": "redis" if REDIS_URL else "local", "state": "up"}
+    body = {"status": "ok", "cache": state}
+    if REDIS_URL:
+        try:
+            cache.has_key("health")
+        except Exception as error:  # any failure of the cache's backend
+            state["state"] = "down"
+            body["status"] = "degraded"
+            body["reason"] = f"Redis unreachable ({type(error).__name__}): images are not cached"
+    return JsonResponse(body, headers={"Cache-Control": "no-store"})
+
+
 def head_without_body(get_response):
     """Middleware: a HEAD gets GET's headers and no body, which gunicorn would drop with a
     warning (image HEADs render nothing at all, see head_response)."""
@@ -902,6 +938,7 @@ urlpatterns = [
     path("image/<int:width>x<int:height>/", placeholder, name="placeholder"),  # the book's URL
     re_path(IMAGE_PATH, placeholder),
     re_path(r"^$", home, name="home"),
+    path("health", health),
 ]
 
 application = get_wsgi_application()

@@ -10,7 +10,9 @@ shared cache; default: a table in the database), NUM_PROXIES (proxies in front, 
 X-Forwarded-For is trusted; default 0), HTTPS (on behind TLS: redirects, secure cookies,
 HSTS), and the watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel;
 default WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET.
-With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET.
+With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET, or with
+one that is short or a published placeholder. GET /health: 200 while the database and the
+cache answer, else 503 naming what is down.
 """
 
 import os
@@ -24,6 +26,9 @@ from django.conf import settings
 BASE_DIR = Path(__file__).resolve().parent
 BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
 CACHE_TABLE = "scrum_cache"
+# Parts of values that are published (examples, dev-only defaults), so never secret.
+PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
+REDIS_SOCKET_SECONDS = 1  # a Redis that hangs costs a request at most this, twice
 
 
 def env_flag(name, default):
@@ -31,12 +36,26 @@ def env_flag(name, default):
     return os.environ.get(name, default).lower() in {"on", "true", "1", "yes"}
 
 
+def unsafe_secret(value):
+    """Why a secret is unfit for production (too short, too few characters, a placeholder)."""
+    if len(value) < 32:
+        return "is shorter than 32 characters"
+    if len(set(value)) < 5:
+        return "has fewer than 5 different characters"
+    if any(placeholder in value.lower() for placeholder in PLACEHOLDER_SECRETS):
+        return "is a published placeholder"
+    return None
+
+
 def required_secret(name, debug):
-    """A secret from the environment; a dev-only value with DEBUG on, else a start-up error."""
+    """A secret from the environment; a dev-only value with DEBUG on, else a start-up error
+    when it is missing or unsafe."""
     value = os.environ.get(name)
-    if not value and not debug:
-        print(f"scrum: {name} must be set when DEBUG is off (refusing to start)", file=sys.stderr)
-        sys.exit(BOOT_ERROR)
+    if not debug:
+        problem = unsafe_secret(value) if value else "must be set when DEBUG is off"
+        if problem:
+            print(f"scrum: {name} {problem} (refusing to start)", file=sys.stderr)
+            sys.exit(BOOT_ERROR)
     return value or f"dev-only-{name.lower()}-do-not-use-in-production"
 
 
@@ -53,7 +72,14 @@ def cache(redis_url):
     """CACHES['default'], shared by every worker (the login throttle counts there): Redis at
     REDIS_URL, else a table in the database (created by the board's migrations)."""
     if redis_url:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_SOCKET_SECONDS,
+                "socket_timeout": REDIS_SOCKET_SECONDS,
+            },
+        }
     return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": CACHE_TABLE}
 
 
@@ -100,6 +126,7 @@ settings.configure(
         "board",
     ],
     MIDDLEWARE=[
+        f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -148,12 +175,17 @@ settings.configure(
     LOGGING={  # every server error with its traceback on stderr, whatever DEBUG is
         "version": 1,
         "disable_existing_loggers": False,
-        "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+        "formatters": {
+            "line": {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
         "loggers": {
-            "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False}
+            "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+            "board": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
     },
     SECURE_SSL_REDIRECT=HTTPS,
+    SECURE_REDIRECT_EXEMPT=[r"^health$"],  # load balancers probe over plain HTTP
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
     SESSION_COOKIE_SECURE=HTTPS,
     CSRF_COOKIE_SECURE=HTTPS,
@@ -172,6 +204,7 @@ settings.configure(
 
 django.setup()  # the URL patterns below import the board's views and so its models
 
+from board.health import health  # noqa: E402
 from board.page import BoardPage  # noqa: E402
 from board.urls import root_view  # noqa: E402
 from board.views import ThrottledObtainAuthToken  # noqa: E402
@@ -181,6 +214,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # 
 
 urlpatterns = [  # every API path answers with and without its trailing slash
     path("", BoardPage.as_view(), name="board"),
+    path("health", health, name="health"),
     re_path(r"^api/token/?$", ThrottledObtainAuthToken.as_view(), name="api-token"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
@@ -189,6 +223,21 @@ urlpatterns = [  # every API path answers with and without its trailing slash
 ]
 
 handler500 = "board.views.server_error"
+
+
+def head_without_body(get_response):
+    """Middleware: a HEAD gets GET's headers and no body (gunicorn logs one it has to drop)."""
+
+    def middleware(request):
+        response = get_response(request)
+        if request.method == "HEAD" and not response.streaming and response.content:
+            response["Content-Length"] = len(response.content)
+            response.content = b""
+        return response
+
+    return middleware
+
+
 application = get_wsgi_application()
 
 if __name__ == "__main__":

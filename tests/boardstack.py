@@ -20,7 +20,7 @@ import requests
 from harness import ROOT, Service, free_port, gunicorn
 from playwright.sync_api import expect
 
-SECRET = "board-test-secret"
+SECRET = "board-test-secret-Gy3Hs9Kd5Qn7Rv"
 SCRUM = ROOT / "scrum"
 WATERCOOLER = ROOT / "watercooler"
 COLUMNS = ["Backlog", "Not Started", "In Development", "In Testing", "Completed"]

@@ -190,6 +190,14 @@ class PostgresCluster:
 
     def start(self):
         self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        return self.resume()
+
+    def halt(self):
+        """Stop the server at once (as a crash would), keeping its data for resume()."""
+        self._run(self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def resume(self):
+        """Start the server on its data folder and port, and wait until it accepts connections."""
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"

@@ -1164,12 +1164,23 @@ def check_options():
 
 
 def secret():
-    """WATERCOOLER_SECRET; with --debug and no secret the dev-only one; else a start-up error."""
-    if SECRET or options.debug:
+    """WATERCOOLER_SECRET; with --debug and no secret the dev-only one. Without --debug a
+    missing, short, repetitive or published placeholder secret is a start-up error."""
+    if options.debug:
         return SECRET or DEV_SECRET
+    if not SECRET:
+        problem = "must be set (the same value as scrum's)"
+    elif len(SECRET) < 32:
+        problem = "is shorter than 32 characters"
+    elif len(set(SECRET)) < 5:
+        problem = "has fewer than 5 different characters"
+    elif any(part in SECRET.lower() for part in ("change-me", "changeme", "change_me", "dev-only")):
+        problem = "is a published placeholder"
+    else:
+        return SECRET
     raise SystemExit(
-        "watercooler: WATERCOOLER_SECRET must be set (the same value as scrum's); "
-        "refusing to start (--debug runs on a dev-only secret)"
+        f"watercooler: WATERCOOLER_SECRET {problem}; refusing to start "
+        "(--debug runs on a dev-only secret)"
     )
 
 

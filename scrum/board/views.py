@@ -51,7 +51,8 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
         try:
             return super().post(request, *args, **kwargs)
         except exceptions.ValidationError:
-            throttle.record_failure()
+            data = request.data if isinstance(request.data, dict) else {}
+            throttle.record_failure(data.get("username"))
             raise
 
 

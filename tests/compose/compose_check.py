@@ -192,6 +192,155 @@ def test_hello(stack):
     assert (hello.status_code, hello.text) == (200, "Hello World")
 
 
+# --- Operations: health, secrets, the login limit behind nginx, caches, headers ------------
+PORTS = {"scrum": 8000, "placeholder": 8001, "hello": 8003}
+ASK_HEALTH = """import sys, urllib.error, urllib.request
+try:
+    response = urllib.request.urlopen(sys.argv[1], timeout=5)
+except urllib.error.HTTPError as error:
+    response = error
+print(response.getcode(), response.read().decode())"""
+
+
+def health(service):
+    """(status, JSON body) of a service's /health, asked inside its container."""
+    url = f"http://127.0.0.1:{PORTS[service]}/health"
+    status, body = compose("exec", "-T", service, "python", "-c", ASK_HEALTH, url).split(" ", 1)
+    return int(status), json.loads(body)
+
+
+def health_until(service, status, state="ok"):
+    """The service's health once it answers with this status code and body status (or WAIT)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        answer = health(service)
+        if (answer[0], answer[1]["status"]) == (status, state) or time.monotonic() > deadline:
+            return answer
+        time.sleep(1)
+
+
+def container(service):
+    return compose("ps", "--quiet", service).split()[0]
+
+
+def test_every_health_check_asks_health(stack):
+    """Compose's checks ask /health; each service is healthy and says why."""
+    for service in PORTS:
+        inspect = ["docker", "inspect", "--format", "{{json .Config.Healthcheck.Test}}"]
+        check = json.loads(subprocess.check_output([*inspect, container(service)], text=True))
+        assert check[-1] == f"http://127.0.0.1:{PORTS[service]}/health", service
+        state = ["docker", "inspect", "--format", "{{.State.Health.Status}}", container(service)]
+        assert subprocess.check_output(state, text=True).strip() == "healthy", service
+    status, body = health("scrum")
+    assert status == 200
+    assert body["database"] == {"vendor": "postgresql", "state": "up"}
+    assert health("placeholder") == (
+        200,
+        {"status": "ok", "cache": {"kind": "redis", "state": "up"}},
+    )
+    assert health("hello") == (200, {"status": "ok"})
+
+
+def test_scrum_health_is_503_while_postgresql_is_stopped(stack, api):
+    compose("stop", "postgres")
+    try:
+        status, body = health_until("scrum", 503, "unavailable")
+        assert status == 503, body
+        assert body["reason"].startswith("database unreachable")
+    finally:
+        compose("start", "postgres")
+    assert health_until("scrum", 200)[0] == 200
+    assert api.get(f"{stack['scrum']}/api/tasks/", timeout=WAIT).status_code == 200
+
+
+def redis_cli(service, *args):
+    return compose("exec", "-T", service, "redis-cli", *args).split()
+
+
+def test_the_image_cache_is_bounded_and_apart_from_the_broker(stack):
+    assert redis_cli("cache", "config", "get", "maxmemory-policy")[-1] == "allkeys-lru"
+    assert int(redis_cli("cache", "config", "get", "maxmemory")[-1]) > 0
+    assert redis_cli("redis", "config", "get", "maxmemory-policy")[-1] == "noeviction"
+    for database in range(16):  # no image in the broker's Redis
+        assert not redis_cli("redis", "-n", str(database), "--scan", "--pattern", "*image*")
+    compose("stop", "cache")
+    try:
+        status, body = health("placeholder")
+        assert (status, body["status"]) == (200, "degraded")
+        image = requests.get(stack["placeholder"] + "/image/20x10.png", timeout=WAIT)
+        assert image.status_code == 200
+    finally:
+        compose("start", "cache")
+    assert health_until("placeholder", 200)[1]["status"] == "ok"
+
+
+def test_the_login_limit_counts_the_address_nginx_saw(stack):
+    """NUM_PROXIES=1: the client is what nginx appended, not nginx, not the client's claim."""
+    username = f"compose-{uuid.uuid4().hex[:8]}"
+    response = requests.post(
+        f"{stack['scrum']}/api/token/",
+        data={"username": username, "password": "wrong"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        timeout=WAIT,
+    )
+    assert response.status_code == 400
+    nginx_ip = subprocess.check_output(
+        [
+            "docker",
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        ]
+        + [container("nginx")],
+        text=True,
+    ).strip()
+    deadline = time.monotonic() + WAIT
+    while f"username '{username}'" not in (logs := compose("logs", "--no-color", "scrum")):
+        assert time.monotonic() < deadline, "the failed login was not logged"
+        time.sleep(1)
+    line = next(line for line in logs.splitlines() if f"username '{username}'" in line)
+    client = line.rsplit(" from ", 1)[1].strip()
+    assert client not in (nginx_ip, "203.0.113.9"), line
+    assert "wrong" not in line
+
+
+def test_security_headers_on_every_public_port(stack):
+    for name, path in (("site", "/"), ("site", "/sitemap.xml"), ("placeholder", "/")):
+        response = requests.get(stack[name] + path, timeout=WAIT)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", (name, path)
+        assert response.headers["Referrer-Policy"] == "same-origin", (name, path)
+        assert response.headers["X-Frame-Options"] == "DENY", (name, path)
+    for url in (stack["hello"] + "/", stack["site"] + "/no-such-page/"):
+        response = requests.get(url, timeout=WAIT)
+        assert response.headers["X-Frame-Options"] == "DENY", url
+        assert response.headers["X-Content-Type-Options"] == "nosniff", url
+    board = requests.get(stack["scrum"] + "/", timeout=WAIT)
+    assert "frame-ancestors 'none'" in board.headers["Content-Security-Policy"]
+    assert board.headers["X-Frame-Options"] == "DENY"
+    assert board.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def run_once(*args):
+    """`docker compose run --rm --no-deps ARGS`: (exit status, output)."""
+    command = ["docker", "compose", "run", "--rm", "--no-deps", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_unsafe_secrets_are_refused(stack):
+    example = ["docker", "compose", "--env-file", ".env.example", "config", "--quiet"]
+    done = subprocess.run(example, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "set it in .env" in done.stderr  # shipped empty
+    status, output = run_once("-e", "SECRET_KEY=change-me", "hello")
+    assert status == 3 and "hello: SECRET_KEY is shorter than 32 characters" in output
+    status, output = run_once("-e", "SECRET_KEY=change-me", "placeholder")
+    assert status == 3 and "placeholder: SECRET_KEY is shorter than 32" in output
+    status, output = run_once("-e", "WATERCOOLER_SECRET=change-me", "scrum")
+    assert status == 3 and "scrum: WATERCOOLER_SECRET is shorter than 32" in output
+    status, output = run_once("-e", "WATERCOOLER_SECRET=change-me", "watercooler")
+    assert status == 1 and "watercooler: WATERCOOLER_SECRET is shorter than 32" in output
+
+
 # --- The board in headless Chromium -----------------------------------------------------
 # HOOK: these run once the single-page board (scrum/board/templates/board/index.html) is in
 # the tree; until then there is no board to open and the failover is shown with a plain socket.

@@ -5,7 +5,11 @@ import requests
 from harness import ROOT, gunicorn, runserver
 
 HELLO = ROOT / "hello"
-PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "hello.example.com"}
+PRODUCTION = {
+    "DEBUG": "off",
+    "SECRET_KEY": "hello-test-key-2QbT7nVw9Lm4Xs8Pk3Rf6Hz1",
+    "ALLOWED_HOSTS": "hello.example.com",
+}
 
 
 @pytest.mark.parametrize("server", [runserver, gunicorn], ids=["runserver", "gunicorn"])

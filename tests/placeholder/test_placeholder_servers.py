@@ -20,7 +20,11 @@ PLACEHOLDER = ROOT / "placeholder"
 sys.path.insert(0, str(PLACEHOLDER))
 import placeholder  # noqa: E402  (for its documented limits only)
 
-PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "images.example.com"}
+PRODUCTION = {
+    "DEBUG": "off",
+    "SECRET_KEY": "placeholder-test-key-Vb5Nq8Wz2Lr7Tc4Yh",
+    "ALLOWED_HOSTS": "images.example.com",
+}
 
 
 def unique_image():

@@ -20,7 +20,7 @@ from django.core.signing import TimestampSigner
 from harness import ROOT, PostgresCluster, gunicorn
 
 SCRUM = ROOT / "scrum"
-SECRET = "test-watercooler-secret"
+SECRET = "test-watercooler-secret-Jq4Zr8Lm2Wx6"
 ON_POSTGRES = os.environ.get("SCRUM_TEST_DATABASE") == "postgres"
 
 CLUSTER = PostgresCluster().start() if ON_POSTGRES else None

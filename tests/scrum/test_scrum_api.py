@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 from board.models import Sprint, Task
+from conftest import SECRET
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.signing import TimestampSigner
@@ -130,7 +131,7 @@ def test_sprint_links_and_signed_channel(api, sprint):
     channel = body["links"]["channel"]
     assert channel.startswith("ws://127.0.0.1:9/socket?channel=")
     token = channel.split("channel=", 1)[1]
-    signer = TimestampSigner(key="test-watercooler-secret", salt="watercooler.channel")
+    signer = TimestampSigner(key=SECRET, salt="watercooler.channel")
     assert signer.unsign(token, max_age=1800) == str(sprint.pk)
 
 

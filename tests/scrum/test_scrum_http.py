@@ -249,7 +249,11 @@ def test_concurrent_moves_never_lose_or_duplicate_positions(scrum_server, listen
     assert sorted(seen[None]) == list(range(1, versions["backlog"] + 1))
 
 
-PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "k" * 50, "WATERCOOLER_SECRET": SECRET}
+PRODUCTION = {
+    "DEBUG": "off",
+    "SECRET_KEY": "scrum-test-key-Hd7Kp3Xv9Qw2Nb5Tz8",
+    "WATERCOOLER_SECRET": SECRET,
+}
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "WATERCOOLER_SECRET"])

@@ -2,7 +2,8 @@
 
 scrum runs under gunicorn on a throwaway SQLite file, watercooler as `python watercooler.py`;
 with Redis, two watercooler processes act as one. `make run`'s own way of starting them (the
-Procfile under honcho, with the .env that `make` writes) is tried too, on free ports.
+Procfile under honcho, with the .env that `make` writes) is tried too, on free ports
+(SCRUM_PORT, WATERCOOLER_PORT).
 """
 
 import json
@@ -17,7 +18,7 @@ import requests
 import websocket
 from harness import BIN, ROOT, Service, free_port, gunicorn
 
-SECRET = "stack-test-secret"
+SECRET = "stack-test-secret-Mb6Xc2Tf8Jp4Lw"
 SCRUM = ROOT / "scrum"
 
 
@@ -131,14 +132,6 @@ def test_what_one_board_forges_never_reaches_another(start, scrum_env):
     victim.close()
 
 
-def procfile_line(name, **ports):
-    """The Procfile's command for one service, its fixed ports swapped for free ones."""
-    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith(name))
-    for fixed, port in ports.items():
-        line = re.sub(rf"\b{fixed.removeprefix('p')}\b", str(port), line)
-    return line
-
-
 def test_make_run_needs_nothing_set(tmp_path, scrum_env, start):
     """`make run`: a random shared secret in .env, honcho passing it to scrum and watercooler."""
     make = ["make", "-s", "-C", tmp_path, "-f", ROOT / "Makefile", "dotenv"]
@@ -148,16 +141,9 @@ def test_make_run_needs_nothing_set(tmp_path, scrum_env, start):
     subprocess.run(make, check=True)
     assert (tmp_path / ".env").read_text() == secret  # kept: sessions survive a restart
     scrum_port, watercooler_port = free_port(), free_port()
-    procfile = tmp_path / "Procfile"
-    procfile.write_text(
-        procfile_line("scrum:", p8000=scrum_port)
-        + "\n"
-        + procfile_line("watercooler:", p8080=watercooler_port, p8000=scrum_port)
-        + "\n"
-    )
     env = {k: v for k, v in scrum_env.items() if k != "WATERCOOLER_SECRET"}
-    env["WATERCOOLER_SERVER"] = f"localhost:{watercooler_port}"  # the default, on a free port
-    command = [BIN / "honcho", "-f", procfile, "-e", tmp_path / ".env", "start"]
+    env.update(SCRUM_PORT=str(scrum_port), WATERCOOLER_PORT=str(watercooler_port))
+    command = [BIN / "honcho", "-e", tmp_path / ".env", "start", "scrum", "watercooler"]
     stack = start(Service(command, ROOT, env, port=watercooler_port, ready_path="/health"))
     session, sprint = wait_for_scrum(f"http://127.0.0.1:{scrum_port}")
     socket = board_socket(sprint["links"]["channel"], watercooler_port)

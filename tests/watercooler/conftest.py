@@ -19,7 +19,7 @@ import websocket
 from django.core.signing import TimestampSigner, b62_encode
 from harness import ROOT, Service
 
-SECRET = "watercooler-test-secret"
+SECRET = "watercooler-test-secret-Rk5Vn9Qd3Ws7"
 WATERCOOLER = ROOT / "watercooler"
 CHANNEL_SALT, HOOK_SALT = "watercooler.channel", "watercooler.hook"
 MARKER = {"model": "user", "id": 424242, "action": "drop"}  # sent after what must not pass

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import websocket
-from conftest import WATERCOOLER, Client, health, hook, wait_for, watercooler
+from conftest import SECRET, WATERCOOLER, Client, health, hook, wait_for, watercooler
 from django.core.signing import TimestampSigner
 from harness import free_port
 
@@ -162,7 +162,7 @@ def test_json_logs_are_one_object_per_line(launch, clients):
     assert any("listening on" in e["message"] for e in entries)
 
 
-def run_watercooler(*args, secret="watercooler-test-secret", env=None):
+def run_watercooler(*args, secret=SECRET, env=None):
     """Run watercooler.py to its exit (start-up errors); returns the CompletedProcess."""
     env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "WATERCOOLER_SECRET"}
     if secret:
