@@ -32,8 +32,16 @@ REDIS_SOCKET_SECONDS = 1  # a Redis that hangs costs a request at most this, twi
 
 
 def env_flag(name, default):
-    """An on/off environment variable as a bool."""
-    return os.environ.get(name, default).lower() in {"on", "true", "1", "yes"}
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    print(f"scrum: {name} must be on or off, not {value!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
 
 
 def unsafe_secret(value):
@@ -98,8 +106,8 @@ def database(url):
     return config
 
 
-DEBUG = env_flag("DEBUG", "on")
-HTTPS = env_flag("HTTPS", "off")
+DEBUG = env_flag("DEBUG", True)
+HTTPS = env_flag("HTTPS", False)
 
 settings.configure(
     DEBUG=DEBUG,
@@ -198,7 +206,7 @@ settings.configure(
     WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
     WATERCOOLER_PUBLIC=os.environ.get("WATERCOOLER_PUBLIC")
     or os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
-    WATERCOOLER_SECURE=env_flag("WATERCOOLER_SECURE", "off"),
+    WATERCOOLER_SECURE=env_flag("WATERCOOLER_SECURE", False),
     WATERCOOLER_SECRET=required_secret("WATERCOOLER_SECRET", DEBUG),
 )
 

@@ -191,3 +191,10 @@ def test_unsafe_secret_stops_gunicorn_too(start, name):
     with pytest.raises(RuntimeError) as failed:
         start(gunicorn("scrum", SCRUM, {**PRODUCTION, name: "change-me"}))
     assert f"scrum: {name} is shorter than 32 characters (refusing to start)" in str(failed.value)
+
+
+@pytest.mark.parametrize("name", ["DEBUG", "HTTPS", "WATERCOOLER_SECURE"])
+def test_an_on_off_setting_that_is_neither_stops_the_start(name):
+    status, stderr = start_with({name: "maybe"})
+    assert (status, stderr) == (3, f"scrum: {name} must be on or off, not 'maybe'\n")
+    assert start_with({name: "OFF" if name == "DEBUG" else "no"})[0] == 0
