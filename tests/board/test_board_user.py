@@ -571,3 +571,34 @@ def test_the_filter_shows_my_tasks_an_assignees_or_matching_words_and_the_url_ke
     api.task("To write later, not matching", sprint=sprint["id"])
     expect(other.card("To write later, matching")).to_be_visible()  # live cards are filtered too
     expect(other.card("To write later, not matching")).to_be_hidden()
+
+
+def test_a_move_and_a_delete_can_be_undone_from_their_notice_for_everyone(api, board):
+    sprint = api.sprint("Undo")
+    first = api.task("Undo first", sprint=sprint["id"])
+    api.task("Undo second", sprint=sprint["id"], description="kept", assigned="demo")
+    user = board().open_sprint(sprint)
+    other = board().open_sprint(sprint)
+    notice = user.page.locator(".undo-notice")
+    user.move_with_menu("Undo first", "In Testing")
+    expect(notice).to_contain_text('Moved "Undo first" to In Testing.')
+    expect(other.card("Undo first", "In Testing")).to_be_visible()
+    notice.get_by_role("button", name="Undo").click()
+    for each in (user, other):
+        each.wait_for_order("Not Started", ["Undo first", "Undo second"])
+    stored = api.wait_task(first["id"], lambda t: t["status"] == 1)
+    assert (stored["status"], stored["order"], stored["started"]) == (1, 0, None)
+    user.card("Undo second").click()
+    user.delete_open_task()
+    expect(notice).to_contain_text('Deleted "Undo second".')
+    expect(other.card("Undo second")).to_have_count(0)
+    notice.get_by_role("button", name="Undo").click()
+    for each in (user, other):
+        each.wait_for_order("Not Started", ["Undo first", "Undo second"])
+    (again,) = api.tasks(search="Undo second")
+    assert (again["description"], again["assigned"], again["sprint"]) == (
+        "kept",
+        "demo",
+        sprint["id"],
+    )
+    expect(notice.get_by_role("button", name="Undo")).to_have_count(0)

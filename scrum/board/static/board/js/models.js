@@ -192,17 +192,18 @@
     // position (0 is the top) through the API, which renumbers the column and sets the
     // dates; the card moves when the API has stored it (what the user sees is what is
     // stored): 'move:saved' gives the page the change the API made (the task, the scopes'
-    // versions, the columns' new order), as its announcement will. If the API refuses, the
-    // card stays and 'move:failed' is triggered with the API's messages.
+    // versions, the columns' new order), as its announcement will, and where the task was.
+    // If the API refuses, the card stays and 'move:failed' is triggered with its messages.
     moveTo: function (status, sprint, position) {
-      var task = this;
+      var task = this,
+        from = _.pick(this.attributes, 'status', 'sprint', 'order');  // for an undo
       this.trigger('move:saving', this, true);
       return postJSON(this.actionUrl('move'), {status: status, sprint: sprint, position: position})
         .always(function () {
           task.trigger('move:saving', task, false);
         })
         .done(function (data) {
-          task.trigger('move:saved', task, data);
+          task.trigger('move:saved', task, data, from);
         })
         .fail(function (xhr) {
           if (xhr.status !== 401) {

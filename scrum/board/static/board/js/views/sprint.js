@@ -10,6 +10,7 @@
     dropTarget = app.views.dropTarget, dataTransfer = app.views.dataTransfer,
     DELETE_CONFIRM = 5000,  // ms "Really delete?" waits for its second click
     DONE = 4,
+    UNDO_TIMEOUT = 10000,  // ms a move or a delete can be undone from its notice
     LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
     ERROR_TIMEOUT = 10000,
     COLUMNS = [
@@ -676,6 +677,54 @@
     }
   }));
 
+  // ---- undo ------------------------------------------------------------------------------
+
+  // The notice after a move or a delete made on this page: "Undo" puts it back through the
+  // API (so every board sees it), for UNDO_TIMEOUT; a newer action replaces it.
+  var UndoView = TemplateView.extend({
+    templateName: '#undo-template',
+    events: {
+      'click button.undo': 'undo',
+      'click button.dismiss': 'clear'
+    },
+    initialize: function () {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.what = null;
+      this.action = null;
+      this.timer = null;
+    },
+    getContext: function () {
+      return {what: this.what};
+    },
+    offer: function (what, action) {
+      this.clear();
+      this.what = what;
+      this.action = action;
+      this.render();
+      this.timer = setTimeout(_.bind(this.clear, this), UNDO_TIMEOUT);
+    },
+    undo: function () {
+      var action = this.action;
+      this.clear();
+      if (action) {
+        action();
+      }
+    },
+    clear: function () {
+      clearTimeout(this.timer);
+      this.action = null;
+      this.$el.empty();
+    },
+    remove: function () {
+      this.clear();
+      return TemplateView.prototype.remove.apply(this, arguments);
+    }
+  });
+
+  function columnTitle(status, sprint) {
+    return _.findWhere(COLUMNS, sprint === null ? {backlog: true} : {status: status}).title;
+  }
+
   // ---- the filter ------------------------------------------------------------------------
 
   // The filter a URL's query keeps: {mine: bool, assigned: username or '', q: text}.
@@ -729,6 +778,7 @@
       this.cards = {};  // task id -> its TaskItemView
       this.columns = {};  // column key -> StatusView
       this.menu = new MoveMenuView();
+      this.undo = new UndoView();
       this.socket = null;
       this.live = null;
       this.connection = 'connecting';
@@ -753,6 +803,7 @@
       this.listenTo(app.tasks, 'remove', this.removeCard);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
       this.listenTo(app.tasks, 'move:saved', this.moveSaved);
+      this.listenTo(app.tasks, 'destroy', this.offerUndelete);
       this.listenTo(app.tasks, 'change', function (task) {
         this.filterCard(this.cards[task.id]);
       });
@@ -808,6 +859,7 @@
       this.cards = {};
       this.addCards(app.tasks.models);
       this.showConnection(this.connection);
+      this.undo.setElement(this.$('.undo-notice'));
       this.fillAssignees();
       this.renderCarryOver();
       this.refreshBurndown();
@@ -824,6 +876,7 @@
       _.invoke(this.cards, 'remove');
       _.invoke(this.columns, 'remove');
       this.menu.remove();
+      this.undo.remove();
       if (this.carryOver) {
         this.carryOver.remove();
       }
@@ -880,10 +933,27 @@
         this.refreshBurndown();
       }
     },
-    // The API stored a move made here: applied as its announcement would be.
-    moveSaved: function (task, data) {
+    // The API stored a move made here: applied as its announcement would be, and offered
+    // for undoing.
+    moveSaved: function (task, data, from) {
       this.live.receive({model: 'task', action: 'update', id: data.task.id,
         body: _.extend({}, data.task, {change: data.change})});
+      if (from.status !== data.task.status || from.sprint !== data.task.sprint ||
+          from.order !== data.task.order) {
+        this.undo.offer('Moved "' + task.get('name') + '" to ' +
+          columnTitle(data.task.status, data.task.sprint) + '.', function () {
+          task.moveTo(from.status, from.sprint, from.order);
+        });
+      }
+    },
+    // A task deleted here can be made again, with its fields, where it was (its order is
+    // its position in the column).
+    offerUndelete: function (task) {
+      var fields = _.pick(task.attributes, 'name', 'description', 'sprint', 'status', 'order',
+        'assigned', 'due');
+      this.undo.offer('Deleted "' + task.get('name') + '".', function () {
+        app.tasks.create(fields, {wait: true});
+      });
     },
 
     // The filter: cards that do not pass it are hidden, and the URL keeps it (a bookmark or a
