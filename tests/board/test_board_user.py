@@ -118,9 +118,23 @@ def test_the_sprint_page_shows_name_due_date_description_and_the_five_columns(ap
     expect(page.locator(".due-date")).to_have_text(f"Due {sprint['end']}")
     expect(page.locator("p.description")).to_have_text("Everything about the page")
     expect(page.locator(".tasks section.status h4")).to_have_text(COLUMNS)
-    backlog = page.locator(".tasks section.status").first
-    expect(backlog.get_by_role("button", name="Add Task")).to_be_visible()
-    expect(page.get_by_role("button", name="Add Task")).to_have_count(1)
+    for title in COLUMNS:
+        expect(page.get_by_role("button", name=f"Add Task to {title}", exact=True)).to_be_visible()
+    expect(page).to_have_title("Sprint page - Scrum Board")
+    page.get_by_role("link", name="Your Sprints").click()
+    expect(page).to_have_title("Scrum Board")
+
+
+def test_a_task_added_in_a_column_of_the_sprint_starts_there(api, board):
+    sprint = api.sprint("Adding in a column")
+    user = board().open_sprint(sprint)
+    column = user.column("In Development")
+    column.get_by_role("button", name="Add Task").click()
+    column.get_by_label("Task Name").fill("Started at once")
+    column.get_by_role("button", name="Create").click()
+    expect(user.card("Started at once", "In Development")).to_be_visible()
+    (task,) = api.tasks(search="Started at once")
+    assert (task["sprint"], task["status"], task["started"]) == (sprint["id"], 2, TODAY)
 
 
 def test_an_unknown_sprint_says_so(board):

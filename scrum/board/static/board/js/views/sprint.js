@@ -11,6 +11,7 @@
     DELETE_CONFIRM = 5000,  // ms "Really delete?" waits for its second click
     DONE = 4,
     UNDO_TIMEOUT = 10000,  // ms a move or a delete can be undone from its notice
+    TITLE = document.title,  // the page's own, "Scrum Board"
     LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
     ERROR_TIMEOUT = 10000,
     COLUMNS = [
@@ -273,12 +274,21 @@
   });
 
 
+  // The "Add Task" form of a column: the task goes to the end of that column.
   var AddTaskView = FormView.extend({
     templateName: '#new-task-template',
+    initialize: function (options) {
+      FormView.prototype.initialize.apply(this, arguments);
+      this.column = options.column;  // {key, title, status, sprint}
+    },
+    getContext: function () {
+      return this.column;
+    },
     submit: function (event) {
       var self = this, attributes = {};
       FormView.prototype.submit.apply(this, arguments);
-      attributes = this.serializeForm(this.form);
+      attributes = _.extend(this.serializeForm(this.form),
+        {sprint: this.column.sprint, status: this.column.status});
       app.collections.ready.done(function () {
         app.tasks.create(attributes, {
           wait: true,
@@ -585,6 +595,7 @@
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprint = options.sprint;  // an id, or null for the backlog
+      this.key = options.key;
       this.status = options.status;
       this.title = options.title;
       this.cards = [];  // its card views, top to bottom
@@ -594,7 +605,8 @@
     },
     renderAddForm: function (event) {
       var link = $(event.currentTarget),
-        view = app.views.openForm(new AddTaskView(), event);
+        view = app.views.openForm(new AddTaskView({column: {key: this.key, title: this.title,
+          status: this.status, sprint: this.sprint}}), event);
       view.on('done', function () {
         link.removeClass('hide');
       });
@@ -825,6 +837,7 @@
       _.each(COLUMNS, function (column) {
         var view = new StatusView({
           sprint: column.backlog ? null : this.sprintNumber,
+          key: column.key,
           status: column.status,
           title: column.title,
           className: 'status ' + column.key,
@@ -858,6 +871,7 @@
       _.invoke(this.cards, 'remove');
       this.cards = {};
       this.addCards(app.tasks.models);
+      document.title = this.sprint.get('name') + ' - ' + TITLE;
       this.showConnection(this.connection);
       this.undo.setElement(this.$('.undo-notice'));
       this.fillAssignees();
@@ -867,6 +881,7 @@
     },
     remove: function () {
       this.removed = true;
+      document.title = TITLE;
       if (this.socket) {
         this.socket.close();
       }
