@@ -616,3 +616,33 @@ def test_a_move_and_a_delete_can_be_undone_from_their_notice_for_everyone(api, b
         sprint["id"],
     )
     expect(notice.get_by_role("button", name="Undo")).to_have_count(0)
+
+
+def test_keyboard_shortcuts_add_find_and_move_cards_and_question_mark_lists_them(api, board):
+    sprint = api.sprint("Shortcuts")
+    task = api.task("Moved by brackets", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    page, keys = user.page, user.page.keyboard
+    shortcuts = page.get_by_role("region", name="Keyboard shortcuts")
+    expect(shortcuts).to_be_hidden()
+    keys.press("?")
+    expect(shortcuts).to_be_visible()
+    expect(shortcuts).to_contain_text("move the focused card")
+    keys.press("?")
+    expect(shortcuts).to_be_hidden()
+    user.card("Moved by brackets").focus()
+    keys.press("]")
+    expect(user.card("Moved by brackets", "In Development")).to_be_focused()
+    keys.press("[")
+    expect(user.card("Moved by brackets", "Not Started")).to_be_focused()
+    keys.press("[")
+    expect(user.card("Moved by brackets", "Backlog")).to_be_focused()
+    assert api.wait_task(task["id"], lambda t: t["sprint"] is None)["sprint"] is None
+    keys.press("[")  # no column left of the backlog: nothing happens
+    keys.press("/")
+    expect(page.get_by_label("Find")).to_be_focused()
+    keys.type("n")  # typed into the box, not a shortcut
+    expect(page.get_by_label("Find")).to_have_value("n")
+    page.locator("h2").click()
+    keys.press("n")
+    expect(user.column("Backlog").get_by_label("Task Name")).to_be_focused()

@@ -518,6 +518,14 @@
     openMenu: function () {
       this.menu.open(this);
     },
+    // To the top of the column on the left (-1) or right (1) of its own.
+    moveBeside: function (step) {
+      var index = _.findIndex(COLUMNS, {key: this.model.statusClass()}),
+        column = COLUMNS[index + step];
+      if (column) {
+        this.moveToColumn(column);
+      }
+    },
     // To the top of a column, chosen from the menu; the focus stays on the card.
     moveToColumn: function (column) {
       this.el.focus();
@@ -797,6 +805,8 @@
       this.carryOver = null;
       this.removed = false;
       this.refreshBurndown = _.debounce(this.refreshBurndown, 300);
+      this.shortcut = _.bind(this.shortcut, this);
+      document.addEventListener('keydown', this.shortcut);
       app.collections.ready.done(function () {
         self.load();
       });
@@ -882,6 +892,7 @@
     remove: function () {
       this.removed = true;
       document.title = TITLE;
+      document.removeEventListener('keydown', this.shortcut);
       if (this.socket) {
         this.socket.close();
       }
@@ -1006,6 +1017,33 @@
         });
         select.val(self.filter.assigned);
       });
+    },
+
+    // Keyboard shortcuts (listed by "?"), ignored while the user types in a field.
+    shortcut: function (event) {
+      var target = event.target,
+        card = _.find(this.cards, function (view) {
+          return view.el === target;
+        }),
+        action = {
+          n: _.bind(function () {
+            this.$('.status.unassigned button.add').trigger('click');
+          }, this),
+          '/': _.bind(function () {
+            this.$('.filter [name=q]').trigger('focus');
+          }, this),
+          '?': _.bind(function () {
+            this.$('.shortcuts').toggleClass('hide');
+          }, this),
+          '[': card && _.bind(card.moveBeside, card, -1),
+          ']': card && _.bind(card.moveBeside, card, 1)
+        }[event.key];
+      if (!action || !this.sprint || event.ctrlKey || event.metaKey || event.altKey ||
+          $(target).is('input, textarea, select, [contenteditable=true]')) {
+        return;
+      }
+      event.preventDefault();
+      action();
     },
 
     // The socket: drags of the others, announced changes (through live.js), reconnection.
