@@ -23,6 +23,7 @@ import collections
 import functools
 import hashlib
 import io
+import json
 import logging
 import math
 import os
@@ -65,6 +66,22 @@ ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace("
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
 NEGOTIATE = os.environ.get("PLACEHOLDER_NEGOTIATE", "on").lower() in {"on", "true", "1", "yes"}
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    print(f"placeholder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
+    sys.exit(3)
+
+
+class JsonLines(logging.Formatter):
+    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
+
+    def format(self, record):
+        fields = {"time": self.formatTime(record), "level": record.levelname}
+        fields.update(service="placeholder", logger=record.name, message=record.getMessage())
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
+        return json.dumps(fields)
+
 
 # Memory bound of the image cache without Redis, per process: at most CACHE_ENTRIES images of
 # at most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
@@ -115,6 +132,24 @@ settings.configure(
     WHITENOISE_AUTOREFRESH=False,
     CACHES={"default": IMAGE_CACHE},
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
+    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s placeholder %(name)s: %(message)s"},
+            "json": {"()": JsonLines},
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            **dict.fromkeys(
+                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
+                {"handlers": [], "propagate": True},
+            ),
+            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
+            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
+        },
+    },
 )
 
 from django import forms  # noqa: E402

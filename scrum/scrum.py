@@ -12,7 +12,7 @@ HSTS), and the watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (lin
 default WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET.
 With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET, or with
 one that is short or a published placeholder. GET /health: 200 while the database and the
-cache answer, else 503 naming what is down.
+cache answer, else 503 naming what is down. LOG_FORMAT (text or json): see board/logs.py.
 """
 
 import os
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import dj_database_url
 import django
+from board.logs import TEXT, JsonLines, Repeats
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -100,6 +101,10 @@ def database(url):
 
 DEBUG = env_flag("DEBUG", "on")
 HTTPS = env_flag("HTTPS", "off")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    print(f"scrum: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
 
 settings.configure(
     DEBUG=DEBUG,
@@ -172,16 +177,21 @@ settings.configure(
         "REDOC_DIST": "SIDECAR",
         "COMPONENT_SPLIT_REQUEST": True,
     },
-    LOGGING={  # every server error with its traceback on stderr, whatever DEBUG is
+    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "line": {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
-        },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
+        "formatters": {"text": {"format": TEXT}, "json": {"()": JsonLines}},
+        "filters": {"repeats": {"()": Repeats}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
         "loggers": {
-            "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
-            "board": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            **dict.fromkeys(
+                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
+                {"handlers": [], "propagate": True},
+            ),
+            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
+            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
+            "board.hooks": {"filters": ["repeats"]},  # a watercooler outage: a line a second
         },
     },
     SECURE_SSL_REDIRECT=HTTPS,

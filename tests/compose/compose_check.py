@@ -320,6 +320,21 @@ def test_security_headers_on_every_public_port(stack):
     assert board.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_access_logs_and_bounded_log_files(stack):
+    assert requests.get(stack["hello"] + "/health?from=check", timeout=WAIT).status_code == 200
+    time.sleep(1)
+    request = '"GET /health?from=check HTTP/1.1" 200'
+    line = next(
+        line for line in compose("logs", "--no-color", "hello").splitlines() if request in line
+    )
+    assert " INFO hello gunicorn.access: " in line, line
+    for name in ("scrum", "hello", "nginx", "redis"):
+        container = compose("ps", "--quiet", name).split()[0]
+        inspect = ["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", container]
+        config = json.loads(subprocess.run(inspect, capture_output=True, text=True).stdout)
+        assert config == {"Type": "local", "Config": {"max-size": "10m", "max-file": "5"}}, name
+
+
 def run_once(*args):
     """`docker compose run --rm --no-deps ARGS`: (exit status, output)."""
     command = ["docker", "compose", "run", "--rm", "--no-deps", *args]

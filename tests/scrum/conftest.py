@@ -74,17 +74,18 @@ def manage(database_url, *args, env=None):
 
 @pytest.fixture
 def scrum_server(start, server_database):
-    """start_server(env=None, workers=1, threads=4, database=None) -> a gunicorn serving scrum
-    on the fresh database (or another one given), with the demo user (demo / test) seeded."""
+    """start_server(env=None, workers=1, threads=4, database=None, extra=()) -> a gunicorn
+    serving scrum on the fresh database (or another one given), with the demo user (demo /
+    test) seeded."""
     manage(server_database, "seed_demo")
 
-    def start_server(env=None, workers=1, threads=4, database=None):
+    def start_server(env=None, workers=1, threads=4, database=None, extra=()):
         if database:
             manage(database, "seed_demo")
         database = database or server_database
         environment = {"DATABASE_URL": database, "WATERCOOLER_SECRET": SECRET, **(env or {})}
-        extra = ("--threads", threads, "--timeout", 60)
-        return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=extra))
+        options = ("--threads", threads, "--timeout", 60, *extra)
+        return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=options))
 
     return start_server
 
