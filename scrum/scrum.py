@@ -13,10 +13,12 @@ default WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET.
 With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET, or with
 one that is short or a published placeholder. GET /health: 200 while the database and the
 cache answer, else 503 naming what is down. LOG_FORMAT (text or json): see board/logs.py.
+METRICS (on/off, default off): Prometheus text at /metrics (board/metrics.py).
 """
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -105,6 +107,16 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"scrum: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
     sys.exit(BOOT_ERROR)
+METRICS = os.environ.get("METRICS", "off").lower()
+if METRICS not in {"on", "off"}:
+    print(f"scrum: METRICS must be on or off, not {METRICS!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
+# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
+# one): the temporary directory's, named after the user and the gunicorn's process id.
+if METRICS == "on" and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    folder = Path(tempfile.gettempdir()) / f"scrum-metrics-{os.getuid()}-{os.getppid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 settings.configure(
     DEBUG=DEBUG,
@@ -131,6 +143,7 @@ settings.configure(
         "board",
     ],
     MIDDLEWARE=[
+        *(["board.metrics.measured"] if METRICS == "on" else []),
         f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -231,6 +244,10 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("api", root_view),
     path("api/", include("board.urls")),
 ]
+if METRICS == "on":
+    from board.metrics import metrics
+
+    urlpatterns.append(path("metrics", metrics, name="metrics"))
 
 handler500 = "board.views.server_error"
 

@@ -23,6 +23,8 @@ from django.conf import settings
 from django.core.signing import TimestampSigner
 from django.db import transaction
 
+from board.metrics import DROPPED, FAILED, QUEUED, SENT
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
@@ -70,9 +72,12 @@ def announce(method, model, pk, body=None):
 def enqueue(method, target, body):
     """Hand an announcement to the sender thread without ever blocking."""
     start_sender()
+    QUEUED.inc()  # before the sender can take it off
     try:
         _queue.put_nowait((time.monotonic(), method, target, body))
     except queue.Full:
+        QUEUED.dec()
+        DROPPED.labels("queue full").inc()
         log.warning("watercooler queue full, dropped %s %s", method, target)
 
 
@@ -90,10 +95,12 @@ def send_forever():
     session = requests.Session()
     while True:
         queued, method, target, body = _queue.get()
+        QUEUED.dec()
         if time.monotonic() - queued > MAX_AGE:
+            DROPPED.labels("too old").inc()
             log.warning("watercooler announcement too old, dropped %s %s", method, target)
-            continue
-        send(session, method, target, body, signature(method, target, body))
+        else:
+            send(session, method, target, body, signature(method, target, body))
 
 
 def send(session, method, target, body, signed):
@@ -104,7 +111,11 @@ def send(session, method, target, body, signed):
     try:
         response = session.request(method, target, data=body, headers=headers, timeout=TIMEOUT)
     except requests.RequestException as error:
+        FAILED.labels("unreachable").inc()
         log.warning("watercooler unreachable: %s %s: %s", method, target, error)
         return
     if response.status_code >= 400:
+        FAILED.labels("refused").inc()
         log.warning("watercooler refused %s %s: %s", method, target, response.status_code)
+    else:
+        SENT.inc()

@@ -320,7 +320,9 @@ def test_security_headers_on_every_public_port(stack):
     assert board.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_access_logs_and_bounded_log_files(stack):
+def test_no_metrics_through_nginx_access_logs_and_bounded_log_files(stack):
+    for name in ("scrum", "placeholder", "hello"):
+        assert requests.get(stack[name] + "/metrics", timeout=WAIT).status_code == 404, name
     assert requests.get(stack["hello"] + "/health?from=check", timeout=WAIT).status_code == 200
     time.sleep(1)
     request = '"GET /health?from=check HTTP/1.1" 200'
