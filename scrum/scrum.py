@@ -102,6 +102,11 @@ def database(url):
 
 
 DEBUG = env_flag("DEBUG", "on")
+# `python scrum.py collectstatic` (the image does it) writes the static files under hashed names,
+# each with a gzipped copy, into STATIC_ROOT: once they are there WhiteNoise serves those,
+# cached for good; until then it serves the app folders' own under their plain names.
+STATIC_ROOT = BASE_DIR / "static_collected"
+COLLECTED = (STATIC_ROOT / "staticfiles.json").exists() or sys.argv[1:2] == ["collectstatic"]
 HTTPS = env_flag("HTTPS", "off")
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
@@ -158,7 +163,16 @@ settings.configure(
         }
     ],
     STATIC_URL="/static/",
-    WHITENOISE_USE_FINDERS=True,
+    STATIC_ROOT=STATIC_ROOT if COLLECTED else None,  # WhiteNoise warns of a missing one
+    STORAGES={
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {
+            "BACKEND": "board.storage.HashedStaticFiles"
+            if COLLECTED
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    },
+    WHITENOISE_USE_FINDERS=not COLLECTED,
     USE_TZ=True,
     TIME_ZONE="UTC",
     REST_FRAMEWORK={

@@ -8,6 +8,7 @@ The stack is built and started once for the module and removed (`down -v`) after
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -335,6 +336,15 @@ def test_no_metrics_through_nginx_access_logs_and_bounded_log_files(stack):
         inspect = ["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", container]
         config = json.loads(subprocess.run(inspect, capture_output=True, text=True).stdout)
         assert config == {"Type": "local", "Config": {"max-size": "10m", "max-file": "5"}}, name
+
+
+def test_board_scripts_have_hashed_names_are_cached_for_good_and_gzipped(stack):
+    page = requests.get(stack["scrum"] + "/", timeout=WAIT).text
+    app = re.search(r'<script src="(/static/board/js/app\.[0-9a-f]{12}\.js)"', page).group(1)
+    gzip = {"Accept-Encoding": "gzip"}
+    response = requests.get(stack["scrum"] + app, headers=gzip, timeout=WAIT)
+    assert response.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    assert response.headers["Content-Encoding"] == "gzip"
 
 
 def run_once(*args):
