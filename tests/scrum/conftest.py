@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -91,9 +92,10 @@ def scrum_server(start, server_database):
 
 
 class Listener:
-    """A real HTTP server on 127.0.0.1 recording every request (method, path, headers, body)."""
+    """A real HTTP server on 127.0.0.1 recording every request (method, path, headers, body),
+    answering each after `delay` seconds (a slow watercooler)."""
 
-    def __init__(self):
+    def __init__(self, delay=0):
         self.requests = []
         self.received = threading.Condition()
         listener = self
@@ -105,6 +107,7 @@ class Listener:
                 with listener.received:
                     listener.requests.append((self.command, self.path, dict(self.headers), body))
                     listener.received.notify_all()
+                time.sleep(delay)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
