@@ -202,7 +202,10 @@ class Board:
         self.url = url
         state = None
         if token:
-            storage = [{"name": "apiToken", "value": token}]
+            storage = [  # as a login through the form leaves them (the API's seed: demo)
+                {"name": "apiToken", "value": token},
+                {"name": "apiUsername", "value": "demo"},
+            ]
             state = {"cookies": [], "origins": [{"origin": self.url, "localStorage": storage}]}
         self.context = browser.new_context(storage_state=state, base_url=self.url)
         self.context.set_default_timeout(TIMEOUT_MS)
@@ -267,6 +270,17 @@ class Board:
     def card(self, name, column=None):
         scope = self.column(column) if column else self.page
         return scope.locator(".task-item[draggable=true]").filter(has_text=name)
+
+    def move_with_menu(self, name, column):
+        """Move a card with its "Move to..." button and the menu it opens."""
+        self.card(name).get_by_role("button", name="Move to...").click()
+        self.page.get_by_role("menuitem", name=column, exact=True).click()
+
+    def delete_open_task(self):
+        """Delete the task whose details are open: Delete, then "Really delete?"."""
+        details = self.page.locator(".task-detail")
+        details.get_by_role("button", name="Delete").click()
+        details.get_by_role("button", name="Really delete?").click()
 
     def shown_order(self, title, names):
         """The given cards of a column, top to bottom as shown (flex order applied)."""

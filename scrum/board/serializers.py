@@ -111,6 +111,20 @@ class UsernameField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+def check_dates(status, started, completed):
+    """Refuse started and completed dates that do not fit the status or each other."""
+    if started and status == Task.STATUS_TODO:
+        raise serializers.ValidationError("Started date cannot be set for not started tasks.")
+    if completed and status != Task.STATUS_DONE:
+        raise serializers.ValidationError("Completed date cannot be set for uncompleted tasks.")
+    if status != Task.STATUS_TODO and not started:
+        raise serializers.ValidationError("A started task needs its started date.")
+    if status == Task.STATUS_DONE and not completed:
+        raise serializers.ValidationError("A completed task needs its completed date.")
+    if started and completed and completed < started:
+        raise serializers.ValidationError("Completed date cannot be before started date.")
+
+
 class TaskSerializer(serializers.ModelSerializer):
     assigned = UsernameField(
         slug_field=User.USERNAME_FIELD,
@@ -171,26 +185,20 @@ class TaskSerializer(serializers.ModelSerializer):
         status = self.current(attrs, "status", Task.STATUS_TODO)
         if not sprint and status != Task.STATUS_TODO:
             raise serializers.ValidationError('Backlog tasks must have "Not Started" status.')
-        if self.instance is not None and status != self.instance.status:
+        if self.instance is None:
+            self.give_dates(attrs, status)
+        elif status != self.instance.status:
             self.follow_status(attrs, status)
-        started, completed = self.current(attrs, "started"), self.current(attrs, "completed")
-        if started and status == Task.STATUS_TODO:
-            raise serializers.ValidationError("Started date cannot be set for not started tasks.")
-        if completed and status != Task.STATUS_DONE:
-            raise serializers.ValidationError("Completed date cannot be set for uncompleted tasks.")
-        if self.instance is None:  # a new task gets the dates a move would give it
-            today = date.today()
-            if status != Task.STATUS_TODO:
-                started = attrs["started"] = started or today
-            if status == Task.STATUS_DONE:
-                completed = attrs["completed"] = completed or today
-        elif status != Task.STATUS_TODO and not started:
-            raise serializers.ValidationError("A started task needs its started date.")
-        elif status == Task.STATUS_DONE and not completed:
-            raise serializers.ValidationError("A completed task needs its completed date.")
-        if started and completed and completed < started:
-            raise serializers.ValidationError("Completed date cannot be before started date.")
+        check_dates(status, self.current(attrs, "started"), self.current(attrs, "completed"))
         return attrs
+
+    def give_dates(self, attrs, status):
+        """Give a new task the dates a move would give it, unless they were sent."""
+        today = date.today()
+        if status != Task.STATUS_TODO and not attrs.get("started"):
+            attrs["started"] = today
+        if status == Task.STATUS_DONE and not attrs.get("completed"):
+            attrs["completed"] = today
 
     def follow_status(self, attrs, status):
         """Give a task changing status the dates a move gives it: those sent or stored when

@@ -157,8 +157,10 @@ def test_each_inline_field_of_the_task_details_is_saved(api, board):
     details = page.locator(".task-detail")
     expect(details).to_be_visible()
     expect(user.card("Edit me")).to_be_hidden()
-    expect(details.locator("[data-field=due]")).to_have_text("-----")
-    expect(details.locator("[data-field=assigned]")).to_have_text("-----")
+    for field, placeholder in (("due", "No due date"), ("assigned", "Nobody")):
+        element = details.locator(f"[data-field={field}]")
+        expect(element).to_have_text("")  # the placeholder is not text that could be saved
+        expect(element).to_have_attribute("data-placeholder", re.compile(f"^{placeholder}"))
     save = details.get_by_role("button", name="Save")
     expect(save).to_be_hidden()
     due = (date.today() + timedelta(days=10)).isoformat()
@@ -201,6 +203,9 @@ def test_a_task_deleted_from_its_details_leaves_the_board_and_the_api(api, board
     user.card("Delete me").click()
     details = user.page.locator(".task-detail")
     details.get_by_role("button", name="Delete").click()
+    expect(details.get_by_role("button", name="Really delete?")).to_be_focused()
+    assert api.get_task(task["id"])["name"] == "Delete me"  # one click deletes nothing
+    details.get_by_role("button", name="Really delete?").click()
     expect(details).to_have_count(0)
     expect(user.card("Delete me")).to_have_count(0)
     expect(user.card("Keep me", "Not Started")).to_be_visible()
@@ -257,22 +262,36 @@ def test_the_move_to_control_moves_a_card(api, board):
     sprint = api.sprint("Move to")
     task = api.task("Moved by menu", sprint=sprint["id"])
     user = board().open_sprint(sprint)
-    user.card("Moved by menu").get_by_label("Move to...").select_option(label="In Testing")
+    user.move_with_menu("Moved by menu", "In Testing")
     expect(user.card("Moved by menu", "In Testing")).to_be_visible()
     expect(user.page.locator(".task-detail")).to_have_count(0)
     stored = api.wait_task(task["id"], lambda t: t["status"] == 3)
     assert (stored["sprint"], stored["status"], stored["started"]) == (sprint["id"], 3, TODAY)
 
 
-def test_the_move_to_control_works_from_the_keyboard(api, board):
+def test_the_move_to_menu_works_from_the_keyboard_and_moves_only_on_enter(api, board):
     sprint = api.sprint("Move by keyboard")
     task = api.task("Moved by keys", sprint=sprint["id"])
     user = board().open_sprint(sprint)
-    menu = user.card("Moved by keys").get_by_label("Move to...")
-    menu.focus()
-    user.page.keyboard.press("ArrowDown")  # the first column after "Move to...": Backlog
+    keys = user.page.keyboard
+    user.card("Moved by keys").get_by_role("button", name="Move to...").focus()
+    keys.press("Enter")
+    menu = user.page.get_by_role("menu")
+    expect(menu.get_by_role("menuitem", name="Backlog")).to_be_focused()
+    for key in ("ArrowDown", "ArrowUp", "ArrowUp"):  # browsing moves nothing
+        keys.press(key)
+    expect(menu.get_by_role("menuitem", name="Completed")).to_be_focused()  # it wraps around
+    keys.press("ArrowDown")
+    user.page.wait_for_timeout(300)
+    assert api.get_task(task["id"])["sprint"] == sprint["id"]
+    keys.press("Enter")  # on Backlog
     expect(user.card("Moved by keys", "Backlog")).to_be_visible()
     assert api.wait_task(task["id"], lambda t: t["sprint"] is None)["sprint"] is None
+    expect(user.card("Moved by keys", "Backlog")).to_be_focused()  # the focus follows the card
+    user.card("Moved by keys").get_by_role("button", name="Move to...").click()
+    keys.press("Escape")
+    expect(user.page.get_by_role("menu")).to_have_count(0)
+    expect(user.card("Moved by keys")).to_be_focused()
 
 
 def test_cards_show_in_a_browser_without_request_idle_callback(api, board):
@@ -286,23 +305,40 @@ def test_cards_show_in_a_browser_without_request_idle_callback(api, board):
     assert user.page.evaluate("typeof window.requestIdleCallback") == "undefined"
     for name in ("Idle one", "Idle two"):
         expect(user.card(name, "Not Started")).to_be_visible()
-        options = user.card(name).get_by_label("Move to...").locator("option")
-        expect(options).to_have_count(len(COLUMNS) + 1)
     user.card("Idle two").click()
     expect(user.page.locator(".task-detail [data-field=description]")).to_have_text(
         "about Idle two"
     )
 
 
-def test_every_cards_move_to_menu_lists_the_five_columns_untouched(api, board):
-    sprint = api.sprint("Menus")
-    for name in ("Menu one", "Menu two"):
-        api.task(name, sprint=sprint["id"])
+def test_every_card_shows_its_assignee_due_date_description_and_a_menu_of_the_five_columns(
+    api, board
+):
+    sprint = api.sprint("At a glance")
+    past = (date.today() - timedelta(days=2)).isoformat()
+    later = (date.today() + timedelta(days=5)).isoformat()
+    api.task("Plain", sprint=sprint["id"])
+    api.task("Late", sprint=sprint["id"], assigned="demo", due=past, description="why")
+    api.task("Soon", sprint=sprint["id"], due=later)
     user = board().open_sprint(sprint)
-    for name in ("Menu one", "Menu two"):
-        options = user.card(name).get_by_label("Move to...").locator("option")
-        expect(options).to_have_count(len(COLUMNS) + 1)
-        assert [o.get_attribute("label") for o in options.all()] == ["Move to...", *COLUMNS]
+    plain, late, soon = (user.card(name) for name in ("Plain", "Late", "Soon"))
+    expect(late.locator(".assignee")).to_have_text("DE")
+    expect(late.locator(".assignee")).to_have_attribute("title", "Assigned to demo")
+    expect(late.locator(".due")).to_have_text(f"Overdue since {past}")  # in words, not a colour
+    expect(late.get_by_role("img", name="Has a description")).to_be_visible()
+    expect(soon.locator(".due")).to_have_text(f"Due {later}")
+    for card in (plain, soon):
+        expect(card.locator(".assignee, .has-description")).to_have_count(0)
+    expect(user.column("Not Started").locator(".count")).to_have_text("3")
+    expect(user.column("Backlog").locator(".count")).to_have_attribute(
+        "aria-label", re.compile("tasks$")
+    )
+    for card in (plain, late):
+        card.get_by_role("button", name="Move to...").click()
+        items = user.page.get_by_role("menuitem")
+        expect(items).to_have_count(len(COLUMNS))
+        assert items.all_inner_texts() == COLUMNS
+        user.page.keyboard.press("Escape")
 
 
 def test_a_move_the_api_refuses_puts_the_card_back_and_says_why(stack, api, board):
@@ -442,3 +478,96 @@ def test_the_page_sends_a_csp_that_forbids_inline_script(stack, board):
     )
     page.wait_for_timeout(300)
     assert page.evaluate("window.pwned") is None
+
+
+def test_an_empty_due_date_and_assignee_take_exactly_what_is_typed(api, board):
+    sprint = api.sprint("Empty fields")
+    task = api.task("Fill me", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Fill me").click()
+    details = user.page.locator(".task-detail")
+    due = (date.today() + timedelta(days=3)).isoformat()
+    for field, typed in (("due", due), ("assigned", "demo")):
+        element = details.locator(f"[data-field={field}]")
+        element.click()
+        user.page.keyboard.type(typed)  # into the empty field, as a user does: no select-all
+        expect(details.get_by_role("button", name="Save")).to_be_visible()  # before leaving it
+    details.get_by_role("button", name="Save").click()
+    expect(details.get_by_role("button", name="Save")).to_be_hidden()
+    stored = api.get_task(task["id"])
+    assert (stored["due"], stored["assigned"]) == (due, "demo")
+
+
+def test_spaces_typed_in_a_name_are_stored_as_spaces(api, board):
+    sprint = api.sprint("Spaces")
+    task = api.task("Spaced", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Spaced").click()
+    user.edit_field("name", "two  spaces and a trailing one ")
+    user.page.locator(".task-detail").get_by_role("button", name="Save").click()
+    stored = api.wait_task(task["id"], lambda t: t["name"] != "Spaced")
+    assert stored["name"] == "two  spaces and a trailing one"
+    assert "\u00a0" not in stored["name"]
+
+
+@pytest.mark.parametrize("leave", ["Close", "Escape"])
+def test_closing_the_details_saves_an_unsaved_edit(api, board, leave):
+    sprint = api.sprint(f"Unsaved, {leave}")
+    task = api.task("Half done", sprint=sprint["id"])
+    user = board().open_sprint(sprint)
+    user.card("Half done").click()
+    details = user.page.locator(".task-detail")
+    name = details.locator("[data-field=name]")
+    name.click()
+    user.page.keyboard.press("ControlOrMeta+a")
+    user.page.keyboard.type(f"Finished by {leave}")
+    if leave == "Close":
+        details.get_by_role("button", name="Close").click()
+    else:
+        user.page.keyboard.press("Escape")
+    expect(details).to_have_count(0)
+    expect(user.card(f"Finished by {leave}", "Not Started")).to_be_visible()
+    assert api.get_task(task["id"])["name"] == f"Finished by {leave}"
+
+
+def test_the_filter_shows_my_tasks_an_assignees_or_matching_words_and_the_url_keeps_it(api, board):
+    sprint = api.sprint("Filtered")
+    api.task("Mine to write", sprint=sprint["id"], assigned="demo")
+    api.task("Nobody's login page", sprint=sprint["id"], description="the LOGIN form")
+    api.task("Backlog chore")
+    user = board().open_sprint(sprint)
+    page = user.page
+    names = ["Mine to write", "Nobody's login page", "Backlog chore"]
+
+    def shown():
+        return [name for name in names if user.card(name).is_visible()]
+
+    expect(user.card("Backlog chore")).to_be_visible()
+    page.get_by_label("Only my tasks").check()
+    wait_until(shown, lambda now: now == ["Mine to write"])
+    assert shown() == ["Mine to write"]
+    expect(page).to_have_url(re.compile(r"\?mine=1$"))
+    page.get_by_label("Only my tasks").uncheck()
+    page.get_by_label("Find").fill("login")  # any case, in the name or the description
+    wait_until(shown, lambda now: now == ["Nobody's login page"])
+    assert shown() == ["Nobody's login page"]
+    page.get_by_label("Find").fill("form")  # only in the description
+    wait_until(shown, lambda now: now == ["Nobody's login page"])
+    page.get_by_label("Find").fill("")
+    page.get_by_label("Assigned to").select_option("demo")
+    wait_until(shown, lambda now: now == ["Mine to write"])
+    expect(page).to_have_url(re.compile(r"\?assigned=demo$"))
+    page.get_by_label("Find").fill("write")
+    expect(page).to_have_url(re.compile(r"#sprint/\d+\?assigned=demo&q=write$"))
+    shared = page.url
+    other = board()
+    other.page.goto(shared)  # a bookmarked or shared link opens the same view
+    expect(other.card("Mine to write")).to_be_visible()
+    expect(other.page.get_by_label("Find")).to_have_value("write")
+    expect(other.page.get_by_label("Assigned to")).to_have_value("demo")
+    for name in names[1:]:
+        expect(other.card(name)).to_be_hidden()
+    api.task("To write later, matching", sprint=sprint["id"], assigned="demo")
+    api.task("To write later, not matching", sprint=sprint["id"])
+    expect(other.card("To write later, matching")).to_be_visible()  # live cards are filtered too
+    expect(other.card("To write later, not matching")).to_be_hidden()

@@ -49,6 +49,13 @@ import requests
 from harness import BIN, ROOT, SERVICE_WARNINGS, free_port
 
 PORTS = [8000, 8001, 8002, 8003, 8020, 8080, 8081]  # every port the pages name
+DEV_PORTS = {
+    "SCRUM_PORT": 8000,
+    "PLACEHOLDER_PORT": 8001,
+    "SITE_PORT": 8002,
+    "HELLO_PORT": 8003,
+    "WATERCOOLER_PORT": 8080,
+}
 SERVICES = ["hello", "project_template", "placeholder", "sitebuilder", "scrum", "watercooler"]
 FENCE = re.compile(r"^( *)```([^\n`]*)\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
 SERVER = re.compile(
@@ -194,6 +201,8 @@ class Shell:
         env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
         env.update(SERVICE_WARNINGS, PATH=os.pathsep.join(path), CURL_LOG=str(self.curl_log))
         env["GUNICORN_CMD_ARGS"] = f"--bind 127.0.0.1:{addresses.ports[8000]}"
+        for name, port in DEV_PORTS.items():  # the Procfile's ports (deploy/dev-env.sh)
+            env[name] = str(addresses.ports[port])
         env["WATERCOOLER_SERVER"] = "127.0.0.1:9"  # the discard port: nothing answers
         if activated:
             env["PATH"] = os.pathsep.join([str(BIN), *path])

@@ -201,12 +201,12 @@ def test_a_task_added_edited_moved_and_deleted_on_one_board_follows_on_the_other
     details.get_by_role("button", name="Close").click()
 
     began = time.monotonic()
-    b.card("Edited on B").get_by_label("Move to...").select_option(label="In Testing")
+    b.move_with_menu("Edited on B", "In Testing")
     follows(record_latency, "moved on B (menu), on A", began, a, "Edited on B", "In Testing")
 
     a.card("Edited on B").click()
     began = time.monotonic()
-    a.page.locator(".task-detail").get_by_role("button", name="Delete").click()
+    a.delete_open_task()
     follows(record_latency, "deleted on A, on B", began, b, "Edited on B", gone=True)
     expect(a.card("Edited on B")).to_have_count(0)
     assert stack.a.api.tasks(search="Edited on B") == []
@@ -237,8 +237,7 @@ def test_a_board_whose_watercooler_was_killed_reconnects_and_catches_up(stack, r
     expect(a.live_status).to_have_attribute("data-state", "reconnecting", timeout=STATE_MS)
     expect(b.live_status).to_have_attribute("data-state", "live")
 
-    moved = b.card("Moved on B while A's watercooler is down")
-    moved.get_by_label("Move to...").select_option(label="In Development")
+    b.move_with_menu("Moved on B while A's watercooler is down", "In Development")
     expect(b.card("Moved on B while A's watercooler is down", "In Development")).to_be_visible()
     stack.b.api.task("Added through B while A's watercooler is down", sprint=stack.sprint["id"])
     expect(b.card("Added through B while A's watercooler is down")).to_be_visible()
@@ -335,9 +334,7 @@ def test_with_every_watercooler_down_the_boards_work_and_show_it_all_once_back(
     expect(details.locator("[data-field=name]")).to_have_text("Renamed on B while all were down")
     details.get_by_role("button", name="Close").click()
 
-    a.card("Moved on A while all are down").get_by_label("Move to...").select_option(
-        label="In Development"
-    )
+    a.move_with_menu("Moved on A while all are down", "In Development")
     expect(a.card("Moved on A while all are down", "In Development")).to_be_visible()
     stored = stack.a.api.tasks(sprint=stack.sprint["id"], status=2)
     assert "Moved on A while all are down" in [task["name"] for task in stored]

@@ -25,8 +25,8 @@
       var view = new app.views.HomepageView({el: this.contentElement});
       this.render(view);
     },
-    sprint: function (id) {
-      var view = new app.views.SprintView({el: this.contentElement, sprintId: id});
+    sprint: function (id, query) {  // query: the filter the URL keeps, e.g. "mine=1&q=login"
+      var view = new app.views.SprintView({el: this.contentElement, sprintId: id, query: query});
       this.render(view);
     },
     // Every route runs only when logged in; otherwise the login form comes first.

@@ -8,7 +8,8 @@
 
   var TemplateView = app.views.TemplateView, FormView = app.views.FormView,
     dropTarget = app.views.dropTarget, dataTransfer = app.views.dataTransfer,
-    EMPTY = '-----',  // what an empty due date or assignee shows
+    DELETE_CONFIRM = 5000,  // ms "Really delete?" waits for its second click
+    DONE = 4,
     LOCK_TIMEOUT = 30000,  // a lock whose dragend never came (the other browser left) ends
     ERROR_TIMEOUT = 10000,
     COLUMNS = [
@@ -26,9 +27,17 @@
 
   // ---- details and forms -----------------------------------------------------------------
 
-  // A task's field as its details show it (task-detail-template).
-  function shown(field, value) {
-    return value ? String(value) : (field === 'due' || field === 'assigned' ? EMPTY : '');
+  // A task's field as its details show it (task-detail-template; empty ones show their
+  // placeholder from CSS, with no text of their own).
+  function shown(value) {
+    return value ? String(value) : '';
+  }
+
+  // What a field's element holds, as the API takes it: trimmed, the no-break spaces that
+  // contenteditable types turned back into spaces, an empty due date or assignee null.
+  function typedValue(element, field) {
+    var value = element.innerText.replace(/\u00a0/g, ' ').trim();
+    return value === '' && (field === 'due' || field === 'assigned') ? null : value;
   }
 
   // A task's details, editable in place. Saves send If-Match with the version the panel
@@ -42,14 +51,16 @@
     templateName: '#task-detail-template',
     conflictTemplate: '#conflict-template',
     attributes: {role: 'listitem'},
-    events: _.extend({
+    events: _.extend({}, FormView.prototype.events, {
+      'click button.cancel': 'close',
       'focus [data-field][contenteditable=true]': 'beginEdit',
+      'input [data-field][contenteditable=true]': 'editField',
       'blur [data-field][contenteditable=true]': 'editField',
       'keydown [data-field][contenteditable=true]': 'fieldKey',
       'click button.delete': 'destroy',
       'click button.keep-mine': 'keepMine',
       'click button.take-theirs': 'takeTheirs'
-    }, FormView.prototype.events),
+    }),
     initialize: function (options) {
       FormView.prototype.initialize.apply(this, arguments);
       this.task = options.task;
@@ -57,6 +68,8 @@
       this.base = {};  // field -> its value when the user began editing it
       this.etag = null;  // the version of the task the next save expects
       this.conflict = null;  // {theirs: the server's task, etag, fields: [names]}
+      this.deleting = null;  // the timer of a first click on Delete
+      this.closing = false;  // Close or Escape: saved first, then closed
       this.listenTo(this.task, 'change', this.render);
       this.listenTo(this.task, 'remove', this.done);
       this.readVersion();
@@ -68,19 +81,19 @@
       });
     },
     getContext: function () {
-      return {task: this.task, empty: EMPTY};
+      return {task: this.task, deleting: this.deleting !== null};
     },
     // Re-rendered when the task changes (here or elsewhere); unsaved edits stay, and so does
     // what is being typed in a field.
     render: function () {
       var typing = this.el.querySelector('[data-field]:focus'),
         typed = typing && {name: $(typing).data('field'), text: typing.innerText};
-      if (typed && shown(typed.name, this.base[typed.name]) === typed.text.trim()) {
-        typed.text = shown(typed.name, this.task.get(typed.name));  // nothing typed: follow
+      if (typed && shown(this.base[typed.name]) === typed.text.trim()) {
+        typed.text = shown(this.task.get(typed.name));  // nothing typed: follow
       }
       FormView.prototype.render.apply(this, arguments);
       _.each(this.changes, function (value, field) {
-        this.field(field).text(value === null ? EMPTY : value);
+        this.field(field).text(shown(value));
       }, this);
       if (typed) {
         this.field(typed.name).text(typed.text)[0].focus();
@@ -89,8 +102,7 @@
         this.$('form').before(app.views.compiled(this.conflictTemplate)({
           fields: _.map(this.conflict.fields, function (field) {
             return {name: field, theirs: this.conflict.theirs[field], mine: this.changes[field]};
-          }, this),
-          empty: EMPTY
+          }, this)
         }));
       }
       this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
@@ -115,15 +127,34 @@
           self.changes = {};
           self.base = {};
           self.render();
+          if (self.closing) {
+            self.done();
+          }
         },
         error: function (model, xhr) {
           if (xhr.status === 412) {
             self.compare();
           } else {
+            self.closing = false;  // the user sees why, and the edit stays
             self.modelFailure(model, xhr);
           }
         }
       });
+    },
+    // Close (or Escape): an unsaved edit is saved first, so nothing typed is lost unseen.
+    close: function (event) {
+      if (event && event.preventDefault) {
+        event.preventDefault();
+      }
+      if (_.isEmpty(this.changes)) {
+        this.done();
+        return;
+      }
+      this.closing = true;
+      this.clearErrors();
+      if (!this.conflict) {
+        this.save();
+      }
     },
     // Someone else saved the task: their version decides whether this save can simply be
     // made again on it (none of the fields edited here changed there) or the user chooses.
@@ -162,13 +193,33 @@
       this.conflict = null;
       this.task.set(_.pick(theirs, _.keys(this.task.attributes)));
       this.render();
+      if (this.closing && _.isEmpty(this.changes)) {
+        this.done();
+      }
     },
     // Deletes the task once the API agrees: its card and these details leave the page
     // (the task's 'remove'), and every other board hears it from the watercooler.
+    // The first click asks "Really delete?" for a few seconds; the second deletes.
     destroy: function (event) {
+      var self = this;
       event.preventDefault();
       this.clearErrors();
+      if (this.deleting === null) {
+        this.deleting = setTimeout(function () {
+          self.deleting = null;
+          self.render();
+        }, DELETE_CONFIRM);
+        this.render();
+        this.$('button.delete').trigger('focus');
+        return;
+      }
+      clearTimeout(this.deleting);
+      this.deleting = null;
       this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
+    },
+    remove: function () {
+      clearTimeout(this.deleting);
+      return FormView.prototype.remove.apply(this, arguments);
     },
     // The value a field had when the user began to edit it: what a save would overwrite.
     beginEdit: function (event) {
@@ -177,15 +228,11 @@
         this.base[field] = stored === undefined ? null : stored;
       }
     },
-    // The trimmed text of an edited field; an empty due date or assignee is null.
+    // An edit, as it is typed: Save shows as soon as something differs from the task.
     editField: function (event) {
-      var $this = $(event.currentTarget),
-        field = $this.data('field'),
-        value = $this[0].innerText.trim(),
+      var field = $(event.currentTarget).data('field'),
+        value = typedValue(event.currentTarget, field),
         stored = this.task.get(field);
-      if (value === EMPTY || (value === '' && (field === 'due' || field === 'assigned'))) {
-        value = null;
-      }
       if ((stored === undefined ? null : stored) === value) {
         delete this.changes[field];
         delete this.base[field];
@@ -194,7 +241,7 @@
       }
       this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
     },
-    // Enter ends a one-line field, Escape closes the details.
+    // Enter ends a one-line field, Escape closes the details (saving an edit first).
     fieldKey: function (event) {
       var field = $(event.currentTarget).data('field');
       if (event.key === 'Enter' && field !== 'description') {
@@ -202,7 +249,7 @@
         event.currentTarget.blur();
       } else if (event.key === 'Escape') {
         event.currentTarget.blur();
-        this.done();
+        this.close();
       }
     },
     clearErrors: function () {
@@ -282,6 +329,84 @@
 
   // ---- cards ----------------------------------------------------------------------------
 
+  // Up to two letters for a username: "ann.lee" -> "AL", "demo" -> "DE".
+  function initials(username) {
+    var parts = _.compact(String(username || '').split(/[\s._-]+/));
+    if (parts.length > 1) {
+      return (parts[0][0] + parts[1][0]).toUpperCase();
+    }
+    return (parts[0] || '').slice(0, 2).toUpperCase();
+  }
+
+  // The page's one "Move to..." menu, opened inside the card whose button asked for it: a
+  // column is chosen with a click, or with the arrow keys and Enter (nothing moves while the
+  // user looks through it); Escape or leaving it closes it.
+  var MoveMenuView = TemplateView.extend({
+    className: 'move-menu',
+    templateName: '#move-menu-template',
+    attributes: {role: 'menu', 'aria-label': 'Move to'},
+    events: {
+      'click button[data-column]': 'pick',
+      'keydown': 'key',
+      'focusout': 'leave'
+    },
+    initialize: function () {
+      TemplateView.prototype.initialize.apply(this, arguments);
+      this.card = null;
+      this.render();
+    },
+    getContext: function () {
+      return {columns: COLUMNS};
+    },
+    open: function (card) {
+      this.close();
+      this.card = card;
+      card.$('.glance').after(this.el);
+      this.delegateEvents();
+      this.$('button').first().trigger('focus');
+    },
+    close: function (refocus) {
+      var card = this.card;
+      this.card = null;
+      this.$el.detach();
+      if (refocus && card) {
+        card.el.focus();
+      }
+    },
+    closeOn: function (card) {
+      if (this.card === card) {
+        this.close();
+      }
+    },
+    pick: function (event) {
+      var card = this.card,
+        column = _.findWhere(COLUMNS, {key: $(event.currentTarget).data('column')});
+      event.stopPropagation();
+      this.close();
+      if (card && column) {
+        card.moveToColumn(column);
+      }
+    },
+    key: function (event) {
+      var items = this.$('button').toArray(),
+        index = items.indexOf(document.activeElement),
+        step = {ArrowDown: 1, ArrowUp: -1}[event.key];
+      event.stopPropagation();  // Enter here is a choice, not the card's "open details"
+      if (event.key === 'Escape') {
+        this.close(true);
+      } else if (step) {
+        event.preventDefault();
+        items[(index + step + items.length) % items.length].focus();
+      }
+    },
+    // Focus that leaves the menu for anything outside it closes it.
+    leave: function (event) {
+      if (this.card && !this.el.contains(event.relatedTarget)) {
+        this.close();
+      }
+    }
+  });
+
   // A task's card: its name and its "Move to..." menu; it can be dragged, and dropped on.
   var TaskItemView = TemplateView.extend(_.extend({}, dropTarget, {
     tagName: 'div',
@@ -295,7 +420,7 @@
     events: {
       'click': 'details',
       'keydown': 'key',
-      'change select.move': 'menuMove',
+      'click button.move': 'openMenu',
       'dragstart': 'start',
       'dragenter': 'enter',
       'dragover': 'over',
@@ -306,6 +431,7 @@
     initialize: function (options) {
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprint = options.sprint;  // the page's sprint id, for "Move to..."
+      this.menu = options.menu;  // the page's one "Move to..." menu
       this.column = null;  // its StatusView
       this.detail = null;
       this.listenTo(this.model, 'change', this.changed);
@@ -313,9 +439,15 @@
       this.listenTo(this.model, 'move:failed', this.showFailure);
     },
     getContext: function () {
-      return {task: this.model, columns: COLUMNS};
+      var task = this.model;
+      return {
+        task: task,
+        initials: initials(task.get('assigned')),
+        overdue: task.get('due') < app.today() && task.get('status') !== DONE
+      };
     },
     render: function () {
+      this.menu.closeOn(this);  // its element would go with the card's old content
       TemplateView.prototype.render.apply(this, arguments);
       this.el.style.order = Math.floor(this.model.get('order'));
       this.el.setAttribute('aria-label', this.model.get('name'));
@@ -324,9 +456,13 @@
       }
       return this;
     },
-    // Drawn again; a new order takes the card to its place in the column.
+    // Drawn again (keeping the focus on the card); a new order takes it to its place.
     changed: function () {
+      var focused = this.el.contains(document.activeElement);
       this.render();
+      if (focused) {
+        this.el.focus();
+      }
       if (this.column && this.model.hasChanged('order')) {
         this.column.place(this);
       }
@@ -347,7 +483,7 @@
     },
     details: function (event) {
       var view;
-      if ($(event.target).closest('select').length || this.detail) {
+      if ($(event.target).closest('.move, .move-menu').length || this.detail) {
         return;
       }
       view = new TaskDetailView({task: this.model});
@@ -368,11 +504,13 @@
         this.details(event);
       }
     },
-    menuMove: function (event) {
-      var column = _.findWhere(COLUMNS, {key: $(event.currentTarget).val()});
-      if (column) {
-        this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
-      }
+    openMenu: function () {
+      this.menu.open(this);
+    },
+    // To the top of a column, chosen from the menu; the focus stays on the card.
+    moveToColumn: function (column) {
+      this.el.focus();
+      this.model.moveTo(column.status, column.backlog ? null : this.sprint, 0);
     },
     start: function (event) {
       var transfer = dataTransfer(event);
@@ -474,7 +612,13 @@
     render: function () {
       TemplateView.prototype.render.apply(this, arguments);
       this.list = this.$('.list')[0];
+      this.count();
       return this;
+    },
+    // The number of cards, beside the title.
+    count: function () {
+      var size = this.cards.length;
+      this.$('.count').text(size).attr('aria-label', size + (size === 1 ? ' task' : ' tasks'));
     },
     // Inserts cards at their places in board order (visual order also follows CSS order); a
     // batch that goes after every card already there (a list being loaded) is appended in
@@ -499,6 +643,7 @@
       });
       this.list.appendChild(fragment);
       this.cards = this.cards.concat(views);
+      this.count();
     },
     // Moves a card (and its open details) to its place; the field being typed in keeps the
     // focus, which moving an element takes away.
@@ -512,6 +657,7 @@
       this.list.insertBefore(view.el, index < this.cards.length
         ? this.cards[index].topElement() : null);
       this.cards.splice(index, 0, view);
+      this.count();
       if (view.detail) {
         this.list.insertBefore(view.detail.el, view.el);
         if (view.detail.el.contains(focused)) {
@@ -521,6 +667,7 @@
     },
     forget: function (view) {
       this.cards = _.without(this.cards, view);
+      this.count();
     },
     // Whether the card goes after every other card (the usual case while loading a list).
     isLast: function (view) {
@@ -529,18 +676,59 @@
     }
   }));
 
+  // ---- the filter ------------------------------------------------------------------------
+
+  // The filter a URL's query keeps: {mine: bool, assigned: username or '', q: text}.
+  function parseFilter(query) {
+    var params = new URLSearchParams(query || '');
+    return {
+      mine: params.get('mine') === '1',
+      assigned: params.get('assigned') || '',
+      q: params.get('q') || ''
+    };
+  }
+
+  function filterQuery(filter) {
+    var params = new URLSearchParams();
+    if (filter.mine) {
+      params.set('mine', '1');
+    }
+    _.each(['assigned', 'q'], function (name) {
+      if (filter[name]) {
+        params.set(name, filter[name]);
+      }
+    });
+    return params.toString();
+  }
+
+  // Whether a task passes the filter (the words in its name or description, any case).
+  function passes(task, filter, me) {
+    var words = filter.q.toLowerCase().trim(),
+      text = (task.get('name') + ' ' + (task.get('description') || '')).toLowerCase();
+    return (!filter.mine || task.get('assigned') === me) &&
+      (!filter.assigned || task.get('assigned') === filter.assigned) &&
+      (!words || text.indexOf(words) >= 0);
+  }
+
   // ---- the page -------------------------------------------------------------------------
 
   var SprintView = TemplateView.extend({
     templateName: '#sprint-template',
+    events: {
+      'input .filter': 'filterChanged',
+      'change .filter': 'filterChanged',
+      'submit .filter': 'keepFilter'
+    },
     initialize: function (options) {
       var self = this;
       TemplateView.prototype.initialize.apply(this, arguments);
       this.sprintId = options.sprintId;  // the route's string
       this.sprintNumber = /^\d+$/.test(this.sprintId) ? parseInt(this.sprintId, 10) : null;
       this.sprint = null;
+      this.filter = parseFilter(options.query);
       this.cards = {};  // task id -> its TaskItemView
       this.columns = {};  // column key -> StatusView
+      this.menu = new MoveMenuView();
       this.socket = null;
       this.live = null;
       this.connection = 'connecting';
@@ -565,6 +753,9 @@
       this.listenTo(app.tasks, 'remove', this.removeCard);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
       this.listenTo(app.tasks, 'move:saved', this.moveSaved);
+      this.listenTo(app.tasks, 'change', function (task) {
+        this.filterCard(this.cards[task.id]);
+      });
       this.live = new app.Live(this.sprintNumber);
       this.live.load();  // with the sprint, not once it is in
       this.makeColumns();
@@ -600,7 +791,7 @@
       }
     },
     getContext: function () {
-      return {sprint: this.sprint, sprintId: this.sprintId};
+      return {sprint: this.sprint, sprintId: this.sprintId, filter: this.filter};
     },
     render: function () {
       TemplateView.prototype.render.apply(this, arguments);
@@ -610,13 +801,14 @@
       _.each(this.columns, function (view) {
         this.$('.tasks').append(view.el);
         view.delegateEvents();
-        view.render();
         view.cards = [];
+        view.render();
       }, this);
       _.invoke(this.cards, 'remove');
       this.cards = {};
       this.addCards(app.tasks.models);
       this.showConnection(this.connection);
+      this.fillAssignees();
       this.renderCarryOver();
       this.refreshBurndown();
       return this;
@@ -631,6 +823,7 @@
       }
       _.invoke(this.cards, 'remove');
       _.invoke(this.columns, 'remove');
+      this.menu.remove();
       if (this.carryOver) {
         this.carryOver.remove();
       }
@@ -657,16 +850,23 @@
           !(task.inBacklog() || task.inSprint(this.sprint))) {
         return null;
       }
-      view = new TaskItemView({model: task, sprint: this.sprintNumber}).render();
+      view = new TaskItemView({model: task, sprint: this.sprintNumber, menu: this.menu}).render();
       this.cards[task.id] = view;
+      this.filterCard(view);
       view.on('dragstart', this.sender('dragstart'), this);
       view.on('dragend', this.sender('dragend'), this);
       view.on('drop', this.sender('drop'), this);
       return view;
     },
+    // A card that had the focus keeps it in its new column.
     changedColumn: function (task) {
+      var old = this.cards[task.id],
+        focused = old && old.el.contains(document.activeElement);
       this.removeCard(task);
       this.addCards([task]);
+      if (focused && this.cards[task.id]) {
+        this.cards[task.id].el.focus();
+      }
     },
     removeCard: function (task) {
       if (this.cards[task.id]) {
@@ -684,6 +884,43 @@
     moveSaved: function (task, data) {
       this.live.receive({model: 'task', action: 'update', id: data.task.id,
         body: _.extend({}, data.task, {change: data.change})});
+    },
+
+    // The filter: cards that do not pass it are hidden, and the URL keeps it (a bookmark or a
+    // shared link opens the same view); nothing is asked of the API as the user types.
+    filterChanged: function () {
+      var form = this.$('.filter');
+      this.filter = {
+        mine: form.find('[name=mine]').prop('checked'),
+        assigned: form.find('[name=assigned]').val() || '',
+        q: form.find('[name=q]').val() || ''
+      };
+      _.each(this.cards, this.filterCard, this);
+      Backbone.history.navigate('sprint/' + this.sprintId +
+        (filterQuery(this.filter) ? '?' + filterQuery(this.filter) : ''), {replace: true});
+    },
+    keepFilter: function (event) {
+      event.preventDefault();  // Enter in the search box
+    },
+    filterCard: function (view) {
+      if (view) {
+        view.el.hidden = !passes(view.model, this.filter, app.session.get('username'));
+      }
+    },
+    // The assignee menu: every user, once the list is in.
+    fillAssignees: function () {
+      var self = this;
+      app.users.fetchAll().done(function () {
+        var select = self.$('.filter [name=assigned]');
+        _.each(app.users.pluck('username').sort(), function (username) {
+          if (!select.find('option').filter(function () {
+            return this.value === username;
+          }).length) {
+            select.append($('<option>').val(username).text(username));
+          }
+        });
+        select.val(self.filter.assigned);
+      });
     },
 
     // The socket: drags of the others, announced changes (through live.js), reconnection.
