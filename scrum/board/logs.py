@@ -42,11 +42,12 @@ class Repeats(logging.Filter):
         key, now = (record.name, record.msg), time.monotonic()
         with self.lock:
             run = self.runs.get(key)
-            if run is None or now - run[0] >= self.WINDOW:
+            # Lines held: their summary is due, and counts this one too, however late it runs.
+            if run is None or (not run[1] and now - run[0] >= self.WINDOW):
                 self.runs[key] = [now, 0]
                 return True
             run[1] += 1
-            if run[1] == 1:  # the first one held in this window: summarise at its end
+            if run[1] == 1:  # the first one held since that line: summarise at the window's end
                 timer = threading.Timer(run[0] + self.WINDOW - now, self.summarise, (key,))
                 timer.daemon = True
                 timer.start()
