@@ -1,6 +1,11 @@
 """placeholder's Prometheus figures at /metrics (METRICS=on): requests by route and status,
 renders, cache hits and misses, summed over every gunicorn worker; nothing unless asked."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 import requests
 from harness import ROOT, gunicorn, redis_service
@@ -33,6 +38,11 @@ def test_metrics_add_up_every_workers_requests_renders_and_cache_lookups(start):
         assert sample(text, 'placeholder_renders_total{format="png"}') == 1
         assert sample(text, 'placeholder_cache_lookups_total{result="miss"}') == 1
         assert sample(text, 'placeholder_cache_lookups_total{result="hit"}') == 9
+    service.stop()
+    # The workers counted in one folder of the temporary directory named after gunicorn's pid.
+    folder = Path(tempfile.gettempdir()) / f"placeholder-metrics-{os.getuid()}-{service.proc.pid}"
+    assert any(folder.glob("counter_*.db"))
+    shutil.rmtree(folder)
 
 
 def test_metrics_are_not_served_unless_asked(start):

@@ -32,8 +32,11 @@ def wait_for(condition, timeout=10):
     return condition()
 
 
-def test_metrics_add_up_requests_and_announcements_of_every_worker(scrum_server, listener):
+def test_metrics_add_up_requests_and_announcements_of_every_worker(
+    scrum_server, listener, tmp_path
+):
     env = {**PRODUCTION, "METRICS": "on", "WATERCOOLER_SERVER": listener.address}
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)  # the operator's folder, empty at start
     server = scrum_server(env, workers=2)
     add_tasks(server, 6)
     assert len(listener.wait_for(6)) == 6
@@ -44,8 +47,9 @@ def test_metrics_add_up_requests_and_announcements_of_every_worker(scrum_server,
         assert sample(server, count) == 6
 
 
-def test_announcements_the_watercooler_never_got_are_counted(scrum_server):
+def test_announcements_the_watercooler_never_got_are_counted(scrum_server, tmp_path):
     env = {**PRODUCTION, "METRICS": "on", "WATERCOOLER_SERVER": "127.0.0.1:9"}  # nobody there
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     server = scrum_server(env)
     add_tasks(server, 3)
     failed = 'scrum_announcements_failed_total{reason="unreachable"}'
