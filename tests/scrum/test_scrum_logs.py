@@ -31,14 +31,13 @@ def failures(output):
 def test_announcements_the_watercooler_never_got_are_summarised(scrum_server):
     """Nothing listens at WATERCOOLER_SERVER (conftest): every write's announcement fails."""
     server = scrum_server({**PRODUCTION, "WATERCOOLER_SERVER": "127.0.0.1:9"})
-    started = time.monotonic()
     add_tasks(server, WRITES)
     deadline = time.monotonic() + 10
     while failures(server.output())[1] < WRITES and time.monotonic() < deadline:
         time.sleep(0.2)
     lines, accounted = failures(server.output())
     assert accounted == WRITES  # none lost from the count
-    assert len(lines) <= 2 * (time.monotonic() - started) + 2  # not one a drop
+    assert len(lines) < WRITES / 2  # the first, then a line a second with a count: not one each
     assert re.search(
         r"WARNING scrum board\.hooks: \d+ more like 'watercooler unreachable", lines[-1]
     )
