@@ -27,5 +27,7 @@ RUN useradd --system --create-home --uid 10001 app && mkdir /site && chown app /
 COPY --from=build /venv /venv
 WORKDIR /app
 COPY . .
+# The board's static files under hashed names with gzipped copies (scrum/static_collected/).
+RUN cd scrum && DEBUG=on python scrum.py collectstatic --noinput --verbosity 0
 USER app
 CMD ["gunicorn", "--chdir", "hello", "--bind", "0.0.0.0:8003", "hello:application"]

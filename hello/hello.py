@@ -3,10 +3,14 @@
     python hello.py runserver          # development server on :8000
     gunicorn hello                     # production, configured from the environment
 
-DEBUG (on/off), SECRET_KEY (random per start when unset) and ALLOWED_HOSTS (comma list)
-come from the environment. GET /health answers 200 while the process can serve.
+DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list) and
+LOG_FORMAT (text or json) come from the environment. GET /health answers 200 while the
+process can serve. Logs: one line a record on stderr (time, level, service, logger: message),
+server errors with their traceback whatever DEBUG is, gunicorn's worker and access lines too.
 """
 
+import json
+import logging
 import os
 import sys
 
@@ -35,6 +39,22 @@ if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     print(f"hello: SECRET_KEY {problem} (refusing to start with DEBUG off)", file=sys.stderr)
     sys.exit(3)  # gunicorn reads 3 as "worker failed to boot": it stops, no respawn
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    print(f"hello: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
+    sys.exit(3)
+
+
+class JsonLines(logging.Formatter):
+    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
+
+    def format(self, record):
+        fields = {"time": self.formatTime(record), "level": record.levelname}
+        fields.update(service="hello", logger=record.name, message=record.getMessage())
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
+        return json.dumps(fields)
+
 
 settings.configure(
     DEBUG=DEBUG,
@@ -47,6 +67,24 @@ settings.configure(
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     ],
+    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s hello %(name)s: %(message)s"},
+            "json": {"()": JsonLines},
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            **dict.fromkeys(
+                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
+                {"handlers": [], "propagate": True},
+            ),
+            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
+            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
+        },
+    },
 )
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402

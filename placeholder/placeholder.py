@@ -23,12 +23,14 @@ import collections
 import functools
 import hashlib
 import io
+import json
 import logging
 import math
 import os
 import re
 import struct
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -65,6 +67,32 @@ ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace("
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
 NEGOTIATE = os.environ.get("PLACEHOLDER_NEGOTIATE", "on").lower() in {"on", "true", "1", "yes"}
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    print(f"placeholder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
+    sys.exit(3)
+METRICS = os.environ.get("METRICS", "off").lower()
+if METRICS not in {"on", "off"}:
+    print(f"placeholder: METRICS must be on or off, not {METRICS!r}", file=sys.stderr)
+    sys.exit(3)
+# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
+# one): the temporary directory's, named after the user and the gunicorn's process id.
+if METRICS == "on" and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    folder = Path(tempfile.gettempdir()) / f"placeholder-metrics-{os.getuid()}-{os.getppid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+class JsonLines(logging.Formatter):
+    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
+
+    def format(self, record):
+        fields = {"time": self.formatTime(record), "level": record.levelname}
+        fields.update(service="placeholder", logger=record.name, message=record.getMessage())
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
+        return json.dumps(fields)
+
 
 # Memory bound of the image cache without Redis, per process: at most CACHE_ENTRIES images of
 # at most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
@@ -96,6 +124,7 @@ settings.configure(
     ALLOWED_HOSTS=ALLOWED_HOSTS,
     ROOT_URLCONF=__name__,
     MIDDLEWARE=[
+        *([f"{__name__}.measured"] if METRICS == "on" else []),
         f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -115,6 +144,24 @@ settings.configure(
     WHITENOISE_AUTOREFRESH=False,
     CACHES={"default": IMAGE_CACHE},
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
+    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s placeholder %(name)s: %(message)s"},
+            "json": {"()": JsonLines},
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            **dict.fromkeys(
+                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
+                {"handlers": [], "propagate": True},
+            ),
+            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
+            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
+        },
+    },
 )
 
 from django import forms  # noqa: E402
@@ -135,8 +182,26 @@ from django.utils.cache import get_conditional_response  # noqa: E402
 from django.views.decorators.http import require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
+from prometheus_client import (  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 log = logging.getLogger("placeholder")
+
+# Prometheus text at /metrics with METRICS=on; under gunicorn the sum of every worker's.
+REQUESTS = Histogram(
+    "placeholder_request_duration_seconds",
+    "HTTP requests, by route and status",
+    ["route", "status"],
+)
+RENDERS = Counter("placeholder_renders", "Images rendered, by format", ["format"])
+CACHE_LOOKUPS = Counter("placeholder_cache_lookups", "Image cache lookups, by result", ["result"])
 
 MAX_SIZE = 2000  # the book's limit on width and height
 MAX_PIXELS_PER_SIDE = 4000  # after the retina factor: bounds the memory of one render
@@ -779,9 +844,11 @@ image_cache = ImageCache(cache if REDIS_URL else LocalImages(CACHE_ENTRIES))
 def cached_render(key, spec):
     """(image bytes, 'HIT' or 'MISS'); a cache that is down costs a render, never an error."""
     content = image_cache.get(key)
+    CACHE_LOOKUPS.labels("miss" if content is None else "hit").inc()
     if content is not None:
         return content, "HIT"
     content = render_image(spec)
+    RENDERS.labels(spec.format).inc()
     if len(content) <= MAX_CACHED_BYTES:
         image_cache.set(key, content)
     return content, "MISS"
@@ -915,6 +982,29 @@ def health(request):
     return JsonResponse(body, headers={"Cache-Control": "no-store"})
 
 
+def measured(get_response):
+    """Middleware (METRICS=on): each request's duration, by route (its URL's name) and status."""
+
+    def middleware(request):
+        started = time.perf_counter()
+        response = get_response(request)
+        match = request.resolver_match  # None: static files, 404s
+        route = (match and match.url_name) or "other"
+        REQUESTS.labels(route, response.status_code).observe(time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
+def metrics(request):
+    """Prometheus text: this process's figures, or every gunicorn worker's summed."""
+    registry = REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
 def head_without_body(get_response):
     """Middleware: a HEAD gets GET's headers and no body, which gunicorn would drop with a
     warning (image HEADs render nothing at all, see head_response)."""
@@ -936,10 +1026,12 @@ IMAGE_PATH = (
 )
 urlpatterns = [
     path("image/<int:width>x<int:height>/", placeholder, name="placeholder"),  # the book's URL
-    re_path(IMAGE_PATH, placeholder),
+    re_path(IMAGE_PATH, placeholder, name="image"),
     re_path(r"^$", home, name="home"),
-    path("health", health),
+    path("health", health, name="health"),
 ]
+if METRICS == "on":
+    urlpatterns.append(path("metrics", metrics, name="metrics"))
 
 application = get_wsgi_application()
 

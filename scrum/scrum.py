@@ -12,15 +12,18 @@ HSTS), and the watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (lin
 default WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET.
 With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET, or with
 one that is short or a published placeholder. GET /health: 200 while the database and the
-cache answer, else 503 naming what is down.
+cache answer, else 503 naming what is down. LOG_FORMAT (text or json): see board/logs.py.
+METRICS (on/off, default off): Prometheus text at /metrics (board/metrics.py).
 """
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
 import django
+from board.logs import TEXT, JsonLines, Repeats
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -107,7 +110,23 @@ def database(url):
 
 
 DEBUG = env_flag("DEBUG", True)
+# `python scrum.py collectstatic` (the image does it) writes the static files under hashed names,
+# each with a gzipped copy, into STATIC_ROOT: once they are there WhiteNoise serves those,
+# cached for good; until then it serves the app folders' own under their plain names.
+STATIC_ROOT = BASE_DIR / "static_collected"
+COLLECTED = (STATIC_ROOT / "staticfiles.json").exists() or sys.argv[1:2] == ["collectstatic"]
 HTTPS = env_flag("HTTPS", False)
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    print(f"scrum: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
+METRICS = env_flag("METRICS", False)
+# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
+# one): the temporary directory's, named after the user and the gunicorn's process id.
+if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    folder = Path(tempfile.gettempdir()) / f"scrum-metrics-{os.getuid()}-{os.getppid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 settings.configure(
     DEBUG=DEBUG,
@@ -134,6 +153,7 @@ settings.configure(
         "board",
     ],
     MIDDLEWARE=[
+        *(["board.metrics.measured"] if METRICS else []),
         f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -148,7 +168,16 @@ settings.configure(
         }
     ],
     STATIC_URL="/static/",
-    WHITENOISE_USE_FINDERS=True,
+    STATIC_ROOT=STATIC_ROOT if COLLECTED else None,  # WhiteNoise warns of a missing one
+    STORAGES={
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {
+            "BACKEND": "board.storage.HashedStaticFiles"
+            if COLLECTED
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    },
+    WHITENOISE_USE_FINDERS=not COLLECTED,
     USE_TZ=True,
     TIME_ZONE="UTC",
     REST_FRAMEWORK={
@@ -180,16 +209,21 @@ settings.configure(
         "REDOC_DIST": "SIDECAR",
         "COMPONENT_SPLIT_REQUEST": True,
     },
-    LOGGING={  # every server error with its traceback on stderr, whatever DEBUG is
+    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "line": {"format": "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"}
-        },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line"}},
+        "formatters": {"text": {"format": TEXT}, "json": {"()": JsonLines}},
+        "filters": {"repeats": {"()": Repeats}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
         "loggers": {
-            "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
-            "board": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            **dict.fromkeys(
+                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
+                {"handlers": [], "propagate": True},
+            ),
+            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
+            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
+            "board.hooks": {"filters": ["repeats"]},  # a watercooler outage: a line a second
         },
     },
     SECURE_SSL_REDIRECT=HTTPS,
@@ -229,6 +263,10 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("api", root_view),
     path("api/", include("board.urls")),
 ]
+if METRICS:
+    from board.metrics import metrics
+
+    urlpatterns.append(path("metrics", metrics, name="metrics"))
 
 handler500 = "board.views.server_error"
 

@@ -9,6 +9,8 @@ SITE_URL (the address the built site is published at, for sitemap.xml) come from
 environment.
 """
 
+import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -17,6 +19,22 @@ from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in {"text", "json"}:
+    print(f"sitebuilder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
+    sys.exit(3)
+
+
+class JsonLines(logging.Formatter):
+    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
+
+    def format(self, record):
+        fields = {"time": self.formatTime(record), "level": record.levelname}
+        fields.update(service="sitebuilder", logger=record.name, message=record.getMessage())
+        if record.exc_info:
+            fields["error"] = self.formatException(record.exc_info)
+        return json.dumps(fields)
+
 
 settings.configure(
     DEBUG=os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"},
@@ -56,6 +74,24 @@ settings.configure(
     # of time, so a built page only looks its bundles up in the offline manifest.
     COMPRESS_OFFLINE=True,
     COMPRESS_CSS_HASHING_METHOD="content",
+    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"format": "%(asctime)s %(levelname)s sitebuilder %(name)s: %(message)s"},
+            "json": {"()": JsonLines},
+        },
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+        "loggers": {
+            **dict.fromkeys(
+                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
+                {"handlers": [], "propagate": True},
+            ),
+            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
+            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
+        },
+    },
 )
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ With CI=true a missing program fails the test; elsewhere it skips with the reaso
 """
 
 import glob
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -213,3 +215,53 @@ class PostgresCluster:
             capture_output=True,
         )
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+FAILING_VIEW = """
+import os, sys
+sys.path.insert(0, os.getcwd())  # the service's folder, where the server runs
+import {module}
+from django.urls import path
+from {urls} import urlpatterns
+
+def boom(request):
+    raise RuntimeError("a bug in a view")
+
+urlpatterns.insert(0, path("boom", boom))
+application = getattr({module}, "application", None)
+if __name__ == "__main__":
+    from django.core.management import execute_from_command_line
+    execute_from_command_line(sys.argv)
+"""
+
+
+def with_failing_view(folder, module, urls=None):
+    """Write folder/broken.py: the service ``module`` (its URLs in ``urls``, default the
+    module itself) with GET /boom raising RuntimeError, as a bug would; run it with
+    gunicorn("broken", the service's folder, extra=("--pythonpath", folder)) or
+    runserver(folder / "broken.py", the service's folder). Returns the file."""
+    broken = Path(folder) / "broken.py"
+    broken.write_text(FAILING_VIEW.format(module=module, urls=urls or module))
+    return broken
+
+
+LOG_LINE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) "
+
+
+def log_line(output, service, logger, text):
+    """The one line of a server's output from ``logger`` that holds ``text``, checked to be
+    in the services' text format: time, level, service, logger: message."""
+    lines = [line for line in output.splitlines() if f" {logger}: " in line and text in line]
+    assert len(lines) == 1, (logger, text, output[-3000:])
+    assert re.match(LOG_LINE + f"{service} {re.escape(logger)}: ", lines[0]), lines[0]
+    return lines[0]
+
+
+def json_entries(output):
+    """The JSON objects of a server's output (LOG_FORMAT=json), one a line; no other line is
+    in the text format (gunicorn's master keeps its own: start, workers, signals, stop)."""
+    entries, others = [], []
+    for line in filter(None, output.splitlines()):
+        (entries if line.startswith("{") else others).append(line)
+    assert not [line for line in others if re.match(LOG_LINE, line)], others
+    return [json.loads(line) for line in entries]

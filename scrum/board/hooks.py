@@ -4,13 +4,15 @@ An announcement is queued when the database transaction commits and sent by one 
 thread per process, with short timeouts: a watercooler that is down, slow or hanging costs an
 API request nothing but a queue insertion, and never fails it. The queue is bounded; when it
 is full, or an announcement waited longer than its signature would stay valid, it is dropped
-and logged (the board resynchronises on its next fetch).
+and logged (the board resynchronises on its next fetch). A process that exits (a gunicorn
+worker stopped or replaced) first gives the thread up to FLUSH_SECONDS to send what is queued.
 
 Signatures use their own salt ("watercooler.hook", never the channel tokens' one), and the
 watercooler accepts each signature once. Every body carries a "change" with a unique id
 (change()), so no two announcements, from any process at any time, ever sign alike.
 """
 
+import atexit
 import hashlib
 import logging
 import queue
@@ -23,12 +25,15 @@ from django.conf import settings
 from django.core.signing import TimestampSigner
 from django.db import transaction
 
+from board.metrics import DROPPED, FAILED, QUEUED, SENT
+
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1000
 TIMEOUT = (1.0, 2.0)  # seconds to connect, seconds to wait for the answer
 MAX_AGE = 50  # seconds; the watercooler refuses signatures older than 60
 SALT = "watercooler.hook"
+FLUSH_SECONDS = 5  # at exit; within gunicorn's graceful timeout (30 s)
 
 _queue = queue.Queue(maxsize=QUEUE_SIZE)
 _sender = None
@@ -70,9 +75,12 @@ def announce(method, model, pk, body=None):
 def enqueue(method, target, body):
     """Hand an announcement to the sender thread without ever blocking."""
     start_sender()
+    QUEUED.inc()  # before the sender can take it off
     try:
         _queue.put_nowait((time.monotonic(), method, target, body))
     except queue.Full:
+        QUEUED.dec()
+        DROPPED.labels("queue full").inc()
         log.warning("watercooler queue full, dropped %s %s", method, target)
 
 
@@ -90,10 +98,23 @@ def send_forever():
     session = requests.Session()
     while True:
         queued, method, target, body = _queue.get()
+        QUEUED.dec()
         if time.monotonic() - queued > MAX_AGE:
+            DROPPED.labels("too old").inc()
             log.warning("watercooler announcement too old, dropped %s %s", method, target)
-            continue
-        send(session, method, target, body, signature(method, target, body))
+        else:
+            send(session, method, target, body, signature(method, target, body))
+        _queue.task_done()
+
+
+@atexit.register
+def flush(timeout=FLUSH_SECONDS):
+    """At exit: wait up to ``timeout`` seconds for the sender to empty the queue, then say
+    how many announcements are lost (the boards find out from their versions)."""
+    with _queue.all_tasks_done:
+        _queue.all_tasks_done.wait_for(lambda: not _queue.unfinished_tasks, timeout)
+        if _queue.unfinished_tasks:
+            log.warning("exiting with %d announcements unsent", _queue.unfinished_tasks)
 
 
 def send(session, method, target, body, signed):
@@ -104,7 +125,11 @@ def send(session, method, target, body, signed):
     try:
         response = session.request(method, target, data=body, headers=headers, timeout=TIMEOUT)
     except requests.RequestException as error:
+        FAILED.labels("unreachable").inc()
         log.warning("watercooler unreachable: %s %s: %s", method, target, error)
         return
     if response.status_code >= 400:
+        FAILED.labels("refused").inc()
         log.warning("watercooler refused %s %s: %s", method, target, response.status_code)
+    else:
+        SENT.inc()

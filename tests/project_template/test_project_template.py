@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import requests
-from harness import BIN, ROOT, gunicorn, runserver
+from harness import BIN, ROOT, gunicorn, json_entries, runserver, with_failing_view
 
 TEMPLATE = ROOT / "project_template"
 HTTPS_ONLY_WARNINGS = {"security.W004", "security.W008", "security.W016"}  # as the README says
@@ -159,3 +159,17 @@ def test_https_on_behind_a_tls_proxy_serves_instead_of_redirecting_forever(start
     plain = requests.get(service.url + "/", allow_redirects=False)
     assert plain.status_code == 301
     assert plain.headers["Location"].startswith("https://")
+
+
+def test_a_server_error_is_logged_with_debug_off(start, project, tmp_path):
+    with_failing_view(tmp_path, "foo")
+    extra = ("--pythonpath", tmp_path, "--access-logfile", "-")
+    service = start(
+        gunicorn("broken", project, {"DEBUG": "off", "LOG_FORMAT": "json"}, extra=extra)
+    )
+    assert requests.get(service.url + "/boom", timeout=10).status_code == 500
+    service.stop()
+    entries = json_entries(service.output())
+    error = next(entry for entry in entries if entry["logger"] == "django.request")
+    assert (error["service"], error["message"]) == ("foo", "Internal Server Error: /boom")
+    assert "RuntimeError: a bug in a view" in error["error"]

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,25 +75,27 @@ def manage(database_url, *args, env=None):
 
 @pytest.fixture
 def scrum_server(start, server_database):
-    """start_server(env=None, workers=1, threads=4, database=None) -> a gunicorn serving scrum
-    on the fresh database (or another one given), with the demo user (demo / test) seeded."""
+    """start_server(env=None, workers=1, threads=4, database=None, extra=()) -> a gunicorn
+    serving scrum on the fresh database (or another one given), with the demo user (demo /
+    test) seeded."""
     manage(server_database, "seed_demo")
 
-    def start_server(env=None, workers=1, threads=4, database=None):
+    def start_server(env=None, workers=1, threads=4, database=None, extra=()):
         if database:
             manage(database, "seed_demo")
         database = database or server_database
         environment = {"DATABASE_URL": database, "WATERCOOLER_SECRET": SECRET, **(env or {})}
-        extra = ("--threads", threads, "--timeout", 60)
-        return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=extra))
+        options = ("--threads", threads, "--timeout", 60, *extra)
+        return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=options))
 
     return start_server
 
 
 class Listener:
-    """A real HTTP server on 127.0.0.1 recording every request (method, path, headers, body)."""
+    """A real HTTP server on 127.0.0.1 recording every request (method, path, headers, body),
+    answering each after `delay` seconds (a slow watercooler)."""
 
-    def __init__(self):
+    def __init__(self, delay=0):
         self.requests = []
         self.received = threading.Condition()
         listener = self
@@ -104,6 +107,7 @@ class Listener:
                 with listener.received:
                     listener.requests.append((self.command, self.path, dict(self.headers), body))
                     listener.received.notify_all()
+                time.sleep(delay)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -135,7 +135,7 @@ def test_failed_logins_and_lockouts_are_logged_without_the_password(scrum_server
     locked = log_lines(server, "client 127.0.0.1 locked out of logins for 60s after 10 failed")
     assert len(locked) == 1
     assert not any(guess in server.output() for guess in secret_guesses)
-    assert "[WARNING] board.logins:" in failed[0]
+    assert " WARNING scrum board.logins: " in failed[0]
 
 
 def test_a_token_request_that_is_not_an_object_is_a_400(scrum_server):
