@@ -177,7 +177,10 @@ def update(task, data, today=None):
     the new order of the columns it changed.
 
     A new sprint, status or order means a move (move(): the order is the position, clamped
-    into the column, by default the end of a new column; the dates follow the status).
+    into the column, by default the end of a new column; the dates follow the status). Within
+    its column, a task whose order goes up lands just before the task that held that order,
+    as in the book's client, which then raises that task's order and those after it: its
+    PUTs, sent together and handled in any order, end in the order the drop meant.
     """
     data = dict(data)
     sprint = data.pop("sprint", task.sprint)
@@ -185,9 +188,12 @@ def update(task, data, today=None):
     position = data.pop("order", None)
     for name, value in data.items():
         setattr(task, name, value)
-    if (sprint, status) == (task.sprint, task.status) and position in (None, task.order):
+    same_column = (sprint, status) == (task.sprint, task.status)
+    if same_column and position in (None, task.order):
         task.save()
         return []
+    if same_column and position > task.order:
+        position -= 1  # the tasks after it move up one when it leaves its place
     return move(task, status, sprint, position, today)
 
 

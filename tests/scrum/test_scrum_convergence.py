@@ -1,6 +1,7 @@
 """Convergence in-process: scope versions, the versions endpoint, announcements with their
 change, and the book's own clients saving drops with PUT."""
 
+import itertools
 import json
 from datetime import date, timedelta
 
@@ -341,6 +342,29 @@ def test_the_books_drop_on_a_card(api, sprint, moved_first):
     assert names(sprint, IN_PROGRESS) == []
     stored = Task.objects.get(name="x")
     assert (stored.started, stored.completed) == (None, None)
+
+
+@pytest.mark.parametrize("dragged, target", [("b", "e"), ("a", "f"), ("e", "b"), ("f", "a")])
+def test_the_books_drop_on_a_card_of_the_same_column_in_any_order(api, sprint, dragged, target):
+    """Chapter 6/8 within one column, down or up: its PUTs go out together, so the server may
+    handle them in any order; every order ends as the user dropped (just before the target)."""
+    names_before = ["a", "b", "c", "d", "e", "f"]
+    expected = [n for n in names_before if n != dragged]
+    expected.insert(expected.index(target), dragged)
+    sent = 1 + sum(n != dragged for n in names_before[names_before.index(target) :])
+    for number, handled in enumerate(itertools.permutations(range(min(3, sent)))):
+        Task.objects.all().delete()
+        make(sprint, *names_before)
+        cards = column_json(api, sprint, TODO)
+        order = cards[target]["order"]
+        after = [c for c in cards.values() if c["order"] >= order and c["name"] != dragged]
+        saves = [(card, {"order": order + i + 1}) for i, card in enumerate(after)]
+        drop = (cards[dragged], {"order": order})
+        requests = [drop, *saves]
+        firsts = [requests[i] for i in handled]  # the first (up to) three in every order
+        for task, changes in firsts + [r for r in requests if r not in firsts]:
+            book_save(api, task, **changes)
+        assert names(sprint, TODO) == expected, (number, handled)
 
 
 def test_the_books_drop_on_a_column(api, sprint):
