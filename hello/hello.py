@@ -13,7 +13,20 @@ import sys
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
-DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"hello: {name} must be on or off, not {value!r}")
+
+
+DEBUG = env_flag("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 

@@ -145,3 +145,9 @@ def test_https_on_behind_a_tls_proxy_serves_instead_of_redirecting_forever(start
     plain = requests.get(service.url + "/", allow_redirects=False)
     assert plain.status_code == 301
     assert plain.headers["Location"].startswith("https://")
+
+
+def test_a_flag_neither_on_nor_off_stops_the_start_with_its_name(project):
+    result = deploy_check(project, HTTPS="maybe")
+    assert result.returncode != 0
+    assert "foo: HTTPS must be on or off, not 'maybe'" in result.stderr
