@@ -1,7 +1,6 @@
-"""URLs that worked before issue 12 keep their exact bytes and ETags (computed with the code
-of that time, through gunicorn), whatever is added around them; curl and */* keep PNG.
-PNGs keep their exact pixels: since issue 13 placeholder writes them itself, so their bytes
-differ from Pillow's (the digests of the PNGs were taken from that code's responses, decoded)."""
+"""Pinned URLs keep their exact picture and ETag through gunicorn, whatever is added around
+them; curl and */* keep PNG. Other formats are pinned by their bytes, PNGs by their decoded
+pixels (so that the zlib level may change, never the picture)."""
 
 import hashlib
 import io
