@@ -214,23 +214,13 @@ class Spec(NamedTuple):
     bg: tuple
     fg: tuple
     text: str
-    font: str = DEFAULT_FONT  # fields added since the first version: see fingerprint()
+    font: str = DEFAULT_FONT
     weight: str = "regular"
 
 
-ADDED_FIELDS = ("font", "weight")
-
-
 def fingerprint(spec):
-    """The ETag: a digest of the canonical parameters. Fields added since the first version
-    are left out while they hold their defaults, so every URL of that version keeps its ETag."""
-    fields = ", ".join(
-        f"{name}={value!r}"
-        for name, value in spec._asdict().items()
-        if name not in ADDED_FIELDS or value != Spec._field_defaults[name]
-    )
-    canonical = f"({RENDER_VERSION!r}, Spec({fields}))"  # what repr() gave in the first version
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    """Return the ETag of ``spec``: a digest of the render version and every parameter."""
+    return hashlib.blake2b(repr((RENDER_VERSION, spec)).encode(), digest_size=16).hexdigest()
 
 
 def colour_name_error(value):
