@@ -17,7 +17,20 @@ import sys
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
-DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"hello: {name} must be on or off, not {value!r}")
+
+
+DEBUG = env_flag("DEBUG", True)
 # Parts of values that are published (examples, dev-only defaults), so never secret.
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
 

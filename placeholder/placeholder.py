@@ -28,12 +28,10 @@ import logging
 import math
 import os
 import re
-import struct
 import sys
 import tempfile
 import threading
 import time
-import zlib
 from html import escape
 from pathlib import Path
 from typing import NamedTuple
@@ -42,8 +40,23 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
+# ---- Settings: from the environment --------------------------------------------------------------
+
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise SystemExit(f"placeholder: {name} must be on or off, not {value!r}")
+
+
 BASE_DIR = Path(__file__).resolve().parent
-DEBUG = os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"}
+DEBUG = env_flag("DEBUG", True)
 # Parts of values that are published (examples, dev-only defaults), so never secret.
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
 
@@ -65,19 +78,16 @@ if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     sys.exit(3)  # gunicorn reads 3 as "worker failed to boot": it stops, no respawn
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
-HTTPS = os.environ.get("HTTPS", "off").lower() in {"on", "true", "1", "yes"}
-NEGOTIATE = os.environ.get("PLACEHOLDER_NEGOTIATE", "on").lower() in {"on", "true", "1", "yes"}
+HTTPS = env_flag("HTTPS", False)
+NEGOTIATE = env_flag("PLACEHOLDER_NEGOTIATE", True)
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"placeholder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
     sys.exit(3)
-METRICS = os.environ.get("METRICS", "off").lower()
-if METRICS not in {"on", "off"}:
-    print(f"placeholder: METRICS must be on or off, not {METRICS!r}", file=sys.stderr)
-    sys.exit(3)
+METRICS = env_flag("METRICS", False)
 # With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
 # one): the temporary directory's, named after the user and the gunicorn's process id.
-if METRICS == "on" and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     folder = Path(tempfile.gettempdir()) / f"placeholder-metrics-{os.getuid()}-{os.getppid()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
@@ -124,7 +134,7 @@ settings.configure(
     ALLOWED_HOSTS=ALLOWED_HOSTS,
     ROOT_URLCONF=__name__,
     MIDDLEWARE=[
-        *([f"{__name__}.measured"] if METRICS == "on" else []),
+        *([f"{__name__}.measured"] if METRICS else []),
         f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -194,6 +204,9 @@ from prometheus_client import (  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
 
 log = logging.getLogger("placeholder")
 
+
+# ---- Limits, formats and fonts -------------------------------------------------------------------
+
 # Prometheus text at /metrics with METRICS=on; under gunicorn the sum of every worker's.
 REQUESTS = Histogram(
     "placeholder_request_duration_seconds",
@@ -224,14 +237,20 @@ FORMATS = {
 }
 ALIASES = {"jpg": "jpeg"}
 NEGOTIABLE = [f for f in ("avif", "webp") if f in FORMATS]  # in order of preference
-AVIF_OPTIONS = {"quality": 90, "speed": 10}  # fastest; 4:2:0 needs a quarter less memory
 HEX_COLOUR = RegexValidator(
     r"^#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$",
     "a colour is 3, 4, 6 or 8 hex digits (RGB, RGBA, RRGGBB or RRGGBBAA) or a CSS colour name",
 )
 CSS_COLOURS = {**ImageColor.colormap, "transparent": "#0000"}  # the CSS names
-PNG_COMPRESS_LEVEL = 3  # zlib level of the text: 2x faster than the default 6, a few more bytes
-BLANK_COMPRESS_LEVEL = 9  # blank rows are compressed once per process: the best level is free
+# zlib's default level: PNGs within 1.11x of the bytes of Pillow's smallest (optimize) from
+# 50x50 to 2000x2000; level 3 renders 2000x2000 in 0.6x of the time but at 2.3x the bytes.
+PNG_COMPRESS_LEVEL = 6
+ENCODER_OPTIONS = {
+    "png": {"compress_level": PNG_COMPRESS_LEVEL},
+    "jpeg": {"quality": 95, "subsampling": 0},
+    "webp": {"lossless": True, "method": 0},
+    "avif": {"quality": 90, "speed": 10},  # fastest; 4:2:0 needs a quarter less memory
+}
 TEXT_WIDTH, TEXT_HEIGHT = 0.8, 0.5  # the text fills at most this share of the image
 MIN_FONT_SIZE = 6  # below this the text does not fit legibly and is left out
 REFERENCE_SIZE = 100  # font size at which text is measured before scaling
@@ -273,8 +292,11 @@ def characters(file):
 COVERAGE = {face: characters(file) for face, file in FONT_FILES.items()}
 
 
+# ---- Parameters: colours, fonts and the form that checks them ------------------------------------
+
+
 def parse_colour(value):
-    """'#f80', 'ff8800', 'ff880080' or a CSS name as an (r, g, b, a) tuple."""
+    """Return '#f80', 'ff8800', 'ff880080' or a CSS name as an (r, g, b, a) tuple."""
     if value.lower() in CSS_COLOURS:
         return ImageColor.getcolor(CSS_COLOURS[value.lower()], "RGBA")
     digits = value.lstrip("#")
@@ -295,27 +317,17 @@ class Spec(NamedTuple):
     bg: tuple
     fg: tuple
     text: str
-    font: str = DEFAULT_FONT  # fields added since the first version: see fingerprint()
+    font: str = DEFAULT_FONT
     weight: str = "regular"
 
 
-ADDED_FIELDS = ("font", "weight")
-
-
 def fingerprint(spec):
-    """The ETag: a digest of the canonical parameters. Fields added since the first version
-    are left out while they hold their defaults, so every URL of that version keeps its ETag."""
-    fields = ", ".join(
-        f"{name}={value!r}"
-        for name, value in spec._asdict().items()
-        if name not in ADDED_FIELDS or value != Spec._field_defaults[name]
-    )
-    canonical = f"({RENDER_VERSION!r}, Spec({fields}))"  # what repr() gave in the first version
-    return hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    """Return the ETag of ``spec``: a digest of the render version and every parameter."""
+    return hashlib.blake2b(repr((RENDER_VERSION, spec)).encode(), digest_size=16).hexdigest()
 
 
 def colour_name_error(value):
-    """The reason for a colour that is neither hex nor a CSS name (hex-like: the hex rule)."""
+    """Return why ``value`` is no colour (a hex-like value gets the hex rule)."""
     if re.fullmatch(r"#?[0-9a-fA-F]*", value):
         return HEX_COLOUR.message
     return (
@@ -325,6 +337,7 @@ def colour_name_error(value):
 
 
 def validate_colour(value):
+    """Raise a ValidationError unless ``value`` is a hex colour or a CSS colour name."""
     if value.lower() not in CSS_COLOURS:
         try:
             HEX_COLOUR(value)
@@ -333,8 +346,10 @@ def validate_colour(value):
 
 
 def font_face(text, name, weight):
-    """(font, weight) of the bundled font that draws ``text``, None for Pillow's default, or a
-    ValidationError naming what cannot be drawn."""
+    """Return the (font, weight) that draws ``text``, or None for Pillow's default font.
+
+    Raise a ValidationError naming what no allowed font can draw.
+    """
     if name == DEFAULT_FONT:
         if weight != "regular":
             raise forms.ValidationError(
@@ -391,45 +406,28 @@ class ImageForm(forms.Form):
         self.offered = offered
 
     def clean_text(self):
+        """Return the text, unless it holds characters other than printable ones and newlines."""
         text = self.cleaned_data["text"]
         if any(not (c.isprintable() or c == "\n") for c in text):
             raise forms.ValidationError("text may contain only printable characters and newlines")
         return text
 
     def clean(self):
+        """Return the cleaned data with ``spec``, the canonical parameters of the image."""
         data = super().clean()
         if self.errors:
             return data
-        chosen = {ALIASES.get(f.lower(), f.lower()) for f in (data["extension"], data["format"])}
-        chosen.discard("")
-        if len(chosen) > 1:
-            raise forms.ValidationError("the extension and ?format= name different formats")
+        named = named_format(data["extension"], data["format"])
         scale = data["retina"] or 1
         if max(data["width"], data["height"]) * scale > MAX_PIXELS_PER_SIDE:
             raise forms.ValidationError(
                 f"at most {MAX_PIXELS_PER_SIDE} pixels per side after the retina factor"
             )
         pixels = data["width"] * data["height"] * scale**2
-        if chosen:
-            image_format = chosen.pop()
-        else:  # the client's best offer whose limit this image is within
-            fits = [f for f in self.offered if pixels <= MAX_PIXELS.get(f, pixels)]
-            image_format = (fits or ["png"])[0]
-        if image_format not in FORMATS:
-            raise forms.ValidationError(
-                f"unknown format {image_format!r}; use one of {', '.join(FORMATS)}"
-            )
-        if pixels > MAX_PIXELS.get(image_format, pixels):
-            raise forms.ValidationError(
-                f"{image_format} is at most {MAX_PIXELS[image_format]} pixels (2000x2000) after "
-                "the retina factor; use png or jpeg for bigger images"
-            )
+        image_format = fitting_format(named, self.offered, pixels)
         bg = parse_colour(data["bg"] or "000")
         fg = parse_colour(data["fg"] or "fff")
-        if image_format == "jpeg" and min(bg[3], fg[3]) < 255:
-            raise forms.ValidationError("jpeg has no transparency; use png, webp, gif or svg")
-        if image_format == "gif" and {bg[3], fg[3]} - {0, 255}:
-            raise forms.ValidationError("gif transparency is all or nothing (alpha 00 or ff)")
+        check_alpha(image_format, bg, fg)
         text = self.data.get("text")  # absent: the book's "W X H"; empty: no text
         text = f"{data['width']} X {data['height']}" if text is None else data["text"]
         font, weight = data["font"] or DEFAULT_FONT, data["weight"] or "regular"
@@ -440,9 +438,49 @@ class ImageForm(forms.Form):
         return data
 
 
+def named_format(extension, parameter):
+    """Return the format the extension or ?format= names, or "" when neither does."""
+    named = {ALIASES.get(f.lower(), f.lower()) for f in (extension, parameter)} - {""}
+    if len(named) > 1:
+        raise forms.ValidationError("the extension and ?format= name different formats")
+    return named.pop() if named else ""
+
+
+def fitting_format(named, offered, pixels):
+    """Return the named format, else the client's best offer whose limit the image is within.
+
+    Raise a ValidationError for an unknown format or an image beyond the format's limit.
+    """
+    fits = [f for f in offered if pixels <= MAX_PIXELS.get(f, pixels)]
+    image_format = named or (fits or ["png"])[0]
+    if image_format not in FORMATS:
+        raise forms.ValidationError(
+            f"unknown format {image_format!r}; use one of {', '.join(FORMATS)}"
+        )
+    if pixels > MAX_PIXELS.get(image_format, pixels):
+        raise forms.ValidationError(
+            f"{image_format} is at most {MAX_PIXELS[image_format]} pixels (2000x2000) after "
+            "the retina factor; use png or jpeg for bigger images"
+        )
+    return image_format
+
+
+def check_alpha(image_format, bg, fg):
+    """Raise a ValidationError for transparency the format cannot hold."""
+    if image_format == "jpeg" and min(bg[3], fg[3]) < 255:
+        raise forms.ValidationError("jpeg has no transparency; use png, webp, gif or svg")
+    if image_format == "gif" and {bg[3], fg[3]} - {0, 255}:
+        raise forms.ValidationError("gif transparency is all or nothing (alpha 00 or ff)")
+
+
+# ---- Checking a URL, once: its ETag is known before anything is rendered -------------------------
+
+
 class Checked(NamedTuple):
-    """What check() found: a spec and its ETag, or the reason it is invalid; ``negotiated``
-    when the URL names no format, so that the answer varies with the Accept header."""
+    """What check() found: a spec and its ETag, or the reason the URL is invalid.
+
+    ``negotiated`` when the URL names no format, so that the answer varies with Accept.
+    """
 
     spec: Spec | None
     etag: str | None
@@ -455,7 +493,7 @@ QUERY_FIELDS = ("format", "bg", "fg", "text", "font", "weight")
 
 @functools.lru_cache(maxsize=VALIDATED_URLS)
 def check(width, height, retina, extension, query, offered):
-    """Validate one image URL with ImageForm, ``offered`` the formats the client accepts.
+    """Return what ImageForm finds of one image URL, ``offered`` the formats the client accepts.
 
     The answer is a pure function of the URL and the offer, so it is memoized: a repeated URL
     skips the form, which is most of the work of serving a cached image. The ETag is a digest
@@ -485,8 +523,10 @@ def check(width, height, retina, extension, query, offered):
 
 
 def resolve_size(width, height):
-    """(width, height) as digit strings: a missing height makes a square, and a side given as
-    a ratio (width:height, e.g. 16:9) is worked out from the other side, rounded."""
+    """Return (width, height) as digit strings, a missing height making a square.
+
+    A side given as a ratio (width:height, e.g. 16:9) is worked out from the other, rounded.
+    """
     height = width if height is None else height
     if ":" in width and ":" in height:
         raise ValueError("one side must be a number of pixels; the other may be a ratio like 16:9")
@@ -501,12 +541,12 @@ def resolve_size(width, height):
 
 
 def round_ratio(numerator, denominator):
-    """numerator / denominator rounded half up, in integers (any size, no float overflow)."""
+    """Return numerator / denominator rounded half up, in integers (any size, no float overflow)."""
     return (2 * numerator + denominator) // (2 * denominator)
 
 
 def query_parameters(query):
-    """The query string (WSGI's latin-1 str) as a dict of its last values, strictly decoded."""
+    """Return the query string (WSGI's latin-1 str) as a dict of its last values."""
     try:
         pairs = parse_qsl(
             query.encode("latin-1").decode(),
@@ -522,7 +562,7 @@ def query_parameters(query):
 
 
 def invalid_reason(form):
-    """The form's errors as one short line: 'width: Ensure this value is ...'."""
+    """Return the form's errors as one short line: 'width: Ensure this value is ...'."""
     return "; ".join(
         (f"{field}: " if field != "__all__" else "") + " ".join(errors)
         for field, errors in form.errors.items()
@@ -530,7 +570,7 @@ def invalid_reason(form):
 
 
 def check_request(request, width, height=None, retina=None, extension=None):
-    """check() for this request's URL (the book's route passes ints, the other strings)."""
+    """Return check() of this request's URL (the book's route passes ints, the other strings)."""
     query = request.META.get("QUERY_STRING", "")
     offered = accepted_formats(request.META.get("HTTP_ACCEPT", "")) if NEGOTIATE else ()
     height = None if height is None else str(height)
@@ -539,8 +579,10 @@ def check_request(request, width, height=None, retina=None, extension=None):
 
 @functools.lru_cache(maxsize=256)
 def accepted_formats(accept):
-    """The negotiable formats an Accept header names explicitly (q > 0), best first: */* and
-    image/* do not count, so curl and other generic clients keep the PNG."""
+    """Return the negotiable formats the Accept header names explicitly (q > 0), best first.
+
+    */* and image/* do not count, so curl and other generic clients keep the PNG.
+    """
     named = {}
     for part in accept.split(",")[:64]:
         media = MediaType(part)
@@ -548,9 +590,12 @@ def accepted_formats(accept):
     return tuple(f for f in NEGOTIABLE if named.get(FORMATS[f], 0) > 0)
 
 
+# ---- Drawing: the text, its palette, the raster formats and SVG ----------------------------------
+
+
 @functools.lru_cache(maxsize=128)
 def font(face, size):
-    """A scalable font at ``size`` pixels: ``face`` (font, weight) of FONT_FILES, or None for
+    """Return a scalable font of ``size`` pixels: ``face`` (font, weight) of FONT_FILES, or None for
     Pillow's default (Aileron), which covers ASCII only."""
     if face is None:
         return ImageFont.load_default(size=size)
@@ -561,7 +606,7 @@ MEASURE = ImageDraw.Draw(Image.new("L", (1, 1)))
 
 
 def fit_text(text, width, height, face):
-    """(font, ink box) of the largest text that fits, or None when it cannot fit legibly."""
+    """Return (font, ink box) of the largest text that fits, or None when it cannot fit legibly."""
     if not text.strip():
         return None
     reference = font(face, REFERENCE_SIZE)
@@ -577,7 +622,7 @@ def fit_text(text, width, height, face):
 
 
 def text_ink(text, width, height, face):
-    """(glyphs, position): an 'L' image of the text's ink (0 is background, 255 is text,
+    """Return (glyphs, position): an 'L' image of the text's ink (0 is background, 255 is text,
     values between are anti-aliased edges) and where it goes, or None when there is no text.
 
     The text is drawn on a small canvas first, so that its actual ink (not the font's
@@ -597,7 +642,7 @@ def text_ink(text, width, height, face):
 
 
 def text_mask(width, height, ink):
-    """The whole picture as an 'L' image: the ink of text_ink() on background 0."""
+    """Return the whole picture as an 'L' image: the ink of text_ink() on background 0."""
     mask = Image.new("L", (width, height), 0)
     if ink:
         mask.paste(*ink)
@@ -606,14 +651,15 @@ def text_mask(width, height, ink):
 
 @functools.lru_cache(maxsize=1024)
 def channel_ramp(b, f):
-    """256 values of one channel from exactly ``b`` to exactly ``f``: the rounded linear blend,
-    in integers."""
+    """Return 256 values of a channel from exactly ``b`` to exactly ``f``, linearly blended."""
     return bytes((255 * b + (f - b) * i + 127) // 255 for i in range(256))
 
 
 def blend_palette(bg, fg):
-    """256 entries from exactly ``bg`` (index 0) to exactly ``fg`` (index 255), as bytes of
-    as many channels as the colours have."""
+    """Return 256 colours from exactly ``bg`` (index 0) to exactly ``fg`` (index 255).
+
+    They are bytes of as many channels as the colours have.
+    """
     channels = len(bg)
     palette = bytearray(256 * channels)
     for channel, (b, f) in enumerate(zip(bg, fg, strict=True)):
@@ -621,119 +667,45 @@ def blend_palette(bg, fg):
     return bytes(palette)
 
 
-def deflate(data, level):
-    """``data`` as raw deflate blocks that end byte-aligned and not final, so that pieces
-    compressed apart concatenate into one stream."""
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-
-
-ZLIB_HEADER = zlib.compress(b"", PNG_COMPRESS_LEVEL)[:2]
-DEFLATE_END = zlib.compressobj(wbits=-zlib.MAX_WBITS).flush()  # an empty final block
-
-
-@functools.cache
-def deflated_zeros(power):
-    """2**power zero bytes deflated, once per process: blank scanlines are all zeros (filter
-    byte 0, then palette index 0, the background)."""
-    return deflate(bytes(1 << power), BLANK_COMPRESS_LEVEL)
-
-
-def blank_rows(count):
-    """``count`` zero bytes deflated, joined from the cached powers of two."""
-    return b"".join(deflated_zeros(p) for p in range(count.bit_length()) if count >> p & 1)
-
-
-def adler32_zeros(count, value):
-    """zlib.adler32(bytes(count), value) without the bytes: zeros add nothing to the first
-    sum and add it ``count`` times to the second."""
-    first, second = value & 0xFFFF, value >> 16
-    return (second + count * first) % 65521 << 16 | first
-
-
-def text_band(width, height, ink):
-    """(first row, raw scanlines) of the rows the text covers: each a filter byte 0 and the
-    row's palette indices."""
-    if not ink:
-        return 0, b""
-    glyphs, (x, y) = ink
-    top, bottom = max(y, 0), min(y + glyphs.height, height)
-    band = Image.new("L", (width + 1, bottom - top), 0)  # column 0 holds the filter bytes
-    band.paste(glyphs.crop((-x, top - y, width - x, bottom - y)), (1, 0))
-    return top, band.tobytes()
-
-
-def png_chunk(kind, data):
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def render_png(width, height, ink, bg, fg):
-    """An 8-bit palette PNG of the picture, written directly: only the text band is
-    compressed per image, the blank rows above and below it come from deflated_zeros().
-    Decoded, it is the same as Pillow's PNG of text_mask() with this palette."""
-    top, band = text_band(width, height, ink)
-    above = top * (width + 1)
-    below = height * (width + 1) - above - len(band)
-    stream = blank_rows(above) + deflate(band, PNG_COMPRESS_LEVEL) + blank_rows(below)
-    checksum = adler32_zeros(below, zlib.adler32(band, adler32_zeros(above, 1)))
-    chunks = [
-        (b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)),  # 8-bit palette
-        (b"PLTE", blend_palette(bg[:3], fg[:3])),
-    ]
-    if not bg[3] == fg[3] == 255:
-        chunks.append((b"tRNS", channel_ramp(bg[3], fg[3])))  # the palette's alpha
-    chunks += [
-        (b"IDAT", ZLIB_HEADER + stream + DEFLATE_END + struct.pack(">I", checksum)),
-        (b"IEND", b""),
-    ]
-    return b"\x89PNG\r\n\x1a\n" + b"".join(png_chunk(kind, data) for kind, data in chunks)
-
-
 def render_raster(width, height, image_format, bg, fg, text, face):
-    """Encoded raster image bytes.
+    """Return the encoded raster image.
 
     The text is drawn once into an 8-bit mask whose values index a palette blended from bg
-    to fg, so PNG and GIF are written as palette images (a third of the bytes of RGB, no
-    colour conversion) while every pixel keeps the exact requested colours.
+    to fg, so PNG and GIF are palette images (a third of the bytes of RGB, no colour
+    conversion) while every pixel keeps the exact requested colours.
     """
-    ink = text_ink(text, width, height, face)
-    if image_format == "png":
-        return render_png(width, height, ink, bg, fg)
-    image = text_mask(width, height, ink)
-    image.putpalette(blend_palette(bg, fg), "RGBA")  # the mask becomes a "P" image
+    image = text_mask(width, height, text_ink(text, width, height, face))
     opaque = bg[3] == fg[3] == 255
-    out = io.BytesIO()
-    if image_format == "gif":
-        transparent = 0 if bg[3] == 0 else 255 if fg[3] == 0 else None
+    if opaque or image_format == "gif":  # GIF's transparency is one palette index, not alpha
         image.putpalette(blend_palette(bg[:3], fg[:3]), "RGB")
-        options = {} if transparent is None else {"transparency": transparent}
-        image.save(out, "GIF", **options)
-    elif image_format == "webp":
-        image = image.convert("RGB" if opaque else "RGBA")
-        image.save(out, "WEBP", lossless=True, method=0)
-    elif image_format == "avif":
-        image.convert("RGB" if opaque else "RGBA").save(out, "AVIF", **AVIF_OPTIONS)
     else:
-        image.convert("RGB").save(out, "JPEG", quality=95, subsampling=0)
+        image.putpalette(blend_palette(bg, fg), "RGBA")
+    options = ENCODER_OPTIONS.get(image_format, {})
+    if image_format == "gif" and not opaque:
+        options = {"transparency": 0 if bg[3] == 0 else 255}  # alpha is 0 or 255 (validated)
+    if image_format in ("webp", "avif", "jpeg"):  # encoders of RGB(A) images only
+        image = image.convert("RGB" if opaque else "RGBA")
+    out = io.BytesIO()
+    image.save(out, image_format.upper(), **options)
     return out.getvalue()
 
 
 def svg_colour(attribute, rgba):
-    """fill="#rrggbb" plus an opacity attribute when the colour is translucent."""
+    """Return fill="#rrggbb" plus an opacity attribute when the colour is translucent."""
     r, g, b, a = rgba
     opacity = f' {attribute}-opacity="{a / 255:.3g}"' if a < 255 else ""
     return f'{attribute}="#{r:02x}{g:02x}{b:02x}"{opacity}'
 
 
 def svg_length(text_font, line):
-    """textLength of one line: the raster's width, whatever font the browser has."""
+    """Return the textLength of one line: the raster's width, whatever font the browser has."""
     if not line:
         return ""
     return f' textLength="{text_font.getlength(line):.1f}" lengthAdjust="spacingAndGlyphs"'
 
 
 def svg_font(face):
-    """font-family (and font-weight when bold) of the SVG text for a face of font_face()."""
+    """Return the font-family (and font-weight when bold) of the SVG text for ``face``."""
     if face is None:
         return f'font-family="{SVG_DEFAULT_FONTS}"'
     name, weight = face
@@ -742,7 +714,7 @@ def svg_font(face):
 
 
 def render_svg(width, height, bg, fg, text, face):
-    """The same picture as SVG text, sized with the raster's font metrics."""
+    """Return the same picture as SVG text, sized with the raster's font metrics."""
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">',
@@ -767,7 +739,7 @@ def render_svg(width, height, bg, fg, text, face):
 
 
 def render_image(spec):
-    """Encoded bytes of the image that ``spec`` describes."""
+    """Return the encoded bytes of the image that ``spec`` describes."""
     width, height = spec.width * spec.scale, spec.height * spec.scale
     face = font_face(spec.text, spec.font, spec.weight)
     if spec.format == "svg":
@@ -775,10 +747,15 @@ def render_image(spec):
     return render_raster(width, height, spec.format, spec.bg, spec.fg, spec.text, face)
 
 
+# ---- The image cache: a speed-up that may fail ---------------------------------------------------
+
+
 class LocalImages:
-    """The image cache of one process without Redis: at most CACHE_ENTRIES images, the least
-    recently used dropped first. The bytes are kept as they are: a hit costs no pickling and
-    no key checks, as it would in Django's LocMemCache."""
+    """The image cache of one process without Redis, least recently used dropped first.
+
+    The bytes are kept as they are: a hit costs no pickling and no key checks, as it would
+    in Django's LocMemCache.
+    """
 
     def __init__(self, entries):
         self.entries = entries
@@ -801,9 +778,11 @@ class LocalImages:
 
 
 class ImageCache:
-    """An image cache (``backend``: Django's Redis cache or LocalImages) as a mere speed-up:
-    after a failure it is skipped for CACHE_BACKOFF_SECONDS, and an outage logs one warning
-    line (and one when it is over)."""
+    """An image cache (Django's Redis cache or LocalImages) used as a mere speed-up.
+
+    After a failure it is skipped for CACHE_BACKOFF_SECONDS; an outage logs one warning line
+    (and one when it is over).
+    """
 
     def __init__(self, backend):
         self.backend = backend
@@ -842,7 +821,7 @@ image_cache = ImageCache(cache if REDIS_URL else LocalImages(CACHE_ENTRIES))
 
 
 def cached_render(key, spec):
-    """(image bytes, 'HIT' or 'MISS'); a cache that is down costs a render, never an error."""
+    """Return (image bytes, 'HIT' or 'MISS'); a cache that is down costs a render, no error."""
     content = image_cache.get(key)
     CACHE_LOOKUPS.labels("miss" if content is None else "hit").inc()
     if content is not None:
@@ -854,10 +833,15 @@ def cached_render(key, spec):
     return content, "MISS"
 
 
+# ---- Views ---------------------------------------------------------------------------------------
+
+
 @require_safe
 def placeholder(request, **url):
-    """The image, its 304 (or another answer to a conditional request), or a 400 naming what
-    is wrong; the URL is checked once, its ETag known before anything is rendered."""
+    """Return the image, a 304 (or other answer to a conditional request) or a 400 saying why.
+
+    The URL is checked once, its ETag known before anything is rendered.
+    """
     checked = check_request(request, **url)
     etag = checked.etag and f'"{checked.etag}"'
     response = conditional_response(request, etag) or image_response(request, checked)
@@ -877,9 +861,11 @@ PRECONDITIONS = frozenset(("HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE"))
 
 
 def conditional_response(request, etag):
-    """Django's answer (304, 412) to a conditional request, or None. Two common cases skip
-    its parsing, with the same answer: no conditional header (None), and a revalidation
-    naming exactly this ETag and nothing to check before it (304)."""
+    """Return Django's answer (304, 412) to a conditional request, or None.
+
+    Two common cases skip its parsing, with the same answer: no conditional header (None),
+    and a revalidation naming exactly this ETag and nothing to check before it (304).
+    """
     meta = request.META
     if CONDITIONAL.isdisjoint(meta):
         return None
@@ -889,7 +875,7 @@ def conditional_response(request, etag):
 
 
 def image_response(request, checked):
-    """The image of a checked URL (its headers alone for a HEAD), or the 400."""
+    """Return the image of a checked URL (its headers alone for a HEAD), or the 400."""
     spec, key, reason, _ = checked
     if spec is None:
         return HttpResponseBadRequest(
@@ -904,15 +890,18 @@ def image_response(request, checked):
 
 
 def mark_immutable(response, negotiated):
-    """Images (and their 304s) never change for a URL: cacheable by anyone for a year, kept
-    apart by Accept where the format is negotiated (no response here has a Vary yet)."""
+    """Mark an image (or its 304) cacheable by anyone for a year: it never changes for a URL.
+
+    Where the format is negotiated, caches keep it apart by Accept (no response here has a
+    Vary yet).
+    """
     response["Cache-Control"] = IMMUTABLE
     if negotiated:
         response["Vary"] = "Accept"
 
 
 def head_response(key, spec):
-    """GET's headers without rendering: the length only when the image is in the cache."""
+    """Return GET's headers without rendering: the length only when the image is in the cache."""
     content = image_cache.get(key)
     response = StreamingHttpResponse((), content_type=FORMATS[spec.format])
     if content is not None:
@@ -948,8 +937,7 @@ HOME_OPTIONS = [  # (what it shows, path after /image/, width, height)
 
 @require_safe
 def home(request):
-    """How to use the service, with absolute example URLs built by reverse(), and the URL
-    builder (static/builder.js) with the choices the service offers."""
+    """Render how to use the service: example URLs and the URL builder (static/builder.js)."""
     image_base = reverse("placeholder", args=(1, 1)).removesuffix("1x1/")
     options = [
         {"what": what, "url": request.build_absolute_uri(image_base + url), "width": w, "height": h}
@@ -1006,8 +994,10 @@ def metrics(request):
 
 
 def head_without_body(get_response):
-    """Middleware: a HEAD gets GET's headers and no body, which gunicorn would drop with a
-    warning (image HEADs render nothing at all, see head_response)."""
+    """Return middleware giving a HEAD GET's headers and no body (gunicorn warns of a body).
+
+    Image HEADs render nothing at all: see head_response().
+    """
 
     def middleware(request):
         response = get_response(request)
@@ -1017,6 +1007,9 @@ def head_without_body(get_response):
         return response
 
     return middleware
+
+
+# ---- URLs and the entry point --------------------------------------------------------------------
 
 
 SIDE = r"[0-9]+(?::[0-9]+)?"  # pixels, or a ratio worked out from the other side
@@ -1030,7 +1023,7 @@ urlpatterns = [
     re_path(r"^$", home, name="home"),
     path("health", health, name="health"),
 ]
-if METRICS == "on":
+if METRICS:
     urlpatterns.append(path("metrics", metrics, name="metrics"))
 
 application = get_wsgi_application()

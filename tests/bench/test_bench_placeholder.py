@@ -1,4 +1,4 @@
-"""bench_placeholder's workload and output checks (issue 13); no timing is asserted."""
+"""bench_placeholder's workload and output checks; no timing is asserted."""
 
 import subprocess
 import sys

@@ -1,5 +1,9 @@
 """hello.py served for real: runserver and gunicorn, configured from the environment."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import requests
 from harness import ROOT, gunicorn, runserver
@@ -56,3 +60,15 @@ def test_allowed_hosts_entries_are_stripped(start):
         assert response.status_code == 200, host
         assert response.text == "Hello World"
     assert requests.get(service.url + "/", headers={"Host": "evil.test"}).status_code == 400
+
+
+def test_a_debug_neither_on_nor_off_stops_the_start_with_its_name():
+    result = subprocess.run(
+        [sys.executable, "hello.py", "check"],
+        cwd=HELLO,
+        env={**os.environ, "DEBUG": "maybe"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "hello: DEBUG must be on or off, not 'maybe'" in result.stderr

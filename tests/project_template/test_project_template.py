@@ -173,3 +173,9 @@ def test_a_server_error_is_logged_with_debug_off(start, project, tmp_path):
     error = next(entry for entry in entries if entry["logger"] == "django.request")
     assert (error["service"], error["message"]) == ("foo", "Internal Server Error: /boom")
     assert "RuntimeError: a bug in a view" in error["error"]
+
+
+def test_a_flag_neither_on_nor_off_stops_the_start_with_its_name(project):
+    result = deploy_check(project, HTTPS="maybe")
+    assert result.returncode != 0
+    assert "foo: HTTPS must be on or off, not 'maybe'" in result.stderr
