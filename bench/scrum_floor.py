@@ -58,7 +58,7 @@ def body(environ):
         found = rows.fetchall()
     root = f"{environ['wsgi.url_scheme']}://{environ['HTTP_HOST']}/api/"
     base = root + "tasks/"
-    count = found[0][10] if found else 0  # (an empty page: the API answers 404)
+    count = found[0][10] if found else 0  # (no rows: the API also checks that the sprint exists)
     results = [
         {
             "id": pk,
@@ -78,7 +78,19 @@ def body(environ):
                 "assigned": f"{root}users/{assigned}/" if assigned else None,
             },
         }
-        for pk, name, description, sprint_id, status, order, assigned, started, due, completed, _ in found
+        for (
+            pk,
+            name,
+            description,
+            sprint_id,
+            status,
+            order,
+            assigned,
+            started,
+            due,
+            completed,
+            _,
+        ) in found
     ]
     return orjson.dumps(
         {
