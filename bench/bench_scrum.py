@@ -18,7 +18,8 @@ has reaped included) plus PostgreSQL's client backends, read from /proc around e
 (wrk's own CPU and other programs on the machine do not count, so the figure holds on a busy
 machine where requests/s swing). PostgreSQL's background processes are left out: autovacuum
 after the write rounds, the checkpointer and the WAL writer are no cost of the request being
-measured, and an autovacuum worker that exits mid-run took its CPU out of the sum.
+measured, and an autovacuum worker that exits mid-run took its CPU out of the sum. Every
+operation's figures also show the database's share (its client backends' CPU).
 Before measuring, at every size the three must answer 200 with the same JSON (their origins
 aside: links are absolute), and the API and ninja the same Scrum-Versions header. Each
 measurement is repeated --rounds times (default 10); in every round the three contenders of a
@@ -293,8 +294,9 @@ def main():
 
 
 def cpu_times(gunicorn, postmaster):
-    """pid -> CPU seconds used so far, for the gunicorn master `gunicorn` (with the workers
-    it has reaped), its workers and the client backends of the PostgreSQL `postmaster`."""
+    """(kind, pid) -> CPU seconds used so far, for the gunicorn master `gunicorn` (with the
+    workers it has reaped) and its workers (kind "server"), and the client backends of the
+    PostgreSQL `postmaster` (kind "database")."""
     times = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -307,17 +309,20 @@ def cpu_times(gunicorn, postmaster):
         pid, ppid = int(entry.name), int(fields[1])
         own, reaped = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
         if pid == gunicorn:
-            times[pid] = (own + reaped) / TICKS
-        elif ppid == gunicorn or (ppid == postmaster and CLIENT_BACKEND.search(title)):
-            times[pid] = own / TICKS
+            times["server", pid] = (own + reaped) / TICKS
+        elif ppid == gunicorn:
+            times["server", pid] = own / TICKS
+        elif ppid == postmaster and CLIENT_BACKEND.search(title):
+            times["database", pid] = own / TICKS
     return times
 
 
-def cpu_spent(before, after):
-    """CPU seconds between two cpu_times(): a process that started meanwhile counts whole; a
-    backend that ended meanwhile (CONN_MAX_AGE) loses only what it used since `before`, where
-    summing the two totals would have taken all of its life's CPU out of the figure."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+def cpu_spent(before, after, kinds=("server", "database")):
+    """CPU seconds of the processes of `kinds` between two cpu_times(): a process that started
+    meanwhile counts whole; a backend that ended meanwhile (CONN_MAX_AGE) loses only what it
+    used since `before`, where summing the two totals would have taken all of its life's CPU
+    out of the figure."""
+    return sum(seconds - before.get(key, 0.0) for key, seconds in after.items() if key[0] in kinds)
 
 
 def measure(program, servers, plan, postmaster, args):
@@ -339,8 +344,10 @@ def measure(program, servers, plan, postmaster, args):
             server = servers[server]
             before = cpu_times(server.proc.pid, postmaster)
             result = wrk(program, server.url + path, script, args.seconds)
-            spent = cpu_spent(before, cpu_times(server.proc.pid, postmaster))
-            result["cpu_ms"] = 1000 * spent / max(result["requests"], 1)
+            after = cpu_times(server.proc.pid, postmaster)
+            requests_done = max(result["requests"], 1)
+            result["cpu_ms"] = 1000 * cpu_spent(before, after) / requests_done
+            result["db_ms"] = 1000 * cpu_spent(before, after, ["database"]) / requests_done
             results[name].append(result)
     return results
 
@@ -351,14 +358,15 @@ def summarize(results, report, args):
     print(
         f"scrum task list vs django-ninja and the floor: gunicorn x2 workers, PostgreSQL, "
         f"wrk -c{CONNECTIONS}, {args.rounds} rounds x {args.seconds}s; "
-        "cpu = server + database CPU per request"
+        "cpu = server + database CPU per request (database: its client backends' share)"
     )
     for name, runs in results.items():
         report.row(
             f"scrum {name}: req/s, p99, CPU per request",
             f"{spread([r['rps'] for r in runs], ' req/s', 0)}; p99 "
             f"{spread([r['p99'] for r in runs], ' ms', 2)}; "
-            f"{spread([r['cpu_ms'] for r in runs], ' CPU ms', 2)}",
+            f"{spread([r['cpu_ms'] for r in runs], ' CPU ms', 2)} "
+            f"(database {spread([r['db_ms'] for r in runs], ' ms', 2)})",
         )
     for size in args.sizes:
         ours, ninja, floor = (
@@ -370,15 +378,16 @@ def summarize(results, report, args):
             figure,
             spread(ours, " ms", 2),
             f"{FLOOR}: {spread(floor, ' ms', 2)}",
-            f"{spread(ratios(ours, floor), 'x')} the floor",
+            f"{spread(ratios(ours, floor), 'x')} the floor; req/s ours/floor "
+            f"{spread(ratios(rates['list'], rates['floor']), 'x')}",
             Target(ours, "<=", CPU_TARGET, " ms"),
         )
         report.row(
             f"{figure}, against django-ninja",
             spread(ours, " ms", 2),
             f"django-ninja: {spread(ninja, ' ms', 2)}",
-            f"{spread(ratios(ours, ninja), 'x')}; req/s ratio "
-            f"{spread(ratios(rates['ninja'], rates['list']), 'x')}",
+            f"{spread(ratios(ours, ninja), 'x')}; req/s ours/django-ninja "
+            f"{spread(ratios(rates['list'], rates['ninja']), 'x')}",
             Target(ratios(ours, ninja), "<=", NINJA_TARGET, "x django-ninja"),
         )
     errors = sum(r["errors"] for runs in results.values() for r in runs)

@@ -128,3 +128,10 @@ def test_the_floor_writes_the_apis_json_for_its_rows(monkeypatch):
     }
     assert page["results"][1]["links"]["assigned"] is None
     assert list(page["results"][0]) == list(TASK_FIELDS)  # the API's order
+
+
+def test_cpu_is_counted_since_the_first_reading_and_split_by_kind():
+    before = {("server", 1): 5.0, ("database", 2): 1.0, ("database", 3): 2.0}
+    after = {("server", 1): 5.5, ("database", 2): 1.25, ("database", 4): 0.5}  # 3 ended, 4 new
+    assert bench_scrum.cpu_spent(before, after) == 1.25
+    assert bench_scrum.cpu_spent(before, after, ["database"]) == 0.75
