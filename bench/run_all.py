@@ -141,8 +141,7 @@ def summary(rows, started, loads, state):
 - date: {time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started))}, \
 {(time.time() - started) / 60:.0f} minutes
 - machine: {machine()}
-- {state} at the start; load average (1 min) at the start {loads[0]:.1f}, at the end \
-{loads[1]:.1f}
+- at the start, {state}; at the end the load average (1 min) was {loads[1]:.1f}
 - {len(checked) - len(missed)} of {len(checked)} targets met; a target is MET only if the \
 median meets it and no more than a fifth of the rounds miss it. Figures are medians with the \
 minimum and the interquartile range over the rounds."""
