@@ -16,11 +16,16 @@ a summary, a line per service, so no figure in a README is copied by hand. --pag
 those sections again from bench/RESULTS.md without running anything (after a README's text
 around them changed, or a service page was added).
 
-    python bench/run_all.py [--quick] [--no-write] [--pages] [name ...]   (name: scrum, ...)
+    python bench/run_all.py [--quick] [--no-write] [--busy] [--pages] [name ...]  (name: scrum...)
 
 ``--quick`` passes ``--quick`` on to every benchmark (small rounds, to try it out) and prints
 the table instead of writing it; so does a run of only some benchmarks. Exit status 1 if any
 benchmark failed or missed a target.
+
+A run measures only on an idle machine: when the 1-minute load average at its start is above
+0.5 per core (IDLE_LOAD; cores: those this process may run on), it says so and exits 2
+without running anything. ``--busy`` runs anyway, for development: the run is labelled busy
+in its summary and writes nothing (no RESULTS.md, no README figures).
 """
 
 import argparse
@@ -43,6 +48,7 @@ PAGE_START = "<!-- benchmark: written by make bench (bench/run_all.py), do not e
 PAGE_END = "<!-- end of benchmark -->"
 SERVICE_OF = {"board": "scrum", "move": "scrum"}  # benchmark -> the service it measures
 COLUMNS = ("bench", "figure", "ours", "peer", "ratio", "target")
+IDLE_LOAD = 0.5  # the 1-minute load average per core at a run's start above which it is busy
 
 
 def machine():
@@ -64,6 +70,16 @@ def machine():
         f"{model}, {len(os.sched_getaffinity(0))} cores, {memory} GiB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     )
+
+
+def idle_check(load, cores, limit=IDLE_LOAD):
+    """(idle, sentence): may a run starting at this 1-minute load average on `cores` cores be
+    called idle (at most `limit` per core), and the sentence that labels it."""
+    per_core = load / cores
+    figures = f"load average {load:.2f} on {cores} cores, {per_core:.2f} per core"
+    if per_core > limit:
+        return False, f"BUSY machine: {figures}, above {limit:g}"
+    return True, f"idle machine: {figures} (at most {limit:g})"
 
 
 def run(script, options, results):
@@ -117,15 +133,15 @@ def table(rows):
     return "\n".join(lines)
 
 
-def summary(rows, started, loads):
-    """The lines that say when, where and how a run went."""
+def summary(rows, started, loads, state):
+    """The lines that say when, where and how a run went (`state`: idle_check's sentence)."""
     missed = [row for row in rows if row.get("met") is False]
     checked = [row for row in rows if row.get("met") is not None]
     return f"""\
 - date: {time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started))}, \
 {(time.time() - started) / 60:.0f} minutes
 - machine: {machine()}
-- load average (1 min) at the start {loads[0]:.1f}, at the end {loads[1]:.1f}
+- at the start, {state}; at the end the load average (1 min) was {loads[1]:.1f}
 - {len(checked) - len(missed)} of {len(checked)} targets met; a target is MET only if the \
 median meets it and no more than a fifth of the rounds miss it. Figures are medians with the \
 minimum and the interquartile range over the rounds."""
@@ -258,8 +274,8 @@ def write_pages(rows, about):
         page.write_text(text)
 
 
-def write_results(rows, started, loads):
-    about = summary(rows, started, loads)
+def write_results(rows, started, loads, state):
+    about = summary(rows, started, loads, state)
     RESULTS.write_text(results_page(rows, about))
     write_pages(rows, about)
     print(f"\nwrote {RESULTS.relative_to(BENCH.parent)} and the READMEs' figures")
@@ -273,6 +289,11 @@ def main():
         "--no-write",
         action="store_true",
         help="print, do not write the results",
+    )
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="run even when the machine is not idle, labelled busy, writing nothing",
     )
     parser.add_argument(
         "--pages",
@@ -289,6 +310,17 @@ def main():
     if not chosen:
         sys.exit(f"no benchmark matches {args.names}; have: {[s.stem for s in scripts]}")
     started, load = time.time(), os.getloadavg()[0]
+    idle, state = idle_check(load, len(os.sched_getaffinity(0)))
+    if not idle and not args.busy:
+        print(
+            f"run_all: {state}: figures measured now would not be an idle machine's; "
+            "not running (wait, or pass --busy for a labelled development run that writes "
+            "nothing)",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    if not idle:
+        print(f"run_all: {state}: a development run, labelled busy; nothing will be written")
     rows, failed = [], []
     with tempfile.NamedTemporaryFile(prefix="bench-results-", suffix=".jsonl") as results:
         for script in chosen:
@@ -297,10 +329,11 @@ def main():
             if status:
                 failed.append(script.name)
     loads = (load, os.getloadavg()[0])
-    if args.no_write or args.quick or args.names:
-        print(f"\n{summary(rows, started, loads)}\n\n{table(rows)}\n(not written: a partial run)")
+    if args.no_write or args.quick or args.names or not idle:
+        why = "a busy machine" if not idle else "a partial run"
+        print(f"\n{summary(rows, started, loads, state)}\n\n{table(rows)}\n(not written: {why})")
     else:
-        write_results(rows, started, loads)
+        write_results(rows, started, loads, state)
     if failed:
         sys.exit(f"benchmarks that failed or missed a target: {', '.join(failed)}")
 

@@ -101,3 +101,43 @@ def test_a_readme_without_the_markers_is_an_error_not_a_silent_skip():
 def test_the_real_readme_has_the_performance_block():
     readme = run_all.README.read_text()
     assert readme.count(run_all.README_START) == 1 and readme.count(run_all.README_END) == 1
+
+
+@pytest.mark.parametrize(
+    ("load", "cores", "idle"),
+    [(0.0, 2, True), (1.0, 2, True), (1.02, 2, False), (1.8, 2, False), (0.6, 1, False)],
+)
+def test_a_run_is_idle_only_at_half_a_core_of_load_or_less(load, cores, idle):
+    """RESULTS.md once said "idle machine" at a load average of 1.8 on 2 cores (issue 19)."""
+    found, sentence = run_all.idle_check(load, cores)
+    assert found is idle
+    assert sentence.startswith("idle machine" if idle else "BUSY machine")
+    assert f"load average {load:.2f} on {cores} cores" in sentence
+
+
+def busy_run(monkeypatch, *options):
+    """run_all.main() at a load average of 3 per core; benchmarks and writes are recorded."""
+    cores = len(run_all.os.sched_getaffinity(0))
+    monkeypatch.setattr(run_all.os, "getloadavg", lambda: (3.0 * cores,) * 3)
+    done = []
+    monkeypatch.setattr(run_all, "run", lambda script, *args: done.append(script.name) or ([], 0))
+    monkeypatch.setattr(run_all, "write_results", lambda *args: done.append("written"))
+    monkeypatch.setattr(sys, "argv", ["run_all.py", *options])
+    return done
+
+
+def test_a_run_on_a_busy_machine_says_so_and_exits_2_without_running(monkeypatch, capsys):
+    done = busy_run(monkeypatch)
+    with pytest.raises(SystemExit) as exit:
+        run_all.main()
+    assert exit.value.code == 2 and done == []
+    assert "BUSY machine" in capsys.readouterr().err
+
+
+def test_busy_runs_anyway_labelled_busy_and_writes_nothing(monkeypatch, capsys):
+    done = busy_run(monkeypatch, "--busy")
+    run_all.main()
+    assert "written" not in done and done  # every benchmark ran, nothing was written
+    out = capsys.readouterr().out
+    assert "- at the start, BUSY machine: load average" in out
+    assert "(not written: a busy machine)" in out
