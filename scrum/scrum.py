@@ -24,6 +24,7 @@ from django.conf import settings
 BASE_DIR = Path(__file__).resolve().parent
 BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
 CACHE_TABLE = "scrum_cache"
+BODY_LIMIT = 1024 * 1024  # bytes of one request's body; a task's largest JSON is ~60 KB
 
 
 def env_flag(name, default):
@@ -103,6 +104,7 @@ settings.configure(
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
+        "board.limits.body_size_limit",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     ],
     TEMPLATES=[
@@ -112,6 +114,7 @@ settings.configure(
             "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
         }
     ],
+    DATA_UPLOAD_MAX_MEMORY_SIZE=BODY_LIMIT,
     STATIC_URL="/static/",
     WHITENOISE_USE_FINDERS=True,
     USE_TZ=True,
@@ -125,6 +128,11 @@ settings.configure(
         "DEFAULT_RENDERER_CLASSES": (
             "board.renderers.FastJSONRenderer",
             "rest_framework.renderers.BrowsableAPIRenderer",
+        ),
+        "DEFAULT_PARSER_CLASSES": (
+            "board.limits.JSONParser",
+            "rest_framework.parsers.FormParser",
+            "rest_framework.parsers.MultiPartParser",
         ),
         "DEFAULT_PAGINATION_CLASS": "board.filters.Pagination",
         "DEFAULT_FILTER_BACKENDS": (
@@ -188,6 +196,7 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("api/", include("board.urls")),
 ]
 
+handler400 = "board.limits.bad_request"
 handler500 = "board.views.server_error"
 application = get_wsgi_application()
 

@@ -19,12 +19,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from . import columns, hooks
 from .filters import SprintFilter, TaskFilter
+from .limits import JSONParser
 from .logins import LoginThrottle
 from .models import Backlog, Sprint, Task, etag
 from .serializers import (
@@ -44,6 +46,8 @@ MOVE_ATTEMPTS = 5
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
     """POST username + password, get a token; wrong passwords count as failed logins."""
+
+    parser_classes = (FormParser, MultiPartParser, JSONParser)
 
     def post(self, request, *args, **kwargs):
         throttle = LoginThrottle()

@@ -1,11 +1,17 @@
 """A hostile logged-in user against gunicorn: oversized text, bodies and JSON, dates at the end
 of the calendar, and password guesses sent all at once. Each gets a JSON answer, never a 500."""
 
+import sqlite3
+from contextlib import closing
+from datetime import date, timedelta
+
+import psycopg
 import requests
-from test_scrum_http import SPRINT_END, token_session
+from test_scrum_http import PRODUCTION, SPRINT_END, token_session
 
 NAME, DESCRIPTION = 100, 10_000  # the limits scrum/README.md states
 HOOK_MAX_SIZE = 1024 * 1024  # the largest announcement the watercooler accepts
+DEEP = "[" * 200_000  # deeper than Python's parser can go
 
 
 def test_text_fields_and_pages_are_bounded(scrum_server, listener):
@@ -41,3 +47,78 @@ def test_the_boards_forms_hold_no_more_than_the_api_takes(scrum_server):
     page = requests.get(f"{scrum_server().url}/").text
     assert page.count(f'name="name" maxlength="{NAME}"') == 2  # new sprint, new task
     assert page.count(f'name="description" maxlength="{DESCRIPTION}"') == 2
+
+
+JSON_ENDPOINTS = [
+    ("POST", "/api/token/"),
+    ("POST", "/api/sprints/"),
+    ("PATCH", "/api/sprints/{sprint}/"),
+    ("POST", "/api/sprints/{sprint}/carry-over/"),
+    ("POST", "/api/tasks/"),
+    ("PUT", "/api/tasks/{task}/"),
+    ("POST", "/api/tasks/{task}/move/"),
+]
+
+
+def test_deeply_nested_json_is_a_400_on_every_endpoint(scrum_server):
+    server = scrum_server(PRODUCTION)
+    api = token_session(server)
+    sprint = api.post(f"{server.url}/api/sprints/", json={"end": SPRINT_END}).json()["id"]
+    task = api.post(f"{server.url}/api/tasks/", json={"name": "T", "sprint": sprint}).json()["id"]
+    headers = {"Content-Type": "application/json"}
+    for method, path in JSON_ENDPOINTS:
+        url = server.url + path.format(sprint=sprint, task=task)
+        response = api.request(method, url, data=DEEP, headers=headers)
+        assert response.status_code == 400, (method, path, response.text[:200])
+        assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+    assert "Traceback" not in server.output()
+
+
+def insert_sprint(database_url, end):
+    """Store a sprint ending on `end` around the API (as data from before its limits)."""
+    sql = "INSERT INTO board_sprint (name, description, \"end\", version) VALUES ('', '', {}, 0)"
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        with closing(sqlite3.connect(path)) as database, database:
+            return database.execute(sql.format("?"), [end.isoformat()]).lastrowid
+    with psycopg.connect(database_url, autocommit=True) as database:
+        return database.execute(sql.format("%s") + " RETURNING id", [end]).fetchone()[0]
+
+
+def test_sprints_at_the_ends_of_the_calendar(scrum_server, server_database):
+    server = scrum_server(PRODUCTION)
+    api = token_session(server)
+    sprints = f"{server.url}/api/sprints/"
+    refused = api.post(sprints, json={"end": "9999-12-31"})
+    assert refused.status_code == 400
+    assert refused.json() == {"end": ["End date must be within ten years from today."]}
+    furthest = date.today() + timedelta(days=3650)
+    assert api.post(sprints, json={"end": furthest.isoformat()}).status_code == 201
+    last = insert_sprint(server_database, date.max)
+    burndown = api.get(f"{sprints}{last}/burndown/")
+    assert burndown.status_code == 200, burndown.text
+    days = burndown.json()["days"]
+    assert (len(days), days[-1]["date"]) == (14, "9999-12-31")
+    year = api.get(f"{sprints}{last}/burndown/", params={"start": "9999-01-01"}).json()
+    assert len(year["days"]) == 365
+    first = insert_sprint(server_database, date(1, 1, 5))
+    assert [d["date"] for d in api.get(f"{sprints}{first}/burndown/").json()["days"]] == [
+        f"0001-01-0{n}" for n in range(1, 6)
+    ]
+    assert "Traceback" not in server.output()
+
+
+def test_too_large_bodies_get_json_answers(scrum_server):
+    server = scrum_server(PRODUCTION)
+    api = token_session(server)
+    tasks = f"{server.url}/api/tasks/"
+    big = {"name": "T", "description": "x" * 3_000_000}
+    for sent in ({"json": big}, {"data": big}):
+        response = api.post(tasks, **sent)
+        assert response.status_code == 413
+        assert response.json() == {"detail": "Request body too large (at most 1048576 bytes)."}
+    fields = api.post(tasks, data={f"f{n}": "" for n in range(1001)})
+    assert fields.status_code == 400
+    assert fields.json() == {"detail": "Too many fields (at most 1000)."}
+    stranger = requests.get(f"{server.url}/api/", headers={"Host": "attacker.example"})
+    assert stranger.status_code == 400 and stranger.json() == {"detail": "Bad request."}
