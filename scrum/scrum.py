@@ -55,7 +55,7 @@ def cache(redis_url):
     REDIS_URL, else a table in the database (created by the board's migrations)."""
     if redis_url:
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
-    return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": CACHE_TABLE}
+    return {"BACKEND": "board.cache.DatabaseCache", "LOCATION": CACHE_TABLE}
 
 
 def database(url):

@@ -2,10 +2,13 @@
 of the calendar, and password guesses sent all at once. Each gets a JSON answer, never a 500."""
 
 import sqlite3
+import threading
 from contextlib import closing
 from datetime import date, timedelta
 
 import psycopg
+import pytest
+import redis
 import requests
 from test_scrum_http import PRODUCTION, SPRINT_END, token_session
 
@@ -122,3 +125,46 @@ def test_too_large_bodies_get_json_answers(scrum_server):
     assert fields.json() == {"detail": "Too many fields (at most 1000)."}
     stranger = requests.get(f"{server.url}/api/", headers={"Host": "attacker.example"})
     assert stranger.status_code == 400 and stranger.json() == {"detail": "Bad request."}
+
+
+def guesses_at_once(url, count, password="wrong"):
+    """Send `count` logins for demo at the same moment; return their status codes."""
+    ready, codes = threading.Barrier(count), []
+
+    def guess():
+        ready.wait()
+        data = {"username": "demo", "password": password}
+        codes.append(requests.post(url, data=data, timeout=120).status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(codes)
+
+
+@pytest.fixture
+def empty_redis(redis_url):
+    """URL of a Redis database of its own, emptied (other tests count logins in theirs)."""
+    url = redis_url.rsplit("/", 1)[0] + "/5"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.mark.parametrize("cache", ["database", "redis"])
+def test_simultaneous_guesses_check_no_more_passwords_than_the_limit(scrum_server, cache, request):
+    env = {"REDIS_URL": request.getfixturevalue("empty_redis")} if cache == "redis" else {}
+    server = scrum_server(env, workers=3, threads=4)
+    codes = guesses_at_once(f"{server.url}/api/token/", 12)
+    assert codes.count(400) == 10 and codes.count(429) == 2
+    assert guesses_at_once(f"{server.url}/api/token/", 1, password="test") == [429]
+
+
+def test_failed_logins_on_refused_writes_stay_counted(scrum_server):
+    """A write's transaction rolls back when refused; the failed login it counted does not."""
+    server = scrum_server()
+    tasks = f"{server.url}/api/tasks/"
+    codes = [requests.post(tasks, auth=("demo", f"guess{n}")).status_code for n in range(10)]
+    assert codes == [401] * 10
+    assert requests.get(tasks, auth=("demo", "test")).status_code == 429
