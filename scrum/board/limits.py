@@ -7,6 +7,8 @@ from django.http import JsonResponse
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+DRAIN_LIMIT = 16 * 1024 * 1024  # bytes of a refused body read and dropped (see drain)
+
 
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser; nesting too deep for Python to parse is a 400, not a server error."""
@@ -30,11 +32,26 @@ def declared_length(request):
     return int(value) if value.isascii() and value.isdecimal() else 0
 
 
+def drain(request, length):
+    """Read and drop a refused body of up to DRAIN_LIMIT bytes, a chunk at a time: a client
+    still sending when the server closes would see a reset connection instead of the 413."""
+    if length > DRAIN_LIMIT:
+        return
+    body = request.META["wsgi.input"]
+    while length > 0:
+        chunk = body.read(min(length, 64 * 1024))
+        if not chunk:
+            return
+        length -= len(chunk)
+
+
 def body_size_limit(get_response):
-    """Return middleware answering a body declared too large with 413, before reading it."""
+    """Return middleware answering a body declared too large with 413, without keeping it."""
 
     def middleware(request):
-        if declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        length = declared_length(request)
+        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            drain(request, length)
             return too_large()
         return get_response(request)
 
