@@ -40,18 +40,19 @@ class LoginThrottle(SimpleRateThrottle):
 
     def count_attempt(self):
         """Return the client's attempts in this period, this one included."""
-        self.cache.add(self.key, 0, self.duration)
         try:
             count = self.cache.incr(self.key)
-        except ValueError:  # expired between add and incr
-            count = 1 if self.cache.add(self.key, 1, self.duration) else self.count_attempt()
+        except ValueError:  # no count yet (or it expired): start one, unless another did
+            return 1 if self.cache.add(self.key, 1, self.duration) else self.count_attempt()
         self.cache.touch(self.key, self.duration)
         return count
 
     def forget_attempt(self):
-        """Take this attempt off the client's count."""
+        """Take this attempt off the client's count (its expiry stays a period away: the
+        database cache's decr alone would set its default timeout)."""
         with contextlib.suppress(ValueError):  # the count expired meanwhile
             self.cache.decr(self.key)
+            self.cache.touch(self.key, self.duration)
 
     def record_failure(self):
         """Keep this attempt counted: a wrong password."""
