@@ -14,11 +14,13 @@ class DatabaseCache(db.DatabaseCache):
         """Return the key's value plus delta, stored; ValueError if the key is missing."""
         alias = router.db_for_write(self.cache_model_class)
         with transaction.atomic(using=alias):
-            self.lock(alias, self.make_and_validate_key(key, version=version))
+            if not self.lock(alias, self.make_and_validate_key(key, version=version)):
+                raise ValueError(f"Key '{key}' not found.")  # a row added now is not locked
             return super().incr(key, delta, version)
 
     def lock(self, alias, key):
-        """Lock a key's row until the transaction ends (where the database can lock rows)."""
+        """Lock a key's row until the transaction ends (where the database can lock rows);
+        return whether it exists."""
         connection = connections[alias]
         quote_name = connection.ops.quote_name
         sql = f"SELECT 1 FROM {quote_name(self._table)} WHERE {quote_name('cache_key')} = %s"
@@ -26,3 +28,4 @@ class DatabaseCache(db.DatabaseCache):
             sql += " FOR UPDATE"
         with connection.cursor() as cursor:
             cursor.execute(sql, [key])
+            return cursor.fetchone() is not None
