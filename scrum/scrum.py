@@ -32,6 +32,7 @@ CACHE_TABLE = "scrum_cache"
 # Parts of values that are published (examples, dev-only defaults), so never secret.
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
 REDIS_SOCKET_SECONDS = 1  # a Redis that hangs costs a request at most this, twice
+BODY_LIMIT = 1024 * 1024  # bytes of one request's body; a task's largest JSON is ~60 KB
 
 
 def env_flag(name, default):
@@ -91,7 +92,7 @@ def cache(redis_url):
                 "socket_timeout": REDIS_SOCKET_SECONDS,
             },
         }
-    return {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": CACHE_TABLE}
+    return {"BACKEND": "board.cache.DatabaseCache", "LOCATION": CACHE_TABLE}
 
 
 def database(url):
@@ -158,6 +159,7 @@ settings.configure(
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
+        "board.limits.body_size_limit",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
     ],
     TEMPLATES=[
@@ -167,6 +169,7 @@ settings.configure(
             "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
         }
     ],
+    DATA_UPLOAD_MAX_MEMORY_SIZE=BODY_LIMIT,
     STATIC_URL="/static/",
     STATIC_ROOT=STATIC_ROOT if COLLECTED else None,  # WhiteNoise warns of a missing one
     STORAGES={
@@ -189,6 +192,11 @@ settings.configure(
         "DEFAULT_RENDERER_CLASSES": (
             "board.renderers.FastJSONRenderer",
             "rest_framework.renderers.BrowsableAPIRenderer",
+        ),
+        "DEFAULT_PARSER_CLASSES": (
+            "board.limits.JSONParser",
+            "rest_framework.parsers.FormParser",
+            "rest_framework.parsers.MultiPartParser",
         ),
         "DEFAULT_PAGINATION_CLASS": "board.filters.Pagination",
         "DEFAULT_FILTER_BACKENDS": (
@@ -268,6 +276,7 @@ if METRICS:
 
     urlpatterns.append(path("metrics", metrics, name="metrics"))
 
+handler400 = "board.limits.bad_request"
 handler500 = "board.views.server_error"
 
 

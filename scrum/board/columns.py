@@ -261,21 +261,26 @@ def carry_over(source, target, today=None):
     return moved, versions
 
 
+def two_weeks_before(end):
+    """Return the first day of the two weeks ending on `end` (never before the calendar's
+    first day)."""
+    return date.fromordinal(max(1, end.toordinal() - 13))
+
+
 def burndown(sprint, start=None):
     """Return the open tasks at the end of each day from start (default: two weeks before
-    the end) to the sprint's end."""
-    start = start or sprint.end - timedelta(days=13)
+    the end) to the sprint's end, which may be the calendar's last day."""
+    start = start or two_weeks_before(sprint.end)
     if start > sprint.end:
         raise ValidationError({"start": ["Start must not be after the sprint's end."]})
-    if (sprint.end - start).days > 366:
+    length = (sprint.end - start).days + 1
+    if length > 367:
         raise ValidationError({"start": ["A burndown covers at most a year."]})
     completed = list(Task.objects.filter(sprint=sprint).values_list("completed", flat=True))
     days = []
-    day = start
-    while day <= sprint.end:
+    for day in (start + timedelta(days=n) for n in range(length)):
         still_open = sum(1 for done in completed if done is None or done > day)
         days.append({"date": day, "open": still_open})
-        day += timedelta(days=1)
     return {
         "sprint": sprint.pk,
         "start": start,

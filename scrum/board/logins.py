@@ -3,10 +3,12 @@
 A client is its address: REMOTE_ADDR, or with NUM_PROXIES set (the proxies in front of
 gunicorn) the address those proxies saw in X-Forwarded-For, so a client cannot pose as
 another by sending the header itself. Failures are counted in the default cache, which is
-shared by every worker (a database table, or Redis with REDIS_URL, see scrum.py). Wrong
-passwords for /api/token/ and for HTTP basic auth count against the same limit; once it is
-reached both answer 429 for a minute, without checking the password. (The token view, in
-views.py, uses the same LoginThrottle.)
+shared by every worker (a database table, or Redis with REDIS_URL, see scrum.py). Each
+attempt is counted before its password is checked, atomically, and given back when the
+password is right: however many guesses arrive at once, no more than the limit are checked.
+Wrong passwords for /api/token/ and for HTTP basic auth count against the same limit; once it
+is reached both answer 429, without checking the password, until a minute passes without
+attempts. (The token view, in views.py, uses the same LoginThrottle.)
 
 The limit fails open: while the cache is unreachable (Redis down) logins go on, uncounted, and
 tokens keep working; the process logs one warning when the outage starts and one when it ends,
@@ -14,6 +16,7 @@ and leaves the cache alone for BACKOFF_SECONDS after each failure. Every failed 
 logged with its username and client address (never the password), and so is a lock-out.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -68,8 +71,10 @@ outage = CacheOutage()
 
 class LoginThrottle(SimpleRateThrottle):
     """Failed logins of one client: the "login" rate's count (e.g. 10/minute) of failures,
-    each less than the period (a minute) after the one before, blocks for that period.
-    The count is a cache counter (atomic in Redis), its expiry renewed by every failure."""
+    each less than the period (a minute) after the attempt before, blocks for that period.
+    The count is a cache counter, atomic on both caches (cache.py for the database's), its
+    expiry renewed by every attempt. Call check before the password is checked, then either
+    record_failure or record_success."""
 
     scope = "login"
 
@@ -77,15 +82,32 @@ class LoginThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
     def check(self, request):
-        """Raise Throttled (429) if this client has used up its failed logins."""
+        """Count this attempt; raise Throttled (429) if the client has no attempts left."""
         self.client = self.get_ident(request)
         self.key = self.get_cache_key(request)
-        if outage.call(lambda: self.cache.get(self.key, 0), default=0) >= self.num_requests:
+        if outage.call(self.count_attempt, default=0) > self.num_requests:
+            outage.call(self.forget_attempt)
             raise exceptions.Throttled(wait=self.duration)
 
+    def count_attempt(self):
+        """Return the client's attempts in this period, this one included."""
+        try:
+            count = self.cache.incr(self.key)
+        except ValueError:  # no count yet (or it expired): start one, unless another did
+            return 1 if self.cache.add(self.key, 1, self.duration) else self.count_attempt()
+        self.cache.touch(self.key, self.duration)
+        return count
+
+    def forget_attempt(self):
+        """Take this attempt off the client's count (its expiry stays a period away: the
+        database cache's decr alone would set its default timeout)."""
+        with contextlib.suppress(ValueError):  # the count expired meanwhile
+            self.cache.decr(self.key)
+            self.cache.touch(self.key, self.duration)
+
     def record_failure(self, username=""):
-        """Count and log one failed login (call after check)."""
-        count = outage.call(self.count_failure)
+        """Keep this attempt counted (a wrong password) and log it, and a lock-out."""
+        count = outage.call(lambda: self.cache.get(self.key, 0), default=0)
         username = str(username or "")[:USERNAME_LOGGED]
         log.warning("failed login for username %r from %s", username, self.client)
         if count == self.num_requests:
@@ -96,16 +118,9 @@ class LoginThrottle(SimpleRateThrottle):
                 count,
             )
 
-    def count_failure(self):
-        """The client's failures so far, this one included."""
-        self.cache.add(self.key, 0, self.duration)
-        try:
-            count = self.cache.incr(self.key)
-        except ValueError:  # expired between add and incr
-            self.cache.add(self.key, 1, self.duration)
-            count = 1
-        self.cache.touch(self.key, self.duration)
-        return count
+    def record_success(self):
+        """Give this attempt back: the password was right."""
+        outage.call(self.forget_attempt)
 
 
 class ThrottledBasicAuthentication(BasicAuthentication):
@@ -118,10 +133,12 @@ class ThrottledBasicAuthentication(BasicAuthentication):
         try:
             if "\x00" in userid:  # no such user; PostgreSQL could not even look it up
                 raise exceptions.AuthenticationFailed("Invalid username/password.")
-            return super().authenticate_credentials(userid, password, request)
+            found = super().authenticate_credentials(userid, password, request)
         except exceptions.AuthenticationFailed:
             throttle.record_failure(userid)
             raise
+        throttle.record_success()
+        return found
 
 
 class ThrottledBasicScheme(BasicScheme):

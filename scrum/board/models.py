@@ -6,12 +6,15 @@ import hashlib
 from django.conf import settings
 from django.db import models
 
+NAME_LENGTH = 100  # characters of a sprint's or a task's name
+DESCRIPTION_LENGTH = 10_000  # characters of a description: a few pages of text
+
 
 class Sprint(models.Model):
     """A development iteration, identified by its end date."""
 
-    name = models.CharField(max_length=100, blank=True, default="")
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=NAME_LENGTH, blank=True, default="")
+    description = models.TextField(max_length=DESCRIPTION_LENGTH, blank=True, default="")
     end = models.DateField(unique=True)
     # of its tasks; a database default too, for rows written around Django
     version = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
@@ -46,8 +49,8 @@ class Task(models.Model):
         (STATUS_DONE, "Done"),
     )
 
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=NAME_LENGTH)
+    description = models.TextField(max_length=DESCRIPTION_LENGTH, blank=True, default="")
     # no index of its own: the (sprint, status, order) index serves every lookup by sprint,
     # and a move rewrites the index entries of every task it shifts
     sprint = models.ForeignKey(

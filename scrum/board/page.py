@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.views.generic import TemplateView
 
+from .models import DESCRIPTION_LENGTH, NAME_LENGTH
+
 
 def content_security_policy():
     """Scripts and styles from this origin only, sockets to the configured watercooler.
@@ -27,7 +29,10 @@ def content_security_policy():
 
 
 class BoardPage(TemplateView):
+    """The board's page; its forms bound each field as the model does."""
+
     template_name = "board/index.html"
+    extra_context = {"name_length": NAME_LENGTH, "description_length": DESCRIPTION_LENGTH}
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)

@@ -1,6 +1,6 @@
 """Representations of sprints, tasks and users, with the book's links and validation rules."""
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cached_property
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from .columns import MAX_ORDER, dates_for
 from .models import Sprint, Task
 
 User = get_user_model()
+FURTHEST_END = timedelta(days=10 * 366)  # a sprint ends within ten years of today
 STATUS_LABELS = dict(Task.STATUS_CHOICES)
 
 LINKS_SCHEMA = {
@@ -95,9 +96,12 @@ class SprintSerializer(serializers.ModelSerializer):
         }
 
     def validate_end(self, value):
+        """Return a new end date that is neither past nor more than ten years away."""
         changed = self.instance is None or self.instance.end != value
         if changed and value < date.today():
             raise serializers.ValidationError("End date cannot be in the past.")
+        if changed and value > date.today() + FURTHEST_END:
+            raise serializers.ValidationError("End date must be within ten years from today.")
         return value
 
 

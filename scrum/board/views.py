@@ -19,12 +19,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from . import columns, hooks
 from .filters import SprintFilter, TaskFilter
+from .limits import JSONParser
 from .logins import LoginThrottle
 from .models import Backlog, Sprint, Task, etag
 from .serializers import (
@@ -45,15 +47,19 @@ MOVE_ATTEMPTS = 5
 class ThrottledObtainAuthToken(ObtainAuthToken):
     """POST username + password, get a token; wrong passwords count as failed logins."""
 
+    parser_classes = (FormParser, MultiPartParser, JSONParser)
+
     def post(self, request, *args, **kwargs):
         throttle = LoginThrottle()
         throttle.check(request)
         try:
-            return super().post(request, *args, **kwargs)
+            response = super().post(request, *args, **kwargs)
         except exceptions.ValidationError:
             data = request.data if isinstance(request.data, dict) else {}
             throttle.record_failure(data.get("username"))
             raise
+        throttle.record_success()
+        return response
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -94,6 +100,20 @@ def announce(method, model, pk, data=None, **described):
     return body["change"]
 
 
+def in_transaction(handler):
+    """Return the handler run in a transaction, rolled back whole when it answers an error:
+    nothing of a refused write stays, not even a version."""
+
+    def write(request, *args, **kwargs):
+        with transaction.atomic():
+            response = handler(request, *args, **kwargs)
+            if response.status_code >= 400:
+                transaction.set_rollback(True)
+            return response
+
+    return write
+
+
 class BoardViewSet(viewsets.ModelViewSet):
     """A model viewset with transactional writes, ETags and watercooler announcements."""
 
@@ -102,13 +122,12 @@ class BoardViewSet(viewsets.ModelViewSet):
     written = None  # the object this request created or changed, for its ETag header
 
     def dispatch(self, request, *args, **kwargs):
-        if request.method in SAFE_METHODS:
-            return super().dispatch(request, *args, **kwargs)
-        with transaction.atomic():
-            response = super().dispatch(request, *args, **kwargs)
-            if response.status_code >= 400:  # nothing of a refused write stays, no version
-                transaction.set_rollback(True)
-            return response
+        """Run a write's handler in one transaction. Authentication stays outside it: a
+        refused write rolls back, and the failed login it counted must stay counted."""
+        method = request.method.lower()
+        if request.method not in SAFE_METHODS and hasattr(self, method):
+            setattr(self, method, in_transaction(getattr(self, method)))
+        return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self):
         queryset = super().get_queryset()
