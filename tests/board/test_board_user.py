@@ -598,6 +598,8 @@ def test_a_move_and_a_delete_can_be_undone_from_their_notice_for_everyone(api, b
     expect(notice).to_contain_text('Moved "Undo first" to In Testing.')
     expect(other.card("Undo first", "In Testing")).to_be_visible()
     notice.get_by_role("button", name="Undo").click()
+    # the undo is a move of its own: its answer (and notice) may come after its announcement
+    expect(notice).to_contain_text('Moved "Undo first" to Not Started.')
     for each in (user, other):
         each.wait_for_order("Not Started", ["Undo first", "Undo second"])
     stored = api.wait_task(first["id"], lambda t: t["status"] == 1)

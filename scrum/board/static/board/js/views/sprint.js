@@ -742,7 +742,9 @@
   });
 
   function columnTitle(status, sprint) {
-    return _.findWhere(COLUMNS, sprint === null ? {backlog: true} : {status: status}).title;
+    return _.find(COLUMNS, function (column) {
+      return sprint === null ? column.backlog : !column.backlog && column.status === status;
+    }).title;
   }
 
   // ---- the filter ------------------------------------------------------------------------
