@@ -217,7 +217,10 @@
       }
       clearTimeout(this.deleting);
       this.deleting = null;
-      this.task.destroy({wait: true, error: _.bind(this.modelFailure, this)});
+      // 'deleted' goes to the collection by hand: when the delete's announcement comes first,
+      // the task has already left the collection, which then no longer hears its 'destroy'.
+      this.task.destroy({wait: true, error: _.bind(this.modelFailure, this),
+        success: function (task) { app.tasks.trigger('deleted', task); }});
     },
     remove: function () {
       clearTimeout(this.deleting);
@@ -827,7 +830,7 @@
       this.listenTo(app.tasks, 'remove', this.removeCard);
       this.listenTo(app.tasks, 'add remove change', this.tasksChanged);
       this.listenTo(app.tasks, 'move:saved', this.moveSaved);
-      this.listenTo(app.tasks, 'destroy', this.offerUndelete);
+      this.listenTo(app.tasks, 'deleted', this.offerUndelete);
       this.listenTo(app.tasks, 'change', function (task) {
         this.filterCard(this.cards[task.id]);
       });
