@@ -3,10 +3,13 @@
     python hello.py runserver          # development server on :8000
     gunicorn hello                     # production, configured from the environment
 
-DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list) and
-LOG_FORMAT (text or json) come from the environment. GET /health answers 200 while the
-process can serve. Logs: one line a record on stderr (time, level, service, logger: message),
-server errors with their traceback whatever DEBUG is, gunicorn's worker and access lines too.
+DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
+HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto, send HSTS) and LOG_FORMAT (text
+or json) come from the environment. Every answer carries the other services' security
+headers (a Content-Security-Policy for this origin only, nosniff, no framing). GET /health
+answers 200 while the process can serve. Logs: one line a record on stderr (time, level,
+service, logger: message), server errors with their traceback whatever DEBUG is, gunicorn's
+worker and access lines too.
 """
 
 import json
@@ -52,6 +55,7 @@ if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     print(f"hello: SECRET_KEY {problem} (refusing to start with DEBUG off)", file=sys.stderr)
     sys.exit(3)  # gunicorn reads 3 as "worker failed to boot": it stops, no respawn
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
+HTTPS = env_flag("HTTPS", False)
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"hello: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
@@ -76,10 +80,22 @@ settings.configure(
     ROOT_URLCONF=__name__,
     MIDDLEWARE=[
         f"{__name__}.head_without_body",
+        "django.middleware.security.SecurityMiddleware",
         "django.middleware.common.CommonMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "csp.middleware.CSPMiddleware",
     ],
+    CONTENT_SECURITY_POLICY={
+        "DIRECTIVES": {
+            "default-src": ["'self'"],
+            "frame-ancestors": ["'none'"],
+            "base-uri": ["'self'"],
+            "form-action": ["'self'"],
+        }
+    },
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
+    SECURE_HSTS_SECONDS=31536000 if HTTPS else 0,
     LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
         "disable_existing_loggers": False,

@@ -14,8 +14,9 @@ set, else in a bounded least-recently-used cache per process, and may be cached 
 a year.
 
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
-REDIS_URL, HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto) and PLACEHOLDER_NEGOTIATE
-(off: no content negotiation, for CDNs that ignore Vary) come from the environment.
+REDIS_URL, HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto, send HSTS) and
+PLACEHOLDER_NEGOTIATE (off: no content negotiation, for CDNs that ignore Vary) come from the
+environment. Images are public: any origin may read them (Access-Control-Allow-Origin: *).
 GET /health answers 200 while the process can serve ("degraded" while Redis is down).
 """
 
@@ -139,7 +140,18 @@ settings.configure(
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "csp.middleware.CSPMiddleware",
     ],
+    CONTENT_SECURITY_POLICY={  # the home page's script and CSS, its example images
+        "DIRECTIVES": {
+            "default-src": ["'self'"],
+            "img-src": ["'self'", "data:"],
+            "frame-ancestors": ["'none'"],
+            "base-uri": ["'self'"],
+            "form-action": ["'self'"],
+        }
+    },
     INSTALLED_APPS=["django.contrib.staticfiles"],
     TEMPLATES=[
         {
@@ -154,6 +166,7 @@ settings.configure(
     WHITENOISE_AUTOREFRESH=False,
     CACHES={"default": IMAGE_CACHE},
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
+    SECURE_HSTS_SECONDS=31536000 if HTTPS else 0,
     LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
         "disable_existing_loggers": False,
@@ -849,6 +862,7 @@ def placeholder(request, **url):
         response["ETag"] = etag
     if response.status_code in (200, 304):
         mark_immutable(response, checked.negotiated)
+    response["Access-Control-Allow-Origin"] = "*"  # public: any page may draw it into a canvas
     return response
 
 

@@ -161,7 +161,21 @@ settings.configure(
         "django.middleware.common.CommonMiddleware",
         "board.limits.body_size_limit",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "csp.middleware.CSPMiddleware",
     ],
+    # The API, its browsable pages and /api/docs/ run only this origin's scripts; their
+    # templates (DRF's, Swagger UI's) style inline. The board's page sends its own, stricter
+    # policy (board/page.py).
+    CONTENT_SECURITY_POLICY={
+        "DIRECTIVES": {
+            "default-src": ["'self'"],
+            "style-src": ["'self'", "'unsafe-inline'"],
+            "img-src": ["'self'", "data:"],
+            "frame-ancestors": ["'none'"],
+            "base-uri": ["'self'"],
+            "form-action": ["'self'"],
+        }
+    },
     TEMPLATES=[
         {
             "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -260,14 +274,15 @@ from board.urls import root_view  # noqa: E402
 from board.views import ThrottledObtainAuthToken  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.urls import include, path, re_path  # noqa: E402
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView  # noqa: E402
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView  # noqa: E402
 
 urlpatterns = [  # every API path answers with and without its trailing slash
     path("", BoardPage.as_view(), name="board"),
     path("health", health, name="health"),
     re_path(r"^api/token/?$", ThrottledObtainAuthToken.as_view(), name="api-token"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Swagger UI with its start-up script served apart (no inline script under the CSP).
+    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("api", root_view),
     path("api/", include("board.urls")),
 ]

@@ -265,3 +265,32 @@ def json_entries(output):
         (entries if line.startswith("{") else others).append(line)
     assert not [line for line in others if re.match(LOG_LINE, line)], others
     return [json.loads(line) for line in entries]
+
+
+def content_security_policy(header):
+    """{directive: [sources]} of a Content-Security-Policy header."""
+    directives = (part.split() for part in header.split(";") if part.strip())
+    return {words[0].lower(): words[1:] for words in directives}
+
+
+def missing_security_headers(response, https=False):
+    """What a response lacks of the baseline every service sends (empty when it has it all):
+    a CSP that runs no inline script and allows no framing, DENY framing, nosniff, a referrer
+    policy, and HSTS for a year behind HTTPS."""
+    headers, missing = response.headers, []
+    policy = content_security_policy(headers.get("Content-Security-Policy", ""))
+    scripts = policy.get("script-src", policy.get("default-src", ["*"]))
+    if "'unsafe-inline'" in scripts or "*" in scripts:
+        missing.append(f"a CSP that forbids inline and foreign scripts (script-src {scripts})")
+    if policy.get("frame-ancestors") != ["'none'"]:
+        missing.append("CSP frame-ancestors 'none'")
+    expected = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+    missing += [
+        f"{name}: {value}" for name, value in expected.items() if headers.get(name) != value
+    ]
+    if "Referrer-Policy" not in headers:
+        missing.append("Referrer-Policy")
+    hsts = headers.get("Strict-Transport-Security", "")
+    if https and not hsts.startswith("max-age=31536000"):
+        missing.append(f"Strict-Transport-Security max-age=31536000 (got {hsts!r})")
+    return missing

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 import requests
 from boardstack import COLUMNS, STATUS, wait_until
+from harness import content_security_policy, missing_security_headers
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -458,12 +459,6 @@ def test_a_bookmarked_sprint_opened_with_a_revoked_token_shows_the_login(stack, 
     expect(user.page.get_by_role("heading", name="Revoked before the load")).to_be_visible()
 
 
-def content_security_policy(header):
-    """{directive: [sources]} of a Content-Security-Policy header."""
-    directives = (part.split() for part in header.split(";") if part.strip())
-    return {words[0].lower(): words[1:] for words in directives}
-
-
 def test_the_page_sends_a_csp_that_forbids_inline_script(stack, board):
     response = requests.get(stack.scrum.url + "/", timeout=5)
     assert response.status_code == 200
@@ -493,6 +488,19 @@ def test_the_page_sends_a_csp_that_forbids_inline_script(stack, board):
     )
     page.wait_for_timeout(300)
     assert page.evaluate("window.pwned") is None
+
+
+def test_the_apis_docs_and_browsable_pages_work_under_the_baseline_csp(stack, board):
+    for path in ("/api/docs/", "/api/", "/api/schema/", "/health"):
+        response = requests.get(stack.scrum.url + path, headers={"Accept": "text/html"}, timeout=5)
+        assert not missing_security_headers(response), (path, missing_security_headers(response))
+    reader = board(logged_in=False)  # a CSP violation is a console error: the board fails
+    reader.expect_status(404)  # the browser's /favicon.ico
+    reader.page.goto("/api/docs/")
+    expect(reader.page.get_by_text("/api/tasks/{id}/move/").first).to_be_visible()
+    reader.page.goto("/api/")
+    expect(reader.page.get_by_role("heading", name="Root")).to_be_visible()
+    expect(reader.page.locator("a[href$='/api/sprints/']").first).to_be_visible()
 
 
 def test_an_empty_due_date_and_assignee_take_exactly_what_is_typed(api, board):

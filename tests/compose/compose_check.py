@@ -9,6 +9,7 @@ The stack is built and started once for the module and removed (`down -v`) after
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 import uuid
@@ -319,6 +320,32 @@ def test_security_headers_on_every_public_port(stack):
     assert "frame-ancestors 'none'" in board.headers["Content-Security-Policy"]
     assert board.headers["X-Frame-Options"] == "DENY"
     assert board.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def slow_client(url, body):
+    """A connection that sends a request's start and then nothing more, as a slow link does."""
+    address = url.removeprefix("http://").split(":")
+    connection = socket.create_connection((address[0], int(address[1])), timeout=WAIT)
+    if body:
+        start = "POST /api/token/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+    else:
+        start = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    connection.sendall(start.encode())
+    return connection
+
+
+def test_slow_clients_do_not_hold_gunicorns_workers(stack):
+    """Behind nginx (which reads whole requests before passing them on), a dozen clients that
+    stall mid-request leave hello's one worker and scrum's two free for everybody else."""
+    stalled = [slow_client(stack[name], body) for name in ("hello", "scrum") for body in (0, 1)]
+    stalled += [slow_client(stack["hello"], False) for _ in range(8)]
+    try:
+        time.sleep(1)
+        for url in (stack["hello"] + "/", stack["scrum"] + "/api/"):  # held: a 30 s wait
+            assert requests.get(url, timeout=5).status_code == 200, url
+    finally:
+        for connection in stalled:
+            connection.close()
 
 
 def test_no_metrics_through_nginx_access_logs_and_bounded_log_files(stack):

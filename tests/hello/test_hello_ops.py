@@ -2,7 +2,7 @@
 
 import pytest
 import requests
-from harness import ROOT, gunicorn
+from harness import ROOT, gunicorn, missing_security_headers
 
 HELLO = ROOT / "hello"
 KEY = "hello-test-key-2QbT7nVw9Lm4Xs8Pk3Rf6Hz1"
@@ -15,6 +15,16 @@ def test_health_is_ok_and_never_cached(start):
     assert response.json() == {"status": "ok"}
     assert response.headers["Cache-Control"] == "no-store"
     assert "Set-Cookie" not in response.headers
+
+
+def test_behind_https_every_answer_carries_the_security_headers(start):
+    env = {"DEBUG": "off", "SECRET_KEY": KEY, "HTTPS": "on"}
+    service = start(gunicorn("hello", HELLO, env))
+    for path in ("/", "/health", "/nope"):
+        response = requests.get(
+            service.url + path, headers={"X-Forwarded-Proto": "https"}, timeout=10
+        )
+        assert not missing_security_headers(response, https=True), path
 
 
 def test_head_has_the_headers_of_get_and_logs_nothing(start):

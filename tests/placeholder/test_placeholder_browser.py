@@ -1,10 +1,11 @@
 """The SVG as a browser draws it: headless Chromium, compared with the server's PNG."""
 
 import io
+import sys
 
 import pytest
 import requests
-from harness import ROOT, gunicorn
+from harness import ROOT, Service, gunicorn
 from PIL import Image, ImageChops
 
 PLACEHOLDER = ROOT / "placeholder"
@@ -107,3 +108,36 @@ def test_url_builder_shows_the_url_and_the_image_as_you_type(browser, server):
         )
     finally:
         page.close()
+
+
+# A page of another site that draws a placeholder into a canvas, reads its pixels, and
+# fetches an image's bytes: what CORS allows only for public images.
+FOREIGN_PAGE = """<!doctype html><canvas id="canvas" width="20" height="10"></canvas><script>
+async function use(base) {
+  const image = new Image();
+  image.crossOrigin = "anonymous";
+  image.src = base + "/image/20x10.png?bg=ff0000";
+  await image.decode();
+  const context = document.getElementById("canvas").getContext("2d");
+  context.drawImage(image, 0, 0);
+  const pixel = Array.from(context.getImageData(5, 5, 1, 1).data);
+  const svg = await (await fetch(base + "/image/20x10.svg")).text();
+  return {pixel, svg: svg.slice(0, 4)};
+}
+</script>"""
+
+
+@pytest.mark.browser
+def test_a_page_on_another_site_can_read_an_image_into_a_canvas_and_fetch_it(
+    browser, server, tmp_path
+):
+    (tmp_path / "index.html").write_text(FOREIGN_PAGE)
+    command = [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+    with Service(command, tmp_path) as site:
+        page = browser.new_page()
+        try:
+            page.goto(site.url + "/index.html")
+            used = page.evaluate("base => use(base)", server.url)
+        finally:
+            page.close()
+    assert used == {"pixel": [255, 0, 0, 255], "svg": "<svg"}

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-from harness import ROOT, Service, free_port, gunicorn, require_program, runserver
+from harness import (
+    ROOT,
+    Service,
+    free_port,
+    gunicorn,
+    missing_security_headers,
+    require_program,
+    runserver,
+)
 
 PLACEHOLDER = ROOT / "placeholder"
 sys.path.insert(0, str(PLACEHOLDER))
@@ -63,6 +71,17 @@ def test_production_settings(start):
     evil = requests.get(service.url + "/image/10x10/", headers={"Host": "evil.test"}, timeout=10)
     assert evil.status_code == 400
     assert "Traceback" not in service.output()
+
+
+def test_behind_https_every_answer_carries_the_security_headers(start):
+    service = start(gunicorn("placeholder", PLACEHOLDER, {**PRODUCTION, "HTTPS": "on"}))
+    headers = {"Host": "images.example.com", "X-Forwarded-Proto": "https"}
+    for path in ("/", "/image/10x10/", "/image/10x10.svg", "/image/0x0/", "/nope", "/health"):
+        response = requests.get(service.url + path, headers=headers, timeout=10)
+        assert not missing_security_headers(response, https=True), path
+    css = requests.get(service.url + "/static/site.css", headers=headers, timeout=10)
+    assert css.headers["X-Content-Type-Options"] == "nosniff"
+    assert css.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
 def test_304_renders_nothing(start):
