@@ -74,6 +74,40 @@ def test_home_lists_the_sprints_that_ended_within_the_last_week_or_end_later(sta
     expect(links.filter(has_text="Ended a month ago")).to_have_count(0)
 
 
+def test_ended_sprints_are_a_click_away_latest_first_and_long_names_stay_in_their_tiles(
+    stack, api, board
+):
+    older = stack.past_sprint("Ended two months ago", 60)
+    stack.past_sprint("Ended a fortnight ago", 14)
+    long_name = "Supercalifragilisticexpialidocious" * 2  # one word wider than a tile
+    api.sprint(long_name)
+    page = board().open().page
+    ended = page.get_by_role("button", name="Ended sprints")
+    expect(ended).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("a.sprint", has_text="Ended two months ago")).to_have_count(0)
+    ended.click()
+    expect(ended).to_have_attribute("aria-expanded", "true")
+    shown = page.get_by_label("Ended sprints").locator("a.sprint")
+    expect(shown.filter(has_text="Ended").first).to_contain_text("Ended a fortnight ago")
+    expect(shown.filter(has_text="Ended two months ago")).to_have_attribute(
+        "href", f"#sprint/{older}"
+    )
+    expect(shown.filter(has_text="Ended a fortnight ago")).to_contain_text(
+        "ENDED " + (date.today() - timedelta(days=14)).isoformat()
+    )
+    expect(shown.filter(has_text=long_name)).to_have_count(0)  # still current
+    tile = page.locator(".sprints:not(.ended) a.sprint", has_text=long_name)
+    assert tile.evaluate("tile => tile.scrollWidth <= tile.clientWidth")
+    shown.filter(has_text="Ended two months ago").click()
+    expect(page.get_by_role("heading", name="Ended two months ago")).to_be_visible()
+    page.go_back()
+    ended = page.get_by_role("button", name="Ended sprints")
+    ended.click()  # a new page of the home: closed again, loaded at once
+    expect(page.get_by_label("Ended sprints").get_by_text("Ended two months ago")).to_be_visible()
+    ended.click()
+    expect(page.get_by_label("Ended sprints")).to_have_count(0)
+
+
 def test_a_sprint_created_through_the_form_opens_and_a_past_date_is_refused(api, board):
     user = board().open()
     user.expect_status(400)

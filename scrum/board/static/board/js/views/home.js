@@ -79,7 +79,8 @@
   var HomepageView = TemplateView.extend({
     templateName: '#home-template',
     events: {
-      'click button.add': 'renderAddForm'
+      'click button.add': 'renderAddForm',
+      'click button.ended': 'toggleEnded'
     },
     initialize: function (options) {
       var self = this;
@@ -87,6 +88,7 @@
       this.loaded = false;
       this.error = null;
       this.addForm = null;
+      this.ended = {shown: false, loaded: false};
       app.collections.ready.then(function () {
         return app.sprints.fetchAll({data: {end_min: app.today(-7)}});
       }).done(function () {
@@ -99,9 +101,10 @@
         }
       });
     },
-    // Sprints that ended a week ago or later, by end date (as the API orders them).
+    // Sprints that ended a week ago or later, by end date; on demand, those that ended
+    // before, the latest first.
     getContext: function () {
-      var endMin = app.today(-7), sprints = null;
+      var endMin = app.today(-7), sprints = null, ended = null;
       if (this.loaded) {
         sprints = _.sortBy(app.sprints.filter(function (sprint) {
           return sprint.get('end') >= endMin;
@@ -109,7 +112,33 @@
           return sprint.get('end');
         });
       }
-      return {sprints: sprints, error: this.error};
+      if (this.ended.shown && this.ended.loaded) {
+        ended = _.sortBy(app.sprints.filter(function (sprint) {
+          return sprint.get('end') < endMin;
+        }), function (sprint) {
+          return sprint.get('end');
+        }).reverse();
+      }
+      return {sprints: sprints, error: this.error, showEnded: this.ended.shown, ended: ended};
+    },
+    // The sprints that ended more than a week ago are loaded the first time they are asked for.
+    toggleEnded: function () {
+      var self = this;
+      this.ended.shown = !this.ended.shown;
+      this.render();
+      if (this.ended.shown && !this.ended.loaded) {
+        app.sprints.fetchAll({data: {end_max: app.today(-8)}}).done(function () {
+          self.ended.loaded = true;
+          self.render();
+        }).fail(function (xhr) {
+          if (xhr.status !== 401) {
+            self.ended.shown = false;
+            self.error = 'The ended sprints could not be loaded. ' +
+              app.errorMessages(xhr).join(' ');
+            self.render();
+          }
+        });
+      }
     },
     // Re-rendering keeps an open "Add Sprint" form.
     render: function () {
@@ -118,6 +147,7 @@
         form.$el.detach();
       }
       TemplateView.prototype.render.apply(this, arguments);
+      this.$('button.ended').attr('aria-expanded', String(this.ended.shown));
       if (form) {
         this.$('button.add').before(form.el).addClass('hide');
       }
