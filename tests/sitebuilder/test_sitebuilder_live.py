@@ -4,8 +4,10 @@ import datetime
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -137,6 +139,49 @@ def test_paths_escaping_pages_are_404(live, site, path):
     body = response.read().decode()
     assert response.status == 404
     assert "NOT-A-PAGE-7f3a" not in body and "root:x:0:0" not in body
+
+
+STATIC_TRAVERSALS = [
+    "/static/../prototypes.py",
+    "/static/../pages.py",
+    "/static/../../prototypes.py",
+    "/static/css/../../pages.py",
+    "/static/%2e%2e/pages.py",
+    "/static/%2E%2E/%2E%2E/prototypes.py",
+    "/static/..%2fpages.py",
+    "/static/%2e%2e%2f%2e%2e%2fprototypes.py",
+    "/static//etc/passwd",
+    "/static/%2fetc%2fpasswd",
+    "/static/..\\pages.py",
+    "/static/..%5c..%5cprototypes.py",
+    "/static/%00",
+    "/static/css/site.css%00.py",
+    "/static/\x00/../pages.py",
+]
+
+
+def raw_get(port, path):
+    """Status and body of a GET of path sent byte for byte (no client-side normalising)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        connection.sendall(request.encode("latin-1"))
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("debug", ["on", "off"])
+def test_static_paths_escaping_the_static_files_are_404(start, site, prototypes, debug):
+    if debug == "off":
+        prototypes("build")  # with DEBUG off the live server serves the build's static files
+    live = start(runserver("prototypes.py", site, {"DEBUG": debug}))
+    secrets = [site / "prototypes.py", site / "sitebuilder" / "pages.py", Path("/etc/passwd")]
+    lines = [next(ln for ln in path.read_bytes().splitlines() if len(ln) > 20) for path in secrets]
+    answers = {path: raw_get(live.port, path) for path in STATIC_TRAVERSALS}
+    assert {path: status for path, (status, _) in answers.items() if status not in {400, 404}} == {}
+    for path, (_, body) in answers.items():
+        assert not any(line in body for line in lines), path
+    assert get(live, "/pricing/")[0] == 200  # and the server is fine
 
 
 @pytest.mark.parametrize("path", ["/" + "a" * 300 + "/", "/" + "/".join(["b" * 200] * 25) + "/"])
