@@ -48,7 +48,14 @@ from django.template.defaulttags import url as url_tag
 from django.templatetags.static import StaticNode
 from django.utils.functional import empty
 
-from .pages import PageError, display_name, find_pages, page_context, page_url
+from .pages import (
+    PageError,
+    display_name,
+    find_pages,
+    page_context,
+    page_url,
+    source_folders,
+)
 
 STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
 OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
@@ -180,16 +187,6 @@ def source_clash(output, source):
     if source.is_relative_to(output):
         return f"it holds {source}, a source folder of the site"
     return None
-
-
-def source_folders():
-    """The folders the site is made from: pages, templates and static files (resolved)."""
-    folders = [Path(settings.SITE_PAGES_DIRECTORY), *map(Path, engines["django"].template_dirs)]
-    for finder in get_finders():
-        storages = getattr(finder, "storages", {})
-        if finder.__class__.__name__ != "CompressorFinder":  # that one holds build output
-            folders += [Path(storage.location) for storage in storages.values()]
-    return sorted({folder.resolve() for folder in folders})
 
 
 def changed(entry, source, target, layout):
