@@ -36,23 +36,18 @@ from xml.sax.saxutils import escape
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
 from compressor.storage import default_storage as compressor_storage
-from compressor.templatetags.compress import CompressorNode
 from django.conf import settings
 from django.contrib.staticfiles.finders import get_finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
-from django.template import Context, Engine, Library, Node, Variable, engines
-from django.template.base import TextNode
-from django.template.defaulttags import URLNode
-from django.template.defaulttags import url as url_tag
-from django.templatetags.static import StaticNode
+from django.template import Context, engines
 from django.utils.functional import empty
 
+from .engine import build_engine, memoize_lookups, render_page
 from .pages import (
     PageError,
     display_name,
     find_pages,
-    page_context,
     page_url,
     source_folders,
 )
@@ -67,8 +62,6 @@ LINK = re.compile(  # href= and src= from their "r" on: see link_values
 ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
 EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
-ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
-ENGINE_OPTIONS += ("string_if_invalid", "file_charset", "autoescape")
 MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
 BATCHES_PER_JOB = 4  # tasks per worker: few (each costs the parent a round trip), but enough
 MAX_BATCH = 250  # to even out the workers and show progress; pages per task at most
@@ -238,14 +231,6 @@ def collect_static():
     check_compressed_css(Path(settings.STATIC_ROOT))
 
 
-def memoize_lookups():
-    """{% static %} (and {% compress %}, keying its bundles by their tags) and {% url %} ask for
-    the same few names on every page: look each up once per build."""
-    staticfiles_storage.url = cache(staticfiles_storage.url)
-    MemoURLNode.urls.clear()
-    MemoNode.outputs.clear()
-
-
 def check_compressed_css(static_root):
     """Every url() in the compressed CSS bundles must point at a collected file."""
     missing = []
@@ -408,12 +393,9 @@ def render_to_file(slug, source, root, layout):
     except OSError as exc:
         return slug, [], f"{display_name(source)}: {exc.strerror}"
     try:
-        context = Context(page_context(slug, source, build_engine(), data))
-        content = build_engine().get_template("page.html").render(context)
+        content = render_page(slug, source, data)
     except PageError as exc:
         return slug, [], str(exc)
-    except Exception as exc:  # a template tag or filter failing while the page renders
-        return slug, [], f"{locate_error(slug, source)}: {type(exc).__name__}: {exc}"
     target = output_file(root, slug)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(content, encoding="utf-8")
@@ -427,153 +409,6 @@ def render_to_file(slug, source, root, layout):
         },
         None,
     )
-
-
-def locate_error(slug, source):
-    """The page (and line) a render error comes from, found by rendering it again in debug mode.
-
-    Fast builds parse without positions, so the failing page is parsed and rendered once more
-    by a debug twin of the template engine, which annotates the exception with its line.
-    """
-    try:
-        context = page_context(slug, source, debug_engine())
-        debug_engine().get_template("page.html").render(Context(context))
-    except Exception as exc:
-        where = getattr(exc, "template_debug", None)
-        if where and where["name"] == str(source):
-            return display_name(source, where["line"])
-        if where:
-            return f"{display_name(source)} (in template {where['name']}, line {where['line']})"
-    return display_name(source)
-
-
-@cache
-def debug_engine():
-    return copy_engine(debug=True)
-
-
-@cache
-def build_engine():
-    """The site's template engine for rendering pages, with {% url %}, {% static %} and
-    {% compress %} memoized (below)."""
-    engine = copy_engine(builtins=[*engines["django"].engine.builtins, __name__])
-    libraries = engine.template_libraries
-    for name in MEMOIZED_TAGS:
-        if name in libraries:
-            libraries[name] = memoizing(libraries[name], name)
-    return engine
-
-
-def copy_engine(**options):
-    """A template engine like the site's (settings.TEMPLATES), with options changed."""
-    engine = engines["django"].engine
-    return Engine(**{**{name: getattr(engine, name) for name in ENGINE_OPTIONS}, **options})
-
-
-MEMOIZED_TAGS = ("static", "compress")  # each the tag of the library of that name
-
-
-def memoizing(library, name):
-    """A copy of a tag library whose tag `name` renders once per build where it can."""
-    copy = Library()
-    copy.tags, copy.filters = {**library.tags}, {**library.filters}
-    compile_tag = library.tags[name]
-    copy.tags[name] = lambda parser, token: memoized(compile_tag(parser, token))
-    return copy
-
-
-def memoized(node):
-    return MemoNode(node) if renders_alike(node) else node
-
-
-def renders_alike(node):
-    """Whether a node renders the same on every page of a build: text, {% static %} of a
-    quoted path, or {% compress %} of nothing else."""
-    if isinstance(node, TextNode | MemoNode):
-        return True
-    if isinstance(node, StaticNode):
-        path = node.path
-        return node.varname is None and not path.filters and not isinstance(path.var, Variable)
-    if isinstance(node, CompressorNode):
-        return all(renders_alike(child) for child in node.nodelist)
-    return False
-
-
-class MemoNode(Node):
-    """A node that renders alike on every page, rendered once per build (and escaping mode).
-
-    Every page's layout bundles the same stylesheets and scripts: each {% compress %} block
-    (its content rendered and hashed, then looked up in the offline manifest) renders once.
-    """
-
-    outputs = {}
-    child_nodelists = ()
-
-    def __init__(self, node):
-        self.node = node
-
-    def render(self, context):
-        key = self, context.autoescape
-        if key not in self.outputs:
-            self.outputs[key] = self.node.render(context)
-        return self.outputs[key]
-
-
-register = Library()  # build_engine()'s own tags, replacing the built-in ones of that name
-
-
-class MemoURLNode(URLNode):
-    """{% url %} reversing each distinct view name and arguments once per build.
-
-    Every page links to the same few pages; without a request (as in the build) the result
-    depends on nothing else. `{% url ... as var %}` and unhashable arguments take the usual way.
-    """
-
-    urls = {}
-    compiled = {}  # tag text (without filters) -> its parts: the same few tags on every page
-
-    def __init__(self, view_name, args, kwargs, asvar):
-        super().__init__(view_name, args, kwargs, asvar)
-        parts = [view_name, *args, *kwargs.values()]
-        constant = not asvar and not any(part.is_var or part.filters for part in parts)
-        self.constant = self.arguments(None) if constant else None  # quoted names only
-
-    def render(self, context):
-        key = None if self.asvar else self.key(context)
-        if key is None:
-            return super().render(context)
-        if key not in self.urls:
-            self.urls[key] = super().render(context)
-        return self.urls[key]
-
-    def key(self, context):
-        """What the URL depends on here, or None if that cannot be a dict key."""
-        key = self.constant or self.arguments(context), context.autoescape
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
-
-    def arguments(self, context):
-        return (
-            self.view_name.resolve(context),
-            tuple(arg.resolve(context) for arg in self.args),
-            tuple(sorted((name, value.resolve(context)) for name, value in self.kwargs.items())),
-        )
-
-
-@register.tag
-def url(parser, token):
-    """{% url %}, each distinct tag compiled once: its parts are quoted names and variables,
-    alike on every page (filters are not: they depend on the page's {% load %})."""
-    parts = MemoURLNode.compiled.get(token.contents)
-    if parts is None:
-        node = url_tag(parser, token)
-        parts = node.view_name, node.args, node.kwargs, node.asvar
-        if "|" not in token.contents:
-            MemoURLNode.compiled[token.contents] = parts
-    return MemoURLNode(*parts)
 
 
 def internal_links(url, content):
