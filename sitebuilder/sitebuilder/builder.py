@@ -17,20 +17,16 @@ at a time (each move atomic), and pages whose source is gone are removed.
 import filecmp
 import gc
 import hashlib
-import html
 import json
 import multiprocessing
 import os
-import re
 import shutil
-import string
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from compressor.cache import flush_offline_manifest
@@ -44,6 +40,7 @@ from django.template import Context, engines
 from django.utils.functional import empty
 
 from .engine import build_engine, memoize_lookups, render_page
+from .links import broken_links, internal_links, missing_css_files
 from .pages import (
     PageError,
     display_name,
@@ -56,12 +53,6 @@ STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
 OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
 STATE_VERSION = 3
 EXTRAS = ("404.html", "sitemap.xml")
-LINK = re.compile(  # href= and src= from their "r" on: see link_values
-    r"""r(?:(?<=\shr)ef|(?<=\ssr)c)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
-)
-ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
-EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
 MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
 BATCHES_PER_JOB = 4  # tasks per worker: few (each costs the parent a round trip), but enough
 MAX_BATCH = 250  # to even out the workers and show progress; pages per task at most
@@ -132,7 +123,10 @@ def build(output, slugs=(), jobs=None, force=False, progress=None):
         entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
         links = {slug: entry["links"] for slug, entry in entries.items()}
         not_found_links = write_extras(staging, entries)
-        check_links(pages, links, [staging] if fresh else [staging, output], not_found_links)
+        roots = [staging] if fresh else [staging, output]
+        broken = broken_links(pages, links, roots, not_found_links)
+        if broken:
+            raise BuildError("\n".join(broken))
         removed = [] if slugs else [slug for slug in known if slug not in pages]
         if fresh:
             swap_in(staging, output)
@@ -228,19 +222,7 @@ def collect_static():
     """Collect static files with content-hashed names, then bundle and minify offline."""
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("compress", force=True, verbosity=0)
-    check_compressed_css(Path(settings.STATIC_ROOT))
-
-
-def check_compressed_css(static_root):
-    """Every url() in the compressed CSS bundles must point at a collected file."""
-    missing = []
-    for css in sorted((static_root / "CACHE").rglob("*.css")):
-        for reference in CSS_URL.findall(css.read_text(encoding="utf-8")):
-            path = urlsplit(reference).path
-            if reference.startswith("data:") or not path.startswith(settings.STATIC_URL):
-                continue
-            if not (static_root / unquote(path.removeprefix(settings.STATIC_URL))).is_file():
-                missing.append(f"{css.relative_to(static_root)}: missing {reference}")
+    missing = missing_css_files(Path(settings.STATIC_ROOT))
     if missing:
         raise BuildError("\n".join(missing))
 
@@ -409,68 +391,6 @@ def render_to_file(slug, source, root, layout):
         },
         None,
     )
-
-
-def internal_links(url, content):
-    """The site paths a page's href and src attributes point at (no fragments or queries)."""
-    values = link_values(content)
-    found = {site_path("/" if value.startswith("/") else url, value) for value in values}
-    found.discard(None)
-    return sorted(found)
-
-
-def link_values(content):
-    """The values of the href and src attributes in content (HTML), names in any case.
-
-    The names are matched in a lowercased copy, where the regex engine finds the literal "r"
-    they share fast (a pattern spelled case-insensitively is three times slower); only ASCII
-    letters are lowered, so every match is where the value is in content.
-    """
-    folded = content.lower() if content.isascii() else content.translate(ASCII_LOWER)
-    spans = (match.span(match.lastindex) for match in LINK.finditer(folded))  # one group matches
-    return {content[start:end] for start, end in spans}
-
-
-@cache
-def site_path(url, value):
-    """The path a link resolves to from the page at url, None if it leaves the site.
-
-    Pages share most of their links, and an absolute one resolves alike from every page.
-    """
-    value = html.unescape(value).strip()
-    if not value or EXTERNAL.match(value):
-        return None
-    return unquote(urlsplit(urljoin(url, value)).path)
-
-
-def check_links(pages, links, roots, not_found_links):
-    """Every internal link ({slug: targets}, and the 404 page's) must reach a page or a file."""
-    urls = {page_url(slug) for slug in pages}
-    named = [(display_name, pages[slug], found) for slug, found in links.items()]
-    named.append((str, "404.html", not_found_links))
-    targets = {target for *_, found in named for target in found}
-    dead = {target for target in targets if not reaches(target, urls, roots)}
-    broken = [
-        f'{name(source)}: broken link "{target}"'
-        for name, source, found in named
-        for target in found
-        if target in dead
-    ]
-    if broken:
-        raise BuildError("\n".join(sorted(broken)))
-
-
-def reaches(target, urls, roots):
-    """Whether a link target is a page of the site (by URL) or another built file."""
-    if target in urls or target + "/" in urls:
-        return True
-    if target.endswith("/index.html"):  # a page's file: only if the page still exists
-        return target.removesuffix("index.html") in urls
-    for root in roots:
-        path = (root / target.lstrip("/")).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return True
-    return False
 
 
 def write_extras(root, entries):
