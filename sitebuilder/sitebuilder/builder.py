@@ -1,17 +1,22 @@
 """The static build: every page rendered as the live view renders it, into an output folder.
 
-Pages render in parallel worker processes forked from the configured parent, into a
-temporary folder beside the output; nothing in the output changes until every page rendered
-and every internal link resolved, so a failed build leaves the previous output as it was.
+A build is planned (plan_build: what to render, collect, move and remove), then applied
+(apply_plan). Pages render in parallel worker processes forked from the configured parent,
+into a temporary folder beside the output; nothing in the output changes until every page
+rendered and every internal link resolved, so a failed build leaves the previous output as
+it was.
 
 Builds are incremental. A state file beside the output (._build.sitebuilder.json, so it is
 not published) records, for each page, its source's size, time and digest, the layout digest
-(templates, static sources, this code) and its links; it also marks the output as made by
-build. When the layout changed (or with --force, or on the first build) everything is built
-into the temporary folder, which then replaces the output. Otherwise only pages whose source
-changed are rendered (or the named pages, with the new layout's static files added to the
-old), and once all succeeded they, sitemap.xml and 404.html are moved into place one file
-at a time (each move atomic), and pages whose source is gone are removed.
+(templates, static sources, the app's code) and its links; it also marks the output as made
+by build. When the layout changed (or with --force, or on the first build) everything is
+built into the temporary folder, which then replaces the output. Otherwise only pages whose
+source changed are rendered (or the named pages, with the new layout's static files added to
+the old), and once all succeeded they, sitemap.xml and 404.html are moved into place one
+file at a time (each move atomic), and pages whose source is gone are removed.
+
+The pages render through engine.py's template engine; links.py finds and checks the links,
+and this module alone turns the problems found into a BuildError.
 """
 
 import filecmp
@@ -41,13 +46,7 @@ from django.utils.functional import empty
 
 from .engine import build_engine, memoize_lookups, render_page
 from .links import broken_links, internal_links, missing_css_files
-from .pages import (
-    PageError,
-    display_name,
-    find_pages,
-    page_url,
-    source_folders,
-)
+from .pages import PageError, display_name, find_pages, page_url, source_folders
 
 STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
 OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
@@ -84,63 +83,122 @@ class Summary:
         return "static files collected" if self.static_collected else "static files unchanged"
 
 
+@dataclass
+class Plan:
+    """What a build does: decided from the sources, the output and its state, before any
+    file is written."""
+
+    output: Path  # resolved
+    pages: dict  # {slug: source} of every page of the site
+    named: list  # the pages asked for, or none: the whole site
+    layout: str  # layout_digest()
+    collect: bool  # collect the static files anew
+    fresh: bool  # build a whole new tree, swapped in for the output at the end
+    known: dict  # {slug: state entry} of the previous build, still true of the output
+    todo: list  # the pages to render
+    removed: list  # the pages whose output goes, their source gone
+
+    def static_root(self, staging):
+        """Where this build collects static files to, or finds them if it does not."""
+        return (staging if self.fresh or self.collect else self.output) / "static"
+
+    def link_roots(self, staging):
+        """Where a link of the built site may find its file."""
+        return [staging] if self.fresh else [staging, self.output]
+
+
 def build(output, slugs=(), jobs=None, force=False, progress=None):
     """Build the site into output, or only the pages named in slugs; returns a Summary."""
     started = time.perf_counter()
-    output = Path(output).resolve()
-    pages = find_source_pages()
-    slugs = list(dict.fromkeys(slugs))
-    invalid = [slug for slug in slugs if slug not in pages]
-    if invalid:
-        raise BuildError(f"Invalid pages: {', '.join(invalid)}")
-    state = read_state(output)
-    built = check_output(output, pages, state)
-    if force or not built or state.get("version") != STATE_VERSION:
-        state = {}
+    plan = plan_build(Path(output).resolve(), list(dict.fromkeys(slugs)), force)
+    apply_plan(plan, jobs, progress)
+    count = len(plan.named) or len(plan.pages)
+    seconds = time.perf_counter() - started
+    return Summary(count, len(plan.todo), len(plan.removed), plan.collect, seconds)
+
+
+def plan_build(output, named, force):
+    """The Plan of a build of the named pages (none: all) into output; BuildError if a named
+    page does not exist or build must not write into output."""
+    pages = find_source_pages(named)
+    state, built = previous_build(output, pages, force)
     layout = layout_digest()
     static_built = (output / "static" / "staticfiles.json").is_file()
     collect = state.get("static") != layout or not static_built
-    fresh = not built or (collect and not slugs)  # a whole new tree, swapped in at the end
+    fresh = not built or (collect and not named)
     known = {} if fresh else state.get("pages", {})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging(output)
+    todo = named or stale_pages(pages, known, output, layout)
+    removed = [] if named else [slug for slug in known if slug not in pages]
+    return Plan(output, pages, named, layout, collect, fresh, known, todo, removed)
+
+
+def previous_build(output, pages, force):
+    """The state of the build that made output (empty if it cannot be built on) and whether
+    build made output; BuildError if build must not write there."""
+    state = read_state(output)
+    built = check_output(output, pages, state)
+    if force or not built or state.get("version") != STATE_VERSION:
+        return {}, built
+    return state, built
+
+
+def stale_pages(pages, known, output, layout):
+    """The pages whose output the previous build ({slug: state entry}) left out of date."""
+    return [slug for slug in pages if changed(known.get(slug), pages[slug], output, slug, layout)]
+
+
+def apply_plan(plan, jobs=None, progress=None):
+    """Render the plan's pages into a staging folder, check the site's links, then put the
+    result in place and record the build's state; BuildError leaves the output as it was."""
+    plan.output.parent.mkdir(parents=True, exist_ok=True)
+    staging = make_staging(plan.output)
     try:
-        use_static_root((staging if fresh or collect else output) / "static")
-        if collect and not fresh and (output / "static").is_dir():
-            # named pages with a new layout: the other pages keep the files they link to
-            shutil.copytree(output / "static", staging / "static")
-        if collect:
-            collect_static()
+        prepare_static(plan, staging)
         memoize_lookups()
-        todo = slugs or [
-            slug
-            for slug in pages
-            if changed(
-                known.get(slug), pages[slug], os.path.join(output, output_name(slug)), layout
-            )
-        ]
-        entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
-        entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
-        links = {slug: entry["links"] for slug, entry in entries.items()}
-        not_found_links = write_extras(staging, entries)
-        roots = [staging] if fresh else [staging, output]
-        broken = broken_links(pages, links, roots, not_found_links)
-        if broken:
-            raise BuildError("\n".join(broken))
-        removed = [] if slugs else [slug for slug in known if slug not in pages]
-        if fresh:
-            swap_in(staging, output)
-        else:
-            if collect:
-                swap_in(staging / "static", output / "static", staging / "old-static")
-            move_into(staging, output, [output_file(Path(), slug) for slug in todo])
-            remove_pages(output, removed)
-            (output / OLD_STATE).unlink(missing_ok=True)
-        save_state(output, {"static": layout, "pages": entries})
+        kept = [slug for slug in plan.known if slug in plan.pages and slug not in plan.todo]
+        entries = {slug: plan.known[slug] for slug in kept}
+        entries.update(render_pages(plan.todo, plan.pages, staging, plan.layout, jobs, progress))
+        check_site(plan, staging, entries)
+        put_in_place(plan, staging)
+        save_state(plan.output, {"static": plan.layout, "pages": entries})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    count = len(slugs) or len(pages)
-    return Summary(count, len(todo), len(removed), collect, time.perf_counter() - started)
+
+
+def prepare_static(plan, staging):
+    """Point the static pipeline at where the plan's static files go, and collect them if the
+    plan says so (named pages with a new layout: added to a copy of the old ones, which the
+    other pages still link to)."""
+    use_static_root(plan.static_root(staging))
+    if not plan.collect:
+        return
+    if not plan.fresh and (plan.output / "static").is_dir():
+        shutil.copytree(plan.output / "static", staging / "static")
+    collect_static()
+
+
+def check_site(plan, staging, entries):
+    """Write the 404 page and sitemap.xml into staging; BuildError naming every broken link
+    of the site as built ({slug: state entry} of every page)."""
+    links = {slug: entry["links"] for slug, entry in entries.items()}
+    not_found_links = write_extras(staging, entries)
+    broken = broken_links(plan.pages, links, plan.link_roots(staging), not_found_links)
+    if broken:
+        raise BuildError("\n".join(broken))
+
+
+def put_in_place(plan, staging):
+    """Move what the build made from staging into the output: the whole new tree at once, or
+    each rendered page (with the extras, and the static files if collected), removing the
+    pages whose source is gone."""
+    if plan.fresh:
+        swap_in(staging, plan.output)
+        return
+    if plan.collect:
+        swap_in(staging / "static", plan.output / "static", staging / "old-static")
+    move_into(staging, plan.output, [output_file(Path(), slug) for slug in plan.todo])
+    remove_pages(plan.output, plan.removed)
+    (plan.output / OLD_STATE).unlink(missing_ok=True)
 
 
 def check_output(output, pages, state):
@@ -176,20 +234,28 @@ def source_clash(output, source):
     return None
 
 
-def changed(entry, source, target, layout):
+def changed(entry, source, output, slug, layout):
     """Whether a page must be rendered again: new, new layout, output gone or source edited."""
-    if not entry or entry["layout"] != layout or not os.path.isfile(target):
+    if not entry or entry["layout"] != layout:
+        return True
+    if not os.path.isfile(os.path.join(output, output_name(slug))):
         return True
     if entry["stat"] == file_stat(source):
         return False
     return entry["digest"] != file_digest(source)
 
 
-def find_source_pages():
+def find_source_pages(named=()):
+    """Every page as {slug: source}; BuildError for a page that cannot be served or a named
+    page that does not exist."""
     try:
-        return find_pages()
+        pages = find_pages()
     except PageError as exc:
         raise BuildError(str(exc)) from exc
+    invalid = [slug for slug in named if slug not in pages]
+    if invalid:
+        raise BuildError(f"Invalid pages: {', '.join(invalid)}")
+    return pages
 
 
 def make_staging(output):
