@@ -222,3 +222,12 @@ def test_debug_off_without_a_build_refuses_to_start(site):
     assert result.returncode == 1
     assert "run `python prototypes.py build` first, or run with DEBUG on" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["runserver", "--noreload"], ["build"]])
+def test_a_bad_debug_value_is_a_clear_start_up_error(prototypes, command):
+    result = prototypes(*command, check=False, DEBUG="maybe")
+    assert (result.returncode, result.stderr) == (
+        3,
+        "sitebuilder: DEBUG must be on or off, not 'maybe'\n",
+    )
