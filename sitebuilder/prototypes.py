@@ -6,7 +6,8 @@
 
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list) and
 SITE_URL (the address the built site is published at, for sitemap.xml) come from the
-environment.
+environment; a value that is not one of a setting's choices stops every command at start-up
+(exit status 3), naming the variable.
 """
 
 import json
@@ -19,10 +20,26 @@ from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent
+BOOT_ERROR = 3  # a start-up error (bad configuration): the exit status says so
+
+
+def env_flag(name, default):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    print(f"sitebuilder: {name} must be on or off, not {value!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
+
+
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"sitebuilder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(3)
+    sys.exit(BOOT_ERROR)
 
 
 class JsonLines(logging.Formatter):
@@ -37,7 +54,7 @@ class JsonLines(logging.Formatter):
 
 
 settings.configure(
-    DEBUG=os.environ.get("DEBUG", "on").lower() in {"on", "true", "1", "yes"},
+    DEBUG=env_flag("DEBUG", True),
     SECRET_KEY=os.environ.get("SECRET_KEY") or get_random_secret_key(),
     ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF="sitebuilder.urls",

@@ -1,67 +1,57 @@
 """The static build: every page rendered as the live view renders it, into an output folder.
 
-Pages render in parallel worker processes forked from the configured parent, into a
-temporary folder beside the output; nothing in the output changes until every page rendered
-and every internal link resolved, so a failed build leaves the previous output as it was.
+A build is planned (plan_build: what to render, collect, move and remove), then applied
+(apply_plan). Pages render in parallel worker processes forked from the configured parent,
+into a temporary folder beside the output; nothing in the output changes until every page
+rendered and every internal link resolved, so a failed build leaves the previous output as
+it was.
 
 Builds are incremental. A state file beside the output (._build.sitebuilder.json, so it is
 not published) records, for each page, its source's size, time and digest, the layout digest
-(templates, static sources, this code) and its links; it also marks the output as made by
-build. When the layout changed (or with --force, or on the first build) everything is built
-into the temporary folder, which then replaces the output. Otherwise only pages whose source
-changed are rendered (or the named pages, with the new layout's static files added to the
-old), and once all succeeded they, sitemap.xml and 404.html are moved into place one file
-at a time (each move atomic), and pages whose source is gone are removed.
+(templates, static sources, the app's code) and its links; it also marks the output as made
+by build. When the layout changed (or with --force, or on the first build) everything is
+built into the temporary folder, which then replaces the output. Otherwise only pages whose
+source changed are rendered (or the named pages, with the new layout's static files added to
+the old), and once all succeeded they, sitemap.xml and 404.html are moved into place one
+file at a time (each move atomic), and pages whose source is gone are removed.
+
+The pages render through engine.py's template engine; links.py finds and checks the links,
+and this module alone turns the problems found into a BuildError.
 """
 
 import filecmp
 import gc
 import hashlib
-import html
 import json
 import multiprocessing
 import os
-import re
 import shutil
-import string
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
 from compressor.storage import default_storage as compressor_storage
-from compressor.templatetags.compress import CompressorNode
 from django.conf import settings
 from django.contrib.staticfiles.finders import get_finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.management import call_command
-from django.template import Context, Engine, Library, Node, Variable, engines
-from django.template.base import TextNode
-from django.template.defaulttags import URLNode
-from django.template.defaulttags import url as url_tag
-from django.templatetags.static import StaticNode
+from django.template import Context, engines
 from django.utils.functional import empty
 
-from .pages import PageError, display_name, find_pages, page_context, page_url
+from .engine import build_engine, memoize_lookups, render_page
+from .links import broken_links, internal_links, missing_css_files
+from .pages import PageError, display_name, find_pages, page_url, source_folders
 
 STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
 OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
 STATE_VERSION = 3
 EXTRAS = ("404.html", "sitemap.xml")
-LINK = re.compile(  # href= and src= from their "r" on: see link_values
-    r"""r(?:(?<=\shr)ef|(?<=\ssr)c)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+))"""
-)
-ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
-EXTERNAL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:|//|#")
-ENGINE_OPTIONS = ("dirs", "loaders", "context_processors", "libraries", "builtins", "debug")
-ENGINE_OPTIONS += ("string_if_invalid", "file_charset", "autoescape")
 MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
 BATCHES_PER_JOB = 4  # tasks per worker: few (each costs the parent a round trip), but enough
 MAX_BATCH = 250  # to even out the workers and show progress; pages per task at most
@@ -93,60 +83,122 @@ class Summary:
         return "static files collected" if self.static_collected else "static files unchanged"
 
 
+@dataclass
+class Plan:
+    """What a build does: decided from the sources, the output and its state, before any
+    file is written."""
+
+    output: Path  # resolved
+    pages: dict  # {slug: source} of every page of the site
+    named: list  # the pages asked for, or none: the whole site
+    layout: str  # layout_digest()
+    collect: bool  # collect the static files anew
+    fresh: bool  # build a whole new tree, swapped in for the output at the end
+    known: dict  # {slug: state entry} of the previous build, still true of the output
+    todo: list  # the pages to render
+    removed: list  # the pages whose output goes, their source gone
+
+    def static_root(self, staging):
+        """Where this build collects static files to, or finds them if it does not."""
+        return (staging if self.fresh or self.collect else self.output) / "static"
+
+    def link_roots(self, staging):
+        """Where a link of the built site may find its file."""
+        return [staging] if self.fresh else [staging, self.output]
+
+
 def build(output, slugs=(), jobs=None, force=False, progress=None):
     """Build the site into output, or only the pages named in slugs; returns a Summary."""
     started = time.perf_counter()
-    output = Path(output).resolve()
-    pages = find_source_pages()
-    slugs = list(dict.fromkeys(slugs))
-    invalid = [slug for slug in slugs if slug not in pages]
-    if invalid:
-        raise BuildError(f"Invalid pages: {', '.join(invalid)}")
-    state = read_state(output)
-    built = check_output(output, pages, state)
-    if force or not built or state.get("version") != STATE_VERSION:
-        state = {}
+    plan = plan_build(Path(output).resolve(), list(dict.fromkeys(slugs)), force)
+    apply_plan(plan, jobs, progress)
+    count = len(plan.named) or len(plan.pages)
+    seconds = time.perf_counter() - started
+    return Summary(count, len(plan.todo), len(plan.removed), plan.collect, seconds)
+
+
+def plan_build(output, named, force):
+    """The Plan of a build of the named pages (none: all) into output; BuildError if a named
+    page does not exist or build must not write into output."""
+    pages = find_source_pages(named)
+    state, built = previous_build(output, pages, force)
     layout = layout_digest()
     static_built = (output / "static" / "staticfiles.json").is_file()
     collect = state.get("static") != layout or not static_built
-    fresh = not built or (collect and not slugs)  # a whole new tree, swapped in at the end
+    fresh = not built or (collect and not named)
     known = {} if fresh else state.get("pages", {})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging(output)
+    todo = named or stale_pages(pages, known, output, layout)
+    removed = [] if named else [slug for slug in known if slug not in pages]
+    return Plan(output, pages, named, layout, collect, fresh, known, todo, removed)
+
+
+def previous_build(output, pages, force):
+    """The state of the build that made output (empty if it cannot be built on) and whether
+    build made output; BuildError if build must not write there."""
+    state = read_state(output)
+    built = check_output(output, pages, state)
+    if force or not built or state.get("version") != STATE_VERSION:
+        return {}, built
+    return state, built
+
+
+def stale_pages(pages, known, output, layout):
+    """The pages whose output the previous build ({slug: state entry}) left out of date."""
+    return [slug for slug in pages if changed(known.get(slug), pages[slug], output, slug, layout)]
+
+
+def apply_plan(plan, jobs=None, progress=None):
+    """Render the plan's pages into a staging folder, check the site's links, then put the
+    result in place and record the build's state; BuildError leaves the output as it was."""
+    plan.output.parent.mkdir(parents=True, exist_ok=True)
+    staging = make_staging(plan.output)
     try:
-        use_static_root((staging if fresh or collect else output) / "static")
-        if collect and not fresh and (output / "static").is_dir():
-            # named pages with a new layout: the other pages keep the files they link to
-            shutil.copytree(output / "static", staging / "static")
-        if collect:
-            collect_static()
+        prepare_static(plan, staging)
         memoize_lookups()
-        todo = slugs or [
-            slug
-            for slug in pages
-            if changed(
-                known.get(slug), pages[slug], os.path.join(output, output_name(slug)), layout
-            )
-        ]
-        entries = {slug: known[slug] for slug in known if slug in pages and slug not in todo}
-        entries.update(render_pages(todo, pages, staging, layout, jobs, progress))
-        links = {slug: entry["links"] for slug, entry in entries.items()}
-        not_found_links = write_extras(staging, entries)
-        check_links(pages, links, [staging] if fresh else [staging, output], not_found_links)
-        removed = [] if slugs else [slug for slug in known if slug not in pages]
-        if fresh:
-            swap_in(staging, output)
-        else:
-            if collect:
-                swap_in(staging / "static", output / "static", staging / "old-static")
-            move_into(staging, output, [output_file(Path(), slug) for slug in todo])
-            remove_pages(output, removed)
-            (output / OLD_STATE).unlink(missing_ok=True)
-        save_state(output, {"static": layout, "pages": entries})
+        kept = [slug for slug in plan.known if slug in plan.pages and slug not in plan.todo]
+        entries = {slug: plan.known[slug] for slug in kept}
+        entries.update(render_pages(plan.todo, plan.pages, staging, plan.layout, jobs, progress))
+        check_site(plan, staging, entries)
+        put_in_place(plan, staging)
+        save_state(plan.output, {"static": plan.layout, "pages": entries})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    count = len(slugs) or len(pages)
-    return Summary(count, len(todo), len(removed), collect, time.perf_counter() - started)
+
+
+def prepare_static(plan, staging):
+    """Point the static pipeline at where the plan's static files go, and collect them if the
+    plan says so (named pages with a new layout: added to a copy of the old ones, which the
+    other pages still link to)."""
+    use_static_root(plan.static_root(staging))
+    if not plan.collect:
+        return
+    if not plan.fresh and (plan.output / "static").is_dir():
+        shutil.copytree(plan.output / "static", staging / "static")
+    collect_static()
+
+
+def check_site(plan, staging, entries):
+    """Write the 404 page and sitemap.xml into staging; BuildError naming every broken link
+    of the site as built ({slug: state entry} of every page)."""
+    links = {slug: entry["links"] for slug, entry in entries.items()}
+    not_found_links = write_extras(staging, entries)
+    broken = broken_links(plan.pages, links, plan.link_roots(staging), not_found_links)
+    if broken:
+        raise BuildError("\n".join(broken))
+
+
+def put_in_place(plan, staging):
+    """Move what the build made from staging into the output: the whole new tree at once, or
+    each rendered page (with the extras, and the static files if collected), removing the
+    pages whose source is gone."""
+    if plan.fresh:
+        swap_in(staging, plan.output)
+        return
+    if plan.collect:
+        swap_in(staging / "static", plan.output / "static", staging / "old-static")
+    move_into(staging, plan.output, [output_file(Path(), slug) for slug in plan.todo])
+    remove_pages(plan.output, plan.removed)
+    (plan.output / OLD_STATE).unlink(missing_ok=True)
 
 
 def check_output(output, pages, state):
@@ -182,30 +234,28 @@ def source_clash(output, source):
     return None
 
 
-def source_folders():
-    """The folders the site is made from: pages, templates and static files (resolved)."""
-    folders = [Path(settings.SITE_PAGES_DIRECTORY), *map(Path, engines["django"].template_dirs)]
-    for finder in get_finders():
-        storages = getattr(finder, "storages", {})
-        if finder.__class__.__name__ != "CompressorFinder":  # that one holds build output
-            folders += [Path(storage.location) for storage in storages.values()]
-    return sorted({folder.resolve() for folder in folders})
-
-
-def changed(entry, source, target, layout):
+def changed(entry, source, output, slug, layout):
     """Whether a page must be rendered again: new, new layout, output gone or source edited."""
-    if not entry or entry["layout"] != layout or not os.path.isfile(target):
+    if not entry or entry["layout"] != layout:
+        return True
+    if not os.path.isfile(os.path.join(output, output_name(slug))):
         return True
     if entry["stat"] == file_stat(source):
         return False
     return entry["digest"] != file_digest(source)
 
 
-def find_source_pages():
+def find_source_pages(named=()):
+    """Every page as {slug: source}; BuildError for a page that cannot be served or a named
+    page that does not exist."""
     try:
-        return find_pages()
+        pages = find_pages()
     except PageError as exc:
         raise BuildError(str(exc)) from exc
+    invalid = [slug for slug in named if slug not in pages]
+    if invalid:
+        raise BuildError(f"Invalid pages: {', '.join(invalid)}")
+    return pages
 
 
 def make_staging(output):
@@ -238,27 +288,7 @@ def collect_static():
     """Collect static files with content-hashed names, then bundle and minify offline."""
     call_command("collectstatic", interactive=False, verbosity=0)
     call_command("compress", force=True, verbosity=0)
-    check_compressed_css(Path(settings.STATIC_ROOT))
-
-
-def memoize_lookups():
-    """{% static %} (and {% compress %}, keying its bundles by their tags) and {% url %} ask for
-    the same few names on every page: look each up once per build."""
-    staticfiles_storage.url = cache(staticfiles_storage.url)
-    MemoURLNode.urls.clear()
-    MemoNode.outputs.clear()
-
-
-def check_compressed_css(static_root):
-    """Every url() in the compressed CSS bundles must point at a collected file."""
-    missing = []
-    for css in sorted((static_root / "CACHE").rglob("*.css")):
-        for reference in CSS_URL.findall(css.read_text(encoding="utf-8")):
-            path = urlsplit(reference).path
-            if reference.startswith("data:") or not path.startswith(settings.STATIC_URL):
-                continue
-            if not (static_root / unquote(path.removeprefix(settings.STATIC_URL))).is_file():
-                missing.append(f"{css.relative_to(static_root)}: missing {reference}")
+    missing = missing_css_files(Path(settings.STATIC_ROOT))
     if missing:
         raise BuildError("\n".join(missing))
 
@@ -411,12 +441,9 @@ def render_to_file(slug, source, root, layout):
     except OSError as exc:
         return slug, [], f"{display_name(source)}: {exc.strerror}"
     try:
-        context = Context(page_context(slug, source, build_engine(), data))
-        content = build_engine().get_template("page.html").render(context)
+        content = render_page(slug, source, data)
     except PageError as exc:
         return slug, [], str(exc)
-    except Exception as exc:  # a template tag or filter failing while the page renders
-        return slug, [], f"{locate_error(slug, source)}: {type(exc).__name__}: {exc}"
     target = output_file(root, slug)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(content, encoding="utf-8")
@@ -430,215 +457,6 @@ def render_to_file(slug, source, root, layout):
         },
         None,
     )
-
-
-def locate_error(slug, source):
-    """The page (and line) a render error comes from, found by rendering it again in debug mode.
-
-    Fast builds parse without positions, so the failing page is parsed and rendered once more
-    by a debug twin of the template engine, which annotates the exception with its line.
-    """
-    try:
-        context = page_context(slug, source, debug_engine())
-        debug_engine().get_template("page.html").render(Context(context))
-    except Exception as exc:
-        where = getattr(exc, "template_debug", None)
-        if where and where["name"] == str(source):
-            return display_name(source, where["line"])
-        if where:
-            return f"{display_name(source)} (in template {where['name']}, line {where['line']})"
-    return display_name(source)
-
-
-@cache
-def debug_engine():
-    return copy_engine(debug=True)
-
-
-@cache
-def build_engine():
-    """The site's template engine for rendering pages, with {% url %}, {% static %} and
-    {% compress %} memoized (below)."""
-    engine = copy_engine(builtins=[*engines["django"].engine.builtins, __name__])
-    libraries = engine.template_libraries
-    for name in MEMOIZED_TAGS:
-        if name in libraries:
-            libraries[name] = memoizing(libraries[name], name)
-    return engine
-
-
-def copy_engine(**options):
-    """A template engine like the site's (settings.TEMPLATES), with options changed."""
-    engine = engines["django"].engine
-    return Engine(**{**{name: getattr(engine, name) for name in ENGINE_OPTIONS}, **options})
-
-
-MEMOIZED_TAGS = ("static", "compress")  # each the tag of the library of that name
-
-
-def memoizing(library, name):
-    """A copy of a tag library whose tag `name` renders once per build where it can."""
-    copy = Library()
-    copy.tags, copy.filters = {**library.tags}, {**library.filters}
-    compile_tag = library.tags[name]
-    copy.tags[name] = lambda parser, token: memoized(compile_tag(parser, token))
-    return copy
-
-
-def memoized(node):
-    return MemoNode(node) if renders_alike(node) else node
-
-
-def renders_alike(node):
-    """Whether a node renders the same on every page of a build: text, {% static %} of a
-    quoted path, or {% compress %} of nothing else."""
-    if isinstance(node, TextNode | MemoNode):
-        return True
-    if isinstance(node, StaticNode):
-        path = node.path
-        return node.varname is None and not path.filters and not isinstance(path.var, Variable)
-    if isinstance(node, CompressorNode):
-        return all(renders_alike(child) for child in node.nodelist)
-    return False
-
-
-class MemoNode(Node):
-    """A node that renders alike on every page, rendered once per build (and escaping mode).
-
-    Every page's layout bundles the same stylesheets and scripts: each {% compress %} block
-    (its content rendered and hashed, then looked up in the offline manifest) renders once.
-    """
-
-    outputs = {}
-    child_nodelists = ()
-
-    def __init__(self, node):
-        self.node = node
-
-    def render(self, context):
-        key = self, context.autoescape
-        if key not in self.outputs:
-            self.outputs[key] = self.node.render(context)
-        return self.outputs[key]
-
-
-register = Library()  # build_engine()'s own tags, replacing the built-in ones of that name
-
-
-class MemoURLNode(URLNode):
-    """{% url %} reversing each distinct view name and arguments once per build.
-
-    Every page links to the same few pages; without a request (as in the build) the result
-    depends on nothing else. `{% url ... as var %}` and unhashable arguments take the usual way.
-    """
-
-    urls = {}
-    compiled = {}  # tag text (without filters) -> its parts: the same few tags on every page
-
-    def __init__(self, view_name, args, kwargs, asvar):
-        super().__init__(view_name, args, kwargs, asvar)
-        parts = [view_name, *args, *kwargs.values()]
-        constant = not asvar and not any(part.is_var or part.filters for part in parts)
-        self.constant = self.arguments(None) if constant else None  # quoted names only
-
-    def render(self, context):
-        key = None if self.asvar else self.key(context)
-        if key is None:
-            return super().render(context)
-        if key not in self.urls:
-            self.urls[key] = super().render(context)
-        return self.urls[key]
-
-    def key(self, context):
-        """What the URL depends on here, or None if that cannot be a dict key."""
-        key = self.constant or self.arguments(context), context.autoescape
-        try:
-            hash(key)
-        except TypeError:
-            return None
-        return key
-
-    def arguments(self, context):
-        return (
-            self.view_name.resolve(context),
-            tuple(arg.resolve(context) for arg in self.args),
-            tuple(sorted((name, value.resolve(context)) for name, value in self.kwargs.items())),
-        )
-
-
-@register.tag
-def url(parser, token):
-    """{% url %}, each distinct tag compiled once: its parts are quoted names and variables,
-    alike on every page (filters are not: they depend on the page's {% load %})."""
-    parts = MemoURLNode.compiled.get(token.contents)
-    if parts is None:
-        node = url_tag(parser, token)
-        parts = node.view_name, node.args, node.kwargs, node.asvar
-        if "|" not in token.contents:
-            MemoURLNode.compiled[token.contents] = parts
-    return MemoURLNode(*parts)
-
-
-def internal_links(url, content):
-    """The site paths a page's href and src attributes point at (no fragments or queries)."""
-    values = link_values(content)
-    found = {site_path("/" if value.startswith("/") else url, value) for value in values}
-    found.discard(None)
-    return sorted(found)
-
-
-def link_values(content):
-    """The values of the href and src attributes in content (HTML), names in any case.
-
-    The names are matched in a lowercased copy, where the regex engine finds the literal "r"
-    they share fast (a pattern spelled case-insensitively is three times slower); only ASCII
-    letters are lowered, so every match is where the value is in content.
-    """
-    folded = content.lower() if content.isascii() else content.translate(ASCII_LOWER)
-    spans = (match.span(match.lastindex) for match in LINK.finditer(folded))  # one group matches
-    return {content[start:end] for start, end in spans}
-
-
-@cache
-def site_path(url, value):
-    """The path a link resolves to from the page at url, None if it leaves the site.
-
-    Pages share most of their links, and an absolute one resolves alike from every page.
-    """
-    value = html.unescape(value).strip()
-    if not value or EXTERNAL.match(value):
-        return None
-    return unquote(urlsplit(urljoin(url, value)).path)
-
-
-def check_links(pages, links, roots, not_found_links):
-    """Every internal link ({slug: targets}, and the 404 page's) must reach a page or a file."""
-    urls = {page_url(slug) for slug in pages}
-    named = [(display_name, pages[slug], found) for slug, found in links.items()]
-    named.append((str, "404.html", not_found_links))
-    targets = {target for *_, found in named for target in found}
-    dead = {target for target in targets if not reaches(target, urls, roots)}
-    broken = [
-        f'{name(source)}: broken link "{target}"'
-        for name, source, found in named
-        for target in found
-        if target in dead
-    ]
-    if broken:
-        raise BuildError("\n".join(sorted(broken)))
-
-
-def reaches(target, urls, roots):
-    """Whether a link target is a page of the site (by URL) or another built file."""
-    if target in urls or target + "/" in urls:
-        return True
-    if target.endswith("/index.html"):  # a page's file: only if the page still exists
-        return target.removesuffix("index.html") in urls
-    for root in roots:
-        path = (root / target.lstrip("/")).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return True
-    return False
 
 
 def write_extras(root, entries):

@@ -19,8 +19,7 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponse
 from django.template.autoreload import reset_loaders
 
-from .builder import source_folders
-from .pages import pages_directory, walk_pages
+from .pages import pages_directory, source_folders, walk_pages
 
 ENDPOINT = "/__reload__/"
 CHECK_EVERY = 0.2  # seconds between two looks at the sources while a poll waits

@@ -16,8 +16,8 @@ from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404
-from django.template import Context, Template, TemplateSyntaxError
+from django.contrib.staticfiles.finders import get_finders
+from django.template import Context, Template, TemplateSyntaxError, engines
 from django.template.base import Origin
 from django.template.loader_tags import BlockNode
 from django.utils.safestring import mark_safe
@@ -62,6 +62,16 @@ def project_directory():
     return pages_directory().resolve().parent
 
 
+def source_folders():
+    """The folders the site is made from: pages, templates and static files (resolved)."""
+    folders = [Path(settings.SITE_PAGES_DIRECTORY), *map(Path, engines["django"].template_dirs)]
+    for finder in get_finders():
+        storages = getattr(finder, "storages", {})
+        if finder.__class__.__name__ != "CompressorFinder":  # that one holds build output
+            folders += [Path(storage.location) for storage in storages.values()]
+    return sorted({folder.resolve() for folder in folders})
+
+
 def walk_pages(folder=None, base="", seen=frozenset()):
     """(slug, path) of every file under pages/ with a page suffix, in name order.
 
@@ -104,14 +114,14 @@ def find_pages():
 
 
 def find_page(slug):
-    """The source file of the page at slug, found as find_pages finds it, or Http404."""
+    """The source file of the page at slug, found as find_pages finds it, or None."""
     parts = slug.split("/")
-    if SLUG.fullmatch(slug) and not is_hidden(parts):
-        try:
-            return next(path for path in candidates(parts) if path.is_file())
-        except (OSError, StopIteration):  # OSError: a name too long for the file system...
-            pass
-    raise Http404("Page Not Found")
+    if not SLUG.fullmatch(slug) or is_hidden(parts):
+        return None
+    try:
+        return next((path for path in candidates(parts) if path.is_file()), None)
+    except OSError:  # a name too long for the file system...
+        return None
 
 
 def candidates(parts):

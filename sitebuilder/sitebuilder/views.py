@@ -1,5 +1,6 @@
 """The one view: a page of pages/ rendered inside the site layout (templates/page.html)."""
 
+from django.http import Http404
 from django.shortcuts import render
 
 from .pages import find_page, page_context
@@ -7,4 +8,7 @@ from .pages import find_page, page_context
 
 def page(request, slug="index"):
     """Render the requested page if found; unknown, hidden or escaping paths are 404."""
-    return render(request, "page.html", page_context(slug, find_page(slug)))
+    path = find_page(slug)
+    if path is None:
+        raise Http404("Page Not Found")
+    return render(request, "page.html", page_context(slug, path))

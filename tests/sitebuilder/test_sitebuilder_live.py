@@ -4,8 +4,10 @@ import datetime
 import http.client
 import os
 import re
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -139,6 +141,49 @@ def test_paths_escaping_pages_are_404(live, site, path):
     assert "NOT-A-PAGE-7f3a" not in body and "root:x:0:0" not in body
 
 
+STATIC_TRAVERSALS = [
+    "/static/../prototypes.py",
+    "/static/../pages.py",
+    "/static/../../prototypes.py",
+    "/static/css/../../pages.py",
+    "/static/%2e%2e/pages.py",
+    "/static/%2E%2E/%2E%2E/prototypes.py",
+    "/static/..%2fpages.py",
+    "/static/%2e%2e%2f%2e%2e%2fprototypes.py",
+    "/static//etc/passwd",
+    "/static/%2fetc%2fpasswd",
+    "/static/..\\pages.py",
+    "/static/..%5c..%5cprototypes.py",
+    "/static/%00",
+    "/static/css/site.css%00.py",
+    "/static/\x00/../pages.py",
+]
+
+
+def raw_get(port, path):
+    """Status and body of a GET of path sent byte for byte (no client-side normalising)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        request = f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        connection.sendall(request.encode("latin-1"))
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.mark.parametrize("debug", ["on", "off"])
+def test_static_paths_escaping_the_static_files_are_404(start, site, prototypes, debug):
+    if debug == "off":
+        prototypes("build")  # with DEBUG off the live server serves the build's static files
+    live = start(runserver("prototypes.py", site, {"DEBUG": debug}))
+    secrets = [site / "prototypes.py", site / "sitebuilder" / "pages.py", Path("/etc/passwd")]
+    lines = [next(ln for ln in path.read_bytes().splitlines() if len(ln) > 20) for path in secrets]
+    answers = {path: raw_get(live.port, path) for path in STATIC_TRAVERSALS}
+    assert {path: status for path, (status, _) in answers.items() if status not in {400, 404}} == {}
+    for path, (_, body) in answers.items():
+        assert not any(line in body for line in lines), path
+    assert get(live, "/pricing/")[0] == 200  # and the server is fine
+
+
 @pytest.mark.parametrize("path", ["/" + "a" * 300 + "/", "/" + "/".join(["b" * 200] * 25) + "/"])
 def test_a_very_long_page_address_is_404(live, path):
     assert get(live, path)[0] == 404
@@ -177,3 +222,12 @@ def test_debug_off_without_a_build_refuses_to_start(site):
     assert result.returncode == 1
     assert "run `python prototypes.py build` first, or run with DEBUG on" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["runserver", "--noreload"], ["build"]])
+def test_a_bad_debug_value_is_a_clear_start_up_error(prototypes, command):
+    result = prototypes(*command, check=False, DEBUG="maybe")
+    assert (result.returncode, result.stderr) == (
+        3,
+        "sitebuilder: DEBUG must be on or off, not 'maybe'\n",
+    )

@@ -36,24 +36,34 @@ class Command(StaticRunserver):
         return handler
 
 
-class UncachedStaticFilesHandler(StaticFilesHandler):
-    """Static files as runserver serves them, never cached, so a reload shows a saved style."""
+class SiteStaticFilesHandler(StaticFilesHandler):
+    """Static files; an address reaching outside them is a 404, like any other unknown path."""
 
     def serve(self, request):
-        response = super().serve(request)
+        try:
+            return self.serve_file(request)
+        except SuspiciousFileOperation:  # "/static/../x": outside every static folder
+            raise Http404("Not Found") from None
+
+    def serve_file(self, request):
+        return super().serve(request)
+
+
+class UncachedStaticFilesHandler(SiteStaticFilesHandler):
+    """Static files as runserver serves them, never cached, so a reload shows a saved style."""
+
+    def serve_file(self, request):
+        response = super().serve_file(request)
         response["Cache-Control"] = "no-store"
         return response
 
 
-class BuiltStaticFilesHandler(StaticFilesHandler):
+class BuiltStaticFilesHandler(SiteStaticFilesHandler):
     """The static files of the build (STATIC_ROOT, _build/static), for DEBUG off."""
 
-    def serve(self, request):
-        try:
-            path = self.file_path(request.path)
-            return static.serve(request, path, document_root=settings.STATIC_ROOT)
-        except SuspiciousFileOperation:  # an address reaching outside STATIC_ROOT
-            raise Http404("Not Found") from None
+    def serve_file(self, request):
+        path = self.file_path(request.path)
+        return static.serve(request, path, document_root=settings.STATIC_ROOT)
 
 
 def require_built_static():
