@@ -20,6 +20,8 @@ import sys
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
+BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
+
 
 def env_flag(name, default):
     """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
@@ -30,7 +32,8 @@ def env_flag(name, default):
         return True
     if value in ("off", "false", "0", "no"):
         return False
-    raise SystemExit(f"hello: {name} must be on or off, not {value!r}")
+    print(f"hello: {name} must be on or off, not {value!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
 
 
 DEBUG = env_flag("DEBUG", True)
@@ -53,13 +56,13 @@ def unsafe_secret(value):
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
 if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     print(f"hello: SECRET_KEY {problem} (refusing to start with DEBUG off)", file=sys.stderr)
-    sys.exit(3)  # gunicorn reads 3 as "worker failed to boot": it stops, no respawn
+    sys.exit(BOOT_ERROR)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 HTTPS = env_flag("HTTPS", False)
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"hello: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(3)
+    sys.exit(BOOT_ERROR)
 
 
 class JsonLines(logging.Formatter):

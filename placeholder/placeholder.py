@@ -44,6 +44,9 @@ from django.core.management.utils import get_random_secret_key
 # ---- Settings: from the environment --------------------------------------------------------------
 
 
+BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
+
+
 def env_flag(name, default):
     """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
     value = os.environ.get(name, "").strip().lower()
@@ -53,7 +56,8 @@ def env_flag(name, default):
         return True
     if value in ("off", "false", "0", "no"):
         return False
-    raise SystemExit(f"placeholder: {name} must be on or off, not {value!r}")
+    print(f"placeholder: {name} must be on or off, not {value!r}", file=sys.stderr)
+    sys.exit(BOOT_ERROR)
 
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -76,7 +80,7 @@ def unsafe_secret(value):
 SECRET_KEY = os.environ.get("SECRET_KEY") or get_random_secret_key()
 if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     print(f"placeholder: SECRET_KEY {problem} (refusing to start with DEBUG off)", file=sys.stderr)
-    sys.exit(3)  # gunicorn reads 3 as "worker failed to boot": it stops, no respawn
+    sys.exit(BOOT_ERROR)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = env_flag("HTTPS", False)
@@ -84,7 +88,7 @@ NEGOTIATE = env_flag("PLACEHOLDER_NEGOTIATE", True)
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"placeholder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(3)
+    sys.exit(BOOT_ERROR)
 METRICS = env_flag("METRICS", False)
 # With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
 # one): the temporary directory's, named after the user and the gunicorn's process id.

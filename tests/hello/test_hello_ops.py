@@ -27,6 +27,13 @@ def test_behind_https_every_answer_carries_the_security_headers(start):
         assert not missing_security_headers(response, https=True), path
 
 
+def test_a_bad_on_off_value_stops_gunicorn_at_once_instead_of_booting_workers_forever(start):
+    with pytest.raises(RuntimeError) as failed:
+        start(gunicorn("hello", HELLO, {"DEBUG": "maybe"}))
+    assert "exited with 3" in str(failed.value)  # the master stopped, no respawn
+    assert str(failed.value).count("hello: DEBUG must be on or off, not 'maybe'") == 1
+
+
 def test_head_has_the_headers_of_get_and_logs_nothing(start):
     service = start(gunicorn("hello", HELLO, {"DEBUG": "off", "SECRET_KEY": KEY}))
     for path in ("/", "/health", "/nope"):
