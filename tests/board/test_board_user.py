@@ -161,6 +161,18 @@ def test_the_sprint_page_shows_name_due_date_description_and_the_five_columns(ap
     expect(page).to_have_title("Scrum Board")
 
 
+def test_the_burndown_draws_each_day_until_today_with_a_legend(stack, api, board):
+    sprint = {"id": stack.past_sprint("Burning down", -5), "name": "Burning down"}  # ends in 5 days
+    for name, status in (("Done", 4), ("Open", 1), ("Going", 2)):
+        api.task(name, sprint=sprint["id"], status=status)
+    page = board().open_sprint(sprint).page
+    chart = page.get_by_role("img", name=re.compile("^Burndown"))
+    today = date.today().isoformat()
+    expect(chart).to_have_attribute("aria-label", f"Burndown: 2 of 3 tasks open on {today}")
+    expect(chart.locator("circle.point")).to_have_count(9)  # 8 days ago to today
+    expect(chart.locator(".legend text")).to_have_text(["Ideal", "Open tasks"])
+
+
 def test_a_task_added_in_a_column_of_the_sprint_starts_there(api, board):
     sprint = api.sprint("Adding in a column")
     user = board().open_sprint(sprint)

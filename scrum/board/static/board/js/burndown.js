@@ -21,6 +21,16 @@
     return element;
   }
 
+  // What the two lines are, in the chart's top right corner.
+  function legend(chart, right) {
+    var group = svg('g', {'class': 'legend'}, chart);
+    _.each([['ideal', 'Ideal'], ['actual', 'Open tasks']], function (entry, row) {
+      var atY = CHART.top + 4 + row * 14;
+      svg('line', {'class': entry[0], x1: right - 110, y1: atY, x2: right - 86, y2: atY}, group);
+      svg('text', {'class': 'label', x: right - 80, y: atY + 4}, group, entry[1]);
+    });
+  }
+
   // data: {start, end, total, days: [{date, open}]}; the days after today are not drawn.
   app.burndownChart = function (data, today) {
     var days = data.days,
@@ -69,6 +79,7 @@
       var dot = svg('circle', {'class': 'point', cx: x(index), cy: y(day.open), r: 3}, chart);
       svg('title', {}, dot, day.date + ': ' + day.open + ' open');
     });
+    legend(chart, right);
     return chart;
   };
 })(_, app);
