@@ -173,6 +173,36 @@ def test_the_burndown_draws_each_day_until_today_with_a_legend(stack, api, board
     expect(chart.locator(".legend text")).to_have_text(["Ideal", "Open tasks"])
 
 
+def test_a_phone_shows_one_column_at_a_time_with_tabs_and_a_moved_card_stays_in_view(api, board):
+    sprint = api.sprint("On a phone")
+    api.task("Pocket task", sprint=sprint["id"])
+    api.task("Finished", sprint=sprint["id"], status=4)
+    user = board()
+    user.page.set_viewport_size({"width": 390, "height": 844})
+    page = user.open_sprint(sprint).page
+    tabs = page.get_by_role("tablist", name="Columns").get_by_role("tab")
+    counts = [re.compile(r"^Backlog \d+$"), "Not Started 1", "In Development 0"]
+    expect(tabs).to_have_text([*counts, "In Testing 0", "Completed 1"])  # the backlog is shared
+    shown = page.locator(".tasks section.status:visible h4")
+    expect(shown).to_have_text(["Not Started"])
+    page.get_by_role("tab", name="Completed").click()
+    expect(shown).to_have_text(["Completed"])
+    expect(user.card("Finished")).to_be_visible()
+    page.get_by_role("tab", name="Completed").press("ArrowLeft")
+    expect(shown).to_have_text(["In Testing"])
+    expect(page.get_by_role("tab", name="In Testing")).to_be_focused()
+    page.get_by_role("tab", name="Not Started").click()
+    user.move_with_menu("Pocket task", "In Development")  # focus follows it: its tab shows
+    expect(shown).to_have_text(["In Development"])
+    expect(page.get_by_role("tab", name="In Development")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(user.card("Pocket task", "In Development")).to_be_focused()
+    page.set_viewport_size({"width": 1366, "height": 800})  # a wide screen: all five, no tabs
+    expect(shown).to_have_count(5)
+    expect(page.get_by_role("tablist", name="Columns")).to_be_hidden()
+
+
 def test_a_task_added_in_a_column_of_the_sprint_starts_there(api, board):
     sprint = api.sprint("Adding in a column")
     user = board().open_sprint(sprint)

@@ -643,6 +643,7 @@
     count: function () {
       var size = this.cards.length;
       this.$('.count').text(size).attr('aria-label', size + (size === 1 ? ' task' : ' tasks'));
+      this.trigger('counted', this.key, size);
     },
     // Inserts cards at their places in board order (visual order also follows CSS order); a
     // batch that goes after every card already there (a list being loaded) is appended in
@@ -791,7 +792,9 @@
     events: {
       'input .filter': 'filterChanged',
       'change .filter': 'filterChanged',
-      'submit .filter': 'keepFilter'
+      'submit .filter': 'keepFilter',
+      'click .column-tabs button': 'tabClicked',
+      'keydown .column-tabs': 'tabKey'
     },
     initialize: function (options) {
       var self = this;
@@ -802,6 +805,7 @@
       this.filter = parseFilter(options.query);
       this.cards = {};  // task id -> its TaskItemView
       this.columns = {};  // column key -> StatusView
+      this.shownColumn = 'todo';  // the one column a phone shows (the tabs choose it)
       this.menu = new MoveMenuView();
       this.undo = new UndoView();
       this.socket = null;
@@ -856,10 +860,12 @@
           status: column.status,
           title: column.title,
           className: 'status ' + column.key,
+          id: 'column-' + column.key,
           attributes: {'aria-label': column.title}
         });
         this.columns[column.key] = view;
         view.on('drop', this.sender('drop'), this);
+        view.on('counted', this.showCount, this);
       }, this);
     },
     notFound: function (sprint) {
@@ -870,7 +876,7 @@
       }
     },
     getContext: function () {
-      return {sprint: this.sprint, sprintId: this.sprintId, filter: this.filter};
+      return {sprint: this.sprint, sprintId: this.sprintId, filter: this.filter, columns: COLUMNS};
     },
     render: function () {
       TemplateView.prototype.render.apply(this, arguments);
@@ -883,6 +889,7 @@
         view.cards = [];
         view.render();
       }, this);
+      this.showColumn(this.shownColumn);
       _.invoke(this.cards, 'remove');
       this.cards = {};
       this.addCards(app.tasks.models);
@@ -942,15 +949,44 @@
       view.on('drop', this.sender('drop'), this);
       return view;
     },
-    // A card that had the focus keeps it in its new column.
+    // A card that had the focus keeps it in its new column (which a phone then shows).
     changedColumn: function (task) {
       var old = this.cards[task.id],
         focused = old && old.el.contains(document.activeElement);
       this.removeCard(task);
       this.addCards([task]);
       if (focused && this.cards[task.id]) {
+        this.showColumn(this.cards[task.id].column.key);
         this.cards[task.id].el.focus();
       }
+    },
+
+    // ---- the column tabs: on a narrow screen one column at a time (CSS hides the others) --
+    showColumn: function (key) {
+      this.shownColumn = key;
+      _.each(this.columns, function (view, each) {
+        view.$el.toggleClass('shown', each === key);
+      });
+      this.$('.column-tabs button').each(function () {
+        var selected = $(this).data('column') === key;
+        $(this).attr({'aria-selected': String(selected), tabindex: selected ? 0 : -1});
+      });
+    },
+    tabClicked: function (event) {
+      this.showColumn($(event.currentTarget).data('column'));
+    },
+    // Left and right arrows go from tab to tab, as in every tab list.
+    tabKey: function (event) {
+      var step = {ArrowLeft: -1, ArrowRight: 1}[event.key],
+        index = _.findIndex(COLUMNS, {key: this.shownColumn});
+      if (step) {
+        event.preventDefault();
+        this.showColumn(COLUMNS[(index + step + COLUMNS.length) % COLUMNS.length].key);
+        this.$('.column-tabs [aria-selected=true]').trigger('focus');
+      }
+    },
+    showCount: function (key, size) {
+      this.$('.column-tabs [data-column=' + key + '] .count').text(size);
     },
     removeCard: function (task) {
       if (this.cards[task.id]) {
