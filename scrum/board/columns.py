@@ -268,9 +268,10 @@ def two_weeks_before(end):
 
 
 def burndown(sprint, start=None):
-    """Return the open tasks at the end of each day from start (default: two weeks before
-    the end) to the sprint's end, which may be the calendar's last day."""
-    start = start or two_weeks_before(sprint.end)
+    """Return the open tasks at the end of each day from start (default: the sprint's first
+    day, else two weeks before the end) to the sprint's end, which may be the calendar's last
+    day."""
+    start = start or sprint.start or two_weeks_before(sprint.end)
     if start > sprint.end:
         raise ValidationError({"start": ["Start must not be after the sprint's end."]})
     length = (sprint.end - start).days + 1

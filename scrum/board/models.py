@@ -16,6 +16,9 @@ class Sprint(models.Model):
     name = models.CharField(max_length=NAME_LENGTH, blank=True, default="")
     description = models.TextField(max_length=DESCRIPTION_LENGTH, blank=True, default="")
     end = models.DateField(unique=True)
+    # its first day (the API gives the day it was created when none is sent); null for
+    # sprints made before it was kept, whose burndown covers the two weeks before the end
+    start = models.DateField(null=True, blank=True)
     # of its tasks; a database default too, for rows written around Django
     version = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 

@@ -16,6 +16,7 @@ from .models import Sprint, Task
 
 User = get_user_model()
 FURTHEST_END = timedelta(days=10 * 366)  # a sprint ends within ten years of today
+LONGEST_SPRINT = 366  # days from a sprint's start to its end (its burndown's 367 days)
 STATUS_LABELS = dict(Task.STATUS_CHOICES)
 
 LINKS_SCHEMA = {
@@ -83,7 +84,7 @@ class SprintSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Sprint
-        fields = ("id", "name", "description", "end", "version", "links")
+        fields = ("id", "name", "description", "start", "end", "version", "links")
 
     @extend_schema_field(LINKS_SCHEMA)
     def get_links(self, obj):
@@ -103,6 +104,21 @@ class SprintSerializer(serializers.ModelSerializer):
         if changed and value > date.today() + FURTHEST_END:
             raise serializers.ValidationError("End date must be within ten years from today.")
         return value
+
+    def validate(self, attrs):
+        """Give a new sprint today as its first day (a year before its end if it ends
+        later), and refuse a start after the end or more than a year before it (a burndown
+        covers a year at most)."""
+        if self.instance is None and not attrs.get("start") and "end" in attrs:
+            longest = attrs["end"] - timedelta(days=LONGEST_SPRINT)
+            attrs["start"] = max(min(date.today(), attrs["end"]), longest)
+        start = attrs.get("start", getattr(self.instance, "start", None))
+        end = attrs.get("end", getattr(self.instance, "end", None))
+        if start and end and start > end:
+            raise serializers.ValidationError({"start": ["Start date must not be after the end."]})
+        if start and end and (end - start).days > LONGEST_SPRINT:
+            raise serializers.ValidationError({"start": ["A sprint lasts a year at most."]})
+        return attrs
 
 
 class UsernameField(serializers.SlugRelatedField):

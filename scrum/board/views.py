@@ -234,7 +234,9 @@ class SprintViewSet(BoardViewSet):
     @extend_schema(
         parameters=[
             OpenApiParameter(
-                "start", OpenApiTypes.DATE, description="First day (default: 13 days before end)"
+                "start",
+                OpenApiTypes.DATE,
+                description="First day (default: the sprint's start, else 13 days before end)",
             )
         ],
         responses=BurndownSerializer,

@@ -715,6 +715,41 @@ def test_burndown(api):
     assert api.get(f"/api/sprints/{sprint.pk}/burndown/?start=soon").status_code == 400
 
 
+def test_a_new_sprint_starts_today_and_its_burndown_from_its_first_day(api):
+    end = (TODAY + timedelta(days=14)).isoformat()
+    made = api.post("/api/sprints/", {"name": "Fresh", "end": end})
+    assert made.status_code == 201 and made.json()["start"] == TODAY.isoformat()
+    days = api.get(f"/api/sprints/{made.json()['id']}/burndown/").json()["days"]
+    assert (days[0]["date"], days[-1]["date"], len(days)) == (TODAY.isoformat(), end, 15)
+    planned = (TODAY + timedelta(days=3)).isoformat()
+    later = {"name": "Planned", "start": planned, "end": (TODAY + timedelta(days=9)).isoformat()}
+    assert api.post("/api/sprints/", later).json()["start"] == planned
+
+
+MESSAGE_AFTER = "Start date must not be after the end."
+
+
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        (5, 4, MESSAGE_AFTER),
+        (-300, 100, "A sprint lasts a year at most."),
+    ],
+)
+def test_a_sprints_start_after_its_end_or_a_year_before_it_is_refused(api, start, end, message):
+    dates = {
+        name: (TODAY + timedelta(days=n)).isoformat()
+        for name, n in (("start", start), ("end", end))
+    }
+    refused = api.post("/api/sprints/", {"name": "Odd", **dates})
+    assert (refused.status_code, refused.json()) == (400, {"start": [message]})
+    sprint = Sprint.objects.create(end=TODAY + timedelta(days=20), start=TODAY + timedelta(days=5))
+    earlier = api.patch(
+        f"/api/sprints/{sprint.pk}/", {"end": (TODAY + timedelta(days=2)).isoformat()}
+    )
+    assert (earlier.status_code, earlier.json()) == (400, {"start": [MESSAGE_AFTER]})
+
+
 # Demo data, schema, root page ------------------------------------------------------------
 
 

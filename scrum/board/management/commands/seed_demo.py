@@ -55,7 +55,7 @@ class Command(BaseCommand):
         end = date.today() + timedelta(days=7)
         while Sprint.objects.filter(end=end).exists():
             end += timedelta(days=1)
-        return Sprint.objects.create(name=DEMO_SPRINT, end=end), True
+        return Sprint.objects.create(name=DEMO_SPRINT, start=date.today(), end=end), True
 
     def add_tasks(self, sprint, user):
         today = date.today()
