@@ -171,6 +171,10 @@ def test_the_burndown_draws_each_day_until_today_with_a_legend(stack, api, board
     expect(chart).to_have_attribute("aria-label", f"Burndown: 2 of 3 tasks open on {today}")
     expect(chart.locator("circle.point")).to_have_count(9)  # 8 days ago to today
     expect(chart.locator(".legend text")).to_have_text(["Ideal", "Open tasks"])
+    fresh = api.sprint("Made today")  # its first day is today: the chart has a point at once
+    api.task("First task", sprint=fresh["id"])
+    chart = board().open_sprint(fresh).page.get_by_role("img", name=re.compile("^Burndown"))
+    expect(chart).to_have_attribute("aria-label", f"Burndown: 1 of 1 tasks open on {today}")
 
 
 def test_a_phone_shows_one_column_at_a_time_with_tabs_and_a_moved_card_stays_in_view(api, board):
