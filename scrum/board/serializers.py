@@ -10,6 +10,7 @@ from django.core.signing import TimestampSigner
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
+from rest_framework.validators import UniqueValidator
 
 from .columns import MAX_ORDER, dates_for
 from .models import Sprint, Task
@@ -85,6 +86,19 @@ class SprintSerializer(serializers.ModelSerializer):
     class Meta:
         model = Sprint
         fields = ("id", "name", "description", "start", "end", "version", "links")
+        extra_kwargs = {  # said as a user would say them
+            "start": {"error_messages": {"invalid": "Start date must be a date (YYYY-MM-DD)."}},
+            "end": {
+                "error_messages": {
+                    "required": "End date is required.",
+                    "null": "End date is required.",
+                    "invalid": "End date is required, as a date (YYYY-MM-DD).",
+                },
+                "validators": [
+                    UniqueValidator(Sprint.objects.all(), "Another sprint already ends that day.")
+                ],
+            },
+        }
 
     @extend_schema_field(LINKS_SCHEMA)
     def get_links(self, obj):
@@ -125,6 +139,8 @@ class UsernameField(serializers.SlugRelatedField):
     """A user by username; one with a NUL, which PostgreSQL cannot even compare, is unknown
     (as on SQLite) rather than a server error."""
 
+    default_error_messages = {"does_not_exist": "No user called {value}."}
+
     def to_internal_value(self, data):
         if isinstance(data, str) and "\x00" in data:
             self.fail("does_not_exist", slug_name=self.slug_field, value=data)
@@ -159,7 +175,10 @@ class TaskSerializer(serializers.ModelSerializer):
         model = Task
         fields = TASK_FIELDS
         # an order is a position in the column, clamped into it (-1: the top)
-        extra_kwargs = {"order": {"min_value": -MAX_ORDER - 1, "max_value": MAX_ORDER}}
+        extra_kwargs = {
+            "order": {"min_value": -MAX_ORDER - 1, "max_value": MAX_ORDER},
+            "due": {"error_messages": {"invalid": "Due date must be a date (YYYY-MM-DD)."}},
+        }
 
     def get_status_display(self, obj) -> str:
         """Return the status's label."""

@@ -287,7 +287,9 @@ def test_a_detail_save_the_api_refuses_shows_why_and_keeps_the_stored_value(api,
     user.card("Bad due date").click()
     user.edit_field("due", "next week")
     page.locator(".task-detail").get_by_role("button", name="Save").click()
-    expect(page.locator(".task-detail .error")).to_contain_text("Date has wrong format")
+    expect(page.locator(".task-detail .error")).to_contain_text(
+        "Due date must be a date (YYYY-MM-DD)."
+    )
     assert api.get_task(task["id"])["due"] is None
 
 

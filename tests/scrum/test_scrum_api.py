@@ -235,10 +235,12 @@ def test_new_tasks_go_to_the_end_of_their_column(api, sprint):
             "Completed date cannot be set for uncompleted tasks.",
         ),
         ({"status": 7}, '"7" is not a valid choice.'),
-        ({"assigned": "nobody"}, "Object with username=nobody does not exist."),
+        ({"assigned": "nobody"}, "No user called nobody."),
+        ({"due": "next week"}, "Due date must be a date (YYYY-MM-DD)."),
     ],
 )
 def test_task_validation_messages(api, sprint, fields, message):
+    """Each refusal says what is wrong in a user's words (the board shows them as they are)."""
     fields = {k: sprint.pk if v == "SPRINT" else v for k, v in fields.items()}
     response = api.post("/api/tasks/", {"name": "T", **fields}, format="json")
     assert errors(response) == [message]
@@ -380,7 +382,7 @@ def test_nul_characters_are_client_errors_on_every_database(api, user):
     assert api.get("/api/users/%00/").status_code == 404
     assert api.get("/api/users/alice%00/").status_code == 404
     response = api.post("/api/tasks/", {"name": "T", "assigned": "alice\x00"}, format="json")
-    assert errors(response) == ["Object with username=alice\x00 does not exist."]
+    assert errors(response) == ["No user called alice\x00."]
     basic = base64.b64encode(b"alice\x00:s3cret").decode()
     assert APIClient().get("/api/", HTTP_AUTHORIZATION=f"Basic {basic}").status_code == 401
 
@@ -727,6 +729,26 @@ def test_a_new_sprint_starts_today_and_its_burndown_from_its_first_day(api):
 
 
 MESSAGE_AFTER = "Start date must not be after the end."
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({}, "End date is required."),
+        ({"end": None}, "End date is required."),
+        ({"end": ""}, "End date is required, as a date (YYYY-MM-DD)."),
+        ({"end": "soon"}, "End date is required, as a date (YYYY-MM-DD)."),
+        ({"end": "SPRINT"}, "Another sprint already ends that day."),
+        (
+            {"end": str(TODAY + timedelta(days=30)), "start": "monday"},
+            "Start date must be a date (YYYY-MM-DD).",
+        ),
+    ],
+)
+def test_sprint_validation_messages(api, sprint, fields, message):
+    fields = {k: sprint.end.isoformat() if v == "SPRINT" else v for k, v in fields.items()}
+    response = api.post("/api/sprints/", {"name": "S", **fields}, format="json")
+    assert errors(response) == [message]
 
 
 @pytest.mark.parametrize(
