@@ -278,6 +278,27 @@ def test_each_inline_field_of_the_task_details_is_saved(api, board):
     expect(user.card("Write the docs")).to_be_visible()
 
 
+def test_the_due_date_and_the_assignee_can_be_picked_instead_of_typed(stack, api, board):
+    sprint = api.sprint("Pickers")
+    task = api.task("To pick for", sprint=sprint["id"])
+    page = board().open_sprint(sprint).page
+    page.get_by_text("To pick for").click()
+    details = page.locator(".task-detail")
+    picker = details.get_by_label("Pick who is assigned")
+    expect(picker.locator("option", has_text="demo")).to_have_count(1)  # fed by /api/users/
+    picker.select_option("demo")
+    due = (date.today() + timedelta(days=3)).isoformat()
+    details.get_by_label("Pick the due date").fill(due)
+    expect(details.get_by_role("textbox", name="Assigned To", exact=True)).to_have_text("demo")
+    expect(details.get_by_role("textbox", name="Due", exact=True)).to_have_text(due)
+    details.get_by_role("button", name="Save").click()
+    stored = api.wait_task(task["id"], lambda t: t["assigned"] == "demo")
+    assert (stored["assigned"], stored["due"]) == ("demo", due)
+    picker.select_option("")  # Nobody
+    details.get_by_role("button", name="Save").click()
+    assert api.wait_task(task["id"], lambda t: t["assigned"] is None)["due"] == due
+
+
 def test_a_detail_save_the_api_refuses_shows_why_and_keeps_the_stored_value(api, board):
     sprint = api.sprint("Refused edit")
     task = api.task("Bad due date", sprint=sprint["id"])

@@ -47,6 +47,18 @@
   // fields they changed is made again on their version without a word; otherwise their
   // values are shown beside the unsaved ones and the user keeps one or the other. The panel
   // follows live changes to the fields the user is not editing.
+  // The users an assignee picker offers: every user the API listed, and the task's own.
+  function pickableUsers(task) {
+    var users = app.users.map(function (user) {
+      var username = user.get('username'), name = user.get('full_name');
+      return {username: username, label: name ? name + ' (' + username + ')' : username};
+    });
+    if (task.get('assigned') && !_.findWhere(users, {username: task.get('assigned')})) {
+      users.push({username: task.get('assigned'), label: task.get('assigned')});
+    }
+    return _.sortBy(users, 'username');
+  }
+
   var TaskDetailView = FormView.extend({
     tagName: 'div',
     className: 'task-detail',
@@ -59,6 +71,7 @@
       'input [data-field][contenteditable=true]': 'editField',
       'blur [data-field][contenteditable=true]': 'editField',
       'keydown [data-field][contenteditable=true]': 'fieldKey',
+      'change [data-pick]': 'pick',
       'click button.delete': 'destroy',
       'click button.keep-mine': 'keepMine',
       'click button.take-theirs': 'takeTheirs'
@@ -83,7 +96,7 @@
       });
     },
     getContext: function () {
-      return {task: this.task, deleting: this.deleting !== null};
+      return {task: this.task, deleting: this.deleting !== null, users: pickableUsers(this.task)};
     },
     // Re-rendered when the task changes (here or elsewhere); unsaved edits stay, and so does
     // what is being typed in a field.
@@ -96,6 +109,7 @@
       FormView.prototype.render.apply(this, arguments);
       _.each(this.changes, function (value, field) {
         this.field(field).text(shown(value));
+        this.$('[data-pick=' + field + ']').val(value || '');
       }, this);
       if (typed) {
         this.field(typed.name).text(typed.text)[0].focus();
@@ -245,6 +259,13 @@
         this.changes[field] = value;
       }
       this.$('button.save').toggleClass('hide', _.isEmpty(this.changes) || !!this.conflict);
+    },
+    // A date or a user chosen with a picker is typed into its field for the user.
+    pick: function (event) {
+      var field = this.field($(event.currentTarget).data('pick'));
+      this.beginEdit({currentTarget: field[0]});
+      field.text($(event.currentTarget).val());
+      this.editField({currentTarget: field[0]});
     },
     // Enter ends a one-line field, Escape closes the details (saving an edit first).
     fieldKey: function (event) {
