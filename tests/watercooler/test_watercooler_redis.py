@@ -73,6 +73,31 @@ def test_a_hook_is_accepted_once_across_processes(launch, redis_url, clients):
     assert client.receive()["body"] == {"id": 8}
 
 
+def during_an_outage(pair, sender, clients):
+    """What Redis being down looks like: health 503 saying why, hooks and relays refused with a
+    reason, sockets still accepted (the one returned joined during the outage)."""
+    a, b = pair
+    for service in pair:
+        wait_for(lambda s=service: health(s)[0] == 503)
+    assert health(a)[1]["broker"] == {"kind": "redis", "state": "down"}
+    assert hook(a.url + "/task/7", "PUT", {"id": 7}).status_code == 503
+    sender.send(TASK)
+    assert sender.receive(timeout=5) == {
+        "type": "error",
+        "error": "not relayed: broker unavailable",
+    }
+    return clients(b, 1)
+
+
+def assert_told_to_refetch(sockets):
+    """Whatever happened meanwhile, every socket is told to refetch, per channel."""
+    for client in sockets:
+        resyncs = client.receive_all(2)
+        assert {m["type"] for m in resyncs} == {"resync"}
+        assert {m["channel"] for m in resyncs} == {"sprint:1", "all"}
+        assert all(m["epoch"] for m in resyncs)
+
+
 def test_redis_stopped_and_restarted_while_clients_stay_connected(pair, clients, redis_server):
     a, b = pair
     sender, peer = clients(a, 1), clients(b, 1)
@@ -81,25 +106,13 @@ def test_redis_stopped_and_restarted_while_clients_stay_connected(pair, clients,
     assert sender.receive()["type"] == "ack"
     try:
         redis_server.stop()
-        for service in pair:
-            wait_for(lambda s=service: health(s)[0] == 503)
-        assert health(a)[1]["broker"] == {"kind": "redis", "state": "down"}
-        assert hook(a.url + "/task/7", "PUT", {"id": 7}).status_code == 503
-        sender.send(TASK)
-        reply = sender.receive(timeout=5)
-        assert reply == {"type": "error", "error": "not relayed: broker unavailable"}
-        joined_during_outage = clients(b, 1)  # sockets are still accepted
+        joined_during_outage = during_an_outage(pair, sender, clients)
     finally:
         if not redis_server.running():
             redis_server.start()
     for service in pair:
         wait_for(lambda s=service: health(s)[0] == 200, timeout=20)
-    # Whatever happened meanwhile, every socket is told to refetch, per channel.
-    for client in (sender, peer, joined_during_outage):
-        resyncs = client.receive_all(2)
-        assert {m["type"] for m in resyncs} == {"resync"}
-        assert {m["channel"] for m in resyncs} == {"sprint:1", "all"}
-        assert all(m["epoch"] for m in resyncs)
+    assert_told_to_refetch((sender, peer, joined_during_outage))
     assert "unavailable for its resync" not in a.output() + b.output()
     sender.send(TASK)
     assert peer.receive()["action"] == "drop"
