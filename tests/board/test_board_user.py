@@ -207,6 +207,46 @@ def test_a_phone_shows_one_column_at_a_time_with_tabs_and_a_moved_card_stays_in_
     expect(page.get_by_role("tablist", name="Columns")).to_be_hidden()
 
 
+def test_a_sprint_edited_on_its_page_changes_for_everyone_and_is_deleted_once_empty(api, board):
+    sprint = api.sprint("Before the edit", description="old words")
+    task = api.task("Still here", sprint=sprint["id"])
+    user, other = board().open_sprint(sprint), board().open_sprint(sprint)
+    page = user.page
+    page.get_by_role("button", name="Edit sprint").click()
+    form = page.get_by_role("form", name="Edit sprint")
+    expect(form.get_by_label("Sprint Name")).to_have_value("Before the edit")
+    end = (date.today() + timedelta(days=40)).isoformat()
+    form.get_by_label("Sprint Name").fill("After the edit")
+    form.get_by_label("End Date").fill(end)
+    form.get_by_label("Description").fill("new words")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_have_count(0)
+    for each in (user, other):  # the other board hears it from the watercooler
+        expect(each.page.get_by_role("heading", name="After the edit")).to_be_visible()
+        expect(each.page.locator(".due-date")).to_have_text(f"Due {end}")
+        expect(each.page.locator("p.description")).to_have_text("new words")
+        expect(each.page).to_have_title("After the edit - Scrum Board")
+    stored = api.call("GET", f"/api/sprints/{sprint['id']}/")
+    assert (stored["name"], stored["end"], stored["description"]) == (
+        "After the edit",
+        end,
+        "new words",
+    )
+    user.expect_status(409)
+    page.get_by_role("button", name="Edit sprint").click()
+    form.get_by_role("button", name="Delete sprint").click()
+    form.get_by_role("button", name="Really delete?").click()
+    expect(form.locator(".error")).to_contain_text("still has 1 task")
+    api.call("DELETE", f"/api/tasks/{task['id']}/", expect=204)
+    form.get_by_role("button", name="Delete sprint").click()
+    form.get_by_role("button", name="Really delete?").click()
+    expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
+    expect(page.locator("a.sprint", has_text="After the edit")).to_have_count(0)
+    expect(
+        other.page.get_by_role("heading", name=f"Sprint {sprint['id']} not found.")
+    ).to_be_visible()
+
+
 def test_a_task_added_in_a_column_of_the_sprint_starts_there(api, board):
     sprint = api.sprint("Adding in a column")
     user = board().open_sprint(sprint)

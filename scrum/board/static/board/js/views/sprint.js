@@ -298,6 +298,64 @@
   });
 
 
+  // The sprint's name, dates and description, edited on its page; Delete (confirmed) goes
+  // home once the API agrees (it refuses while the sprint still holds tasks, and says so).
+  var SprintEditView = FormView.extend({
+    templateName: '#edit-sprint-template',
+    className: 'edit-sprint-form',
+    events: _.extend({}, FormView.prototype.events, {
+      'click button.delete': 'destroy'
+    }),
+    initialize: function (options) {
+      FormView.prototype.initialize.apply(this, arguments);
+      this.sprint = options.sprint;
+      this.deleting = null;
+    },
+    getContext: function () {
+      return {sprint: this.sprint};
+    },
+    submit: function (event) {
+      var attributes;
+      FormView.prototype.submit.apply(this, arguments);
+      attributes = this.serializeForm(this.form);
+      if (!attributes.start) {
+        delete attributes.start;  // a sprint from before starts were kept may stay without
+      }
+      this.sprint.save(attributes, {
+        patch: true,
+        wait: true,
+        success: _.bind(this.done, this),
+        error: _.bind(this.modelFailure, this)
+      });
+    },
+    destroy: function () {
+      var self = this;
+      this.clearErrors();
+      if (this.deleting === null) {
+        this.deleting = setTimeout(function () {
+          self.deleting = null;
+          self.$('button.delete').text('Delete sprint');
+        }, DELETE_CONFIRM);
+        this.$('button.delete').text('Really delete?').trigger('focus');
+        return;
+      }
+      clearTimeout(this.deleting);
+      this.deleting = null;
+      this.$('button.delete').text('Delete sprint');
+      this.sprint.destroy({
+        wait: true,
+        success: function () {
+          window.location.hash = '';
+        },
+        error: _.bind(this.modelFailure, this)
+      });
+    },
+    remove: function () {
+      clearTimeout(this.deleting);
+      return FormView.prototype.remove.apply(this, arguments);
+    }
+  });
+
   // The "Add Task" form of a column: the task goes to the end of that column.
   var AddTaskView = FormView.extend({
     templateName: '#new-task-template',
@@ -811,6 +869,7 @@
   var SprintView = TemplateView.extend({
     templateName: '#sprint-template',
     events: {
+      'click button.edit-sprint': 'editSprint',
       'input .filter': 'filterChanged',
       'change .filter': 'filterChanged',
       'submit .filter': 'keepFilter',
@@ -865,12 +924,31 @@
       app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
         if (!self.removed) {
           self.sprint = sprint;
+          self.listenTo(sprint, 'change:name change:end change:start change:description',
+            self.showSprint);
           self.connectSocket();
           self.render();
         }
       }).fail(function (sprint) {
         self.live.stop();
         self.notFound(sprint);
+      });
+    },
+    // The sprint's own fields, edited here (or announced): the heading shows them.
+    showSprint: function () {
+      if (this.sprint && !this.sprint.invalid) {
+        this.$('.sprint-heading h2').text(this.sprint.get('name'));
+        this.$('.sprint-heading .due-date').text('Due ' + this.sprint.get('end'));
+        this.$('p.description').text(this.sprint.get('description'));
+        document.title = this.sprint.get('name') + ' - ' + TITLE;
+        this.refreshBurndown();
+      }
+    },
+    editSprint: function (event) {
+      var view = app.views.openForm(new SprintEditView({sprint: this.sprint}), event),
+        button = $(event.currentTarget);
+      view.on('done', function () {
+        button.removeClass('hide').trigger('focus');
       });
     },
     makeColumns: function () {
@@ -1132,6 +1210,19 @@
         this.live.load();
       });
       this.listenTo(this.socket, 'expired', this.renewChannel);
+      this.listenTo(this.socket, 'sprint:update sprint:remove', this.sprintAnnounced);
+    },
+    // Someone edited or deleted this sprint: the heading follows; a deleted one is gone.
+    sprintAnnounced: function (id, message) {
+      if (id !== this.sprintNumber) {
+        return;
+      }
+      if (message.action === 'remove') {
+        this.live.stop();
+        this.notFound(this.sprint);
+      } else if (message.body) {
+        this.sprint.set(_.omit(message.body, 'links'));
+      }
     },
     withCard: function (id, method) {
       if (this.cards[id]) {
