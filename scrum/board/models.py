@@ -19,6 +19,10 @@ class Sprint(models.Model):
     # its first day (the API gives the day it was created when none is sent); null for
     # sprints made before it was kept, whose burndown covers the two weeks before the end
     start = models.DateField(null=True, blank=True)
+    # a column's work-in-progress limit: {"<status>": most tasks}, for the columns that have one
+    wip_limits = models.JSONField(
+        default=dict, db_default=models.Value({}, models.JSONField()), blank=True
+    )
     # of its tasks; a database default too, for rows written around Django
     version = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
 

@@ -85,7 +85,7 @@ class SprintSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Sprint
-        fields = ("id", "name", "description", "start", "end", "version", "links")
+        fields = ("id", "name", "description", "start", "end", "wip_limits", "version", "links")
         extra_kwargs = {  # said as a user would say them
             "start": {"error_messages": {"invalid": "Start date must be a date (YYYY-MM-DD)."}},
             "end": {
@@ -118,6 +118,22 @@ class SprintSerializer(serializers.ModelSerializer):
         if changed and value > date.today() + FURTHEST_END:
             raise serializers.ValidationError("End date must be within ten years from today.")
         return value
+
+    def validate_wip_limits(self, value):
+        """Return {"<status>": limit} for the statuses given a limit of 1 to 999 (null or
+        nothing: no limit)."""
+        if not isinstance(value, dict):
+            raise serializers.ValidationError('WIP limits are {"<status>": most tasks}.')
+        limits = {}
+        for status, limit in value.items():
+            if str(status) not in {str(choice) for choice, _ in Task.STATUS_CHOICES}:
+                raise serializers.ValidationError(f"{status!r} is not a status (1 to 4).")
+            if limit is None or limit == "":
+                continue
+            if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 999:
+                raise serializers.ValidationError("A WIP limit is a number of tasks, 1 to 999.")
+            limits[str(status)] = limit
+        return limits
 
     def validate(self, attrs):
         """Give a new sprint today as its first day (a year before its end if it ends

@@ -247,6 +247,31 @@ def test_a_sprint_edited_on_its_page_changes_for_everyone_and_is_deleted_once_em
     ).to_be_visible()
 
 
+def test_a_column_over_its_wip_limit_is_marked_and_says_so_on_every_board(api, board):
+    sprint = api.sprint("Limited")
+    api.task("Coding one", sprint=sprint["id"], status=2)
+    user, other = board().open_sprint(sprint), board().open_sprint(sprint)
+    page = user.page
+    page.get_by_role("button", name="Edit sprint").click()
+    form = page.get_by_role("form", name="Edit sprint")
+    form.get_by_label("In Development").fill("1")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_have_count(0)
+    stored = api.call("GET", f"/api/sprints/{sprint['id']}/")
+    assert stored["wip_limits"] == {"2": 1}
+    for each in (user, other):
+        column = each.column("In Development")
+        expect(column.locator(".count")).to_have_text("1 / 1")
+        expect(column.get_by_text("over its limit")).to_be_hidden()
+    api.task("Coding two", sprint=sprint["id"], status=2)
+    for each in (user, other):
+        column = each.column("In Development")
+        expect(column.locator(".count")).to_have_text("2 / 1")
+        expect(column.get_by_text("over its limit")).to_be_visible()
+        expect(column.locator(".count")).to_have_attribute("aria-label", "2 tasks of at most 1")
+    expect(user.column("In Testing").locator(".count")).to_have_text("0")  # no limit
+
+
 def test_a_task_added_in_a_column_of_the_sprint_starts_there(api, board):
     sprint = api.sprint("Adding in a column")
     user = board().open_sprint(sprint)

@@ -772,6 +772,28 @@ def test_a_sprints_start_after_its_end_or_a_year_before_it_is_refused(api, start
     assert (earlier.status_code, earlier.json()) == (400, {"start": [MESSAGE_AFTER]})
 
 
+@pytest.mark.parametrize(
+    ("limits", "answer"),
+    [
+        ({"2": 3, "3": 2}, {"2": 3, "3": 2}),
+        ({2: 5, "1": None, "3": ""}, {"2": 5}),  # null or empty: no limit
+        ({"7": 3}, "'7' is not a status (1 to 4)."),
+        ({"2": 0}, "A WIP limit is a number of tasks, 1 to 999."),
+        ({"2": "3"}, "A WIP limit is a number of tasks, 1 to 999."),
+        ({"2": True}, "A WIP limit is a number of tasks, 1 to 999."),
+        ([3, 2], 'WIP limits are {"<status>": most tasks}.'),
+    ],
+)
+def test_a_sprints_wip_limits_are_statuses_with_a_number_of_tasks(api, sprint, limits, answer):
+    response = api.patch(f"/api/sprints/{sprint.pk}/", {"wip_limits": limits}, format="json")
+    if isinstance(answer, dict):
+        assert response.status_code == 200 and response.json()["wip_limits"] == answer
+        sprint.refresh_from_db()
+        assert sprint.wip_limits == answer
+    else:
+        assert errors(response) == [answer]
+
+
 # Demo data, schema, root page ------------------------------------------------------------
 
 

@@ -14,4 +14,11 @@ class Migration(migrations.Migration):
             name="start",
             field=models.DateField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name="sprint",
+            name="wip_limits",
+            field=models.JSONField(
+                blank=True, db_default=models.Value({}, models.JSONField()), default=dict
+            ),
+        ),
     ]

@@ -9,6 +9,11 @@
   var TemplateView = app.views.TemplateView, FormView = app.views.FormView,
     dropTarget = app.views.dropTarget, dataTransfer = app.views.dataTransfer,
     DELETE_CONFIRM = 5000,  // ms "Really delete?" waits for its second click
+    LIMITED_COLUMNS = [  // the columns a sprint may give a work-in-progress limit
+      {status: 1, title: 'Not Started'},
+      {status: 2, title: 'In Development'},
+      {status: 3, title: 'In Testing'}
+    ],
     DONE = 4,
     UNDO_TIMEOUT = 10000,  // ms a move or a delete can be undone from its notice
     TITLE = document.title,  // the page's own, "Scrum Board"
@@ -312,12 +317,20 @@
       this.deleting = null;
     },
     getContext: function () {
-      return {sprint: this.sprint};
+      return {sprint: this.sprint, limited: LIMITED_COLUMNS};
     },
     submit: function (event) {
-      var attributes;
+      var attributes, form;
       FormView.prototype.submit.apply(this, arguments);
-      attributes = this.serializeForm(this.form);
+      form = this.serializeForm(this.form);
+      attributes = _.pick(form, 'name', 'start', 'end', 'description');
+      attributes.wip_limits = {};
+      _.each(LIMITED_COLUMNS, function (column) {
+        var limit = form['wip_' + column.status];
+        if (limit) {
+          attributes.wip_limits[column.status] = parseInt(limit, 10);
+        }
+      });
       if (!attributes.start) {
         delete attributes.start;  // a sprint from before starts were kept may stay without
       }
@@ -688,6 +701,7 @@
       this.key = options.key;
       this.status = options.status;
       this.title = options.title;
+      this.limit = null;  // the sprint's work-in-progress limit for it, if any
       this.cards = [];  // its card views, top to bottom
     },
     getContext: function () {
@@ -718,11 +732,20 @@
       this.count();
       return this;
     },
-    // The number of cards, beside the title.
+    // The number of cards beside the title, with the column's limit if it has one: above it
+    // the column is marked and says so.
     count: function () {
-      var size = this.cards.length;
-      this.$('.count').text(size).attr('aria-label', size + (size === 1 ? ' task' : ' tasks'));
+      var size = this.cards.length, limit = this.limit,
+        over = Boolean(limit) && size > limit;
+      this.$('.count').text(limit ? size + ' / ' + limit : size).attr('aria-label',
+        size + (size === 1 ? ' task' : ' tasks') + (limit ? ' of at most ' + limit : ''));
+      this.$el.toggleClass('over', over);
+      this.$('.over-limit').toggleClass('hide', !over);
       this.trigger('counted', this.key, size);
+    },
+    setLimit: function (limit) {
+      this.limit = limit || null;
+      this.count();
     },
     // Inserts cards at their places in board order (visual order also follows CSS order); a
     // batch that goes after every card already there (a list being loaded) is appended in
@@ -924,7 +947,8 @@
       app.sprints.getOrFetch(this.sprintNumber).done(function (sprint) {
         if (!self.removed) {
           self.sprint = sprint;
-          self.listenTo(sprint, 'change:name change:end change:start change:description',
+          self.listenTo(sprint,
+            'change:name change:end change:start change:description change:wip_limits',
             self.showSprint);
           self.connectSocket();
           self.render();
@@ -941,8 +965,15 @@
         this.$('.sprint-heading .due-date').text('Due ' + this.sprint.get('end'));
         this.$('p.description').text(this.sprint.get('description'));
         document.title = this.sprint.get('name') + ' - ' + TITLE;
+        this.showLimits();
         this.refreshBurndown();
       }
+    },
+    showLimits: function () {
+      var limits = this.sprint.get('wip_limits') || {};
+      _.each(this.columns, function (view) {
+        view.setLimit(view.sprint === null ? null : limits[view.status]);
+      });
     },
     editSprint: function (event) {
       var view = app.views.openForm(new SprintEditView({sprint: this.sprint}), event),
@@ -988,6 +1019,7 @@
         view.cards = [];
         view.render();
       }, this);
+      this.showLimits();
       this.showColumn(this.shownColumn);
       _.invoke(this.cards, 'remove');
       this.cards = {};
