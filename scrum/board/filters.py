@@ -30,10 +30,14 @@ class StrictBooleanField(forms.Field):
             raise forms.ValidationError("Use true or false.", code="invalid") from None
 
 
-class NullFilter(django_filters.BooleanFilter):
-    """Filter on whether a related field is set (backlog=true: tasks without a sprint)."""
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """A boolean field's filter (archived=true) that refuses what is neither true nor false."""
 
     field_class = StrictBooleanField
+
+
+class NullFilter(StrictBooleanFilter):
+    """Filter on whether a related field is set (backlog=true: tasks without a sprint)."""
 
     def filter(self, qs, value):
         if value is not None:
@@ -63,10 +67,11 @@ class BoardFilterSet(django_filters.FilterSet):
 class SprintFilter(BoardFilterSet):
     end_min = django_filters.DateFilter(field_name="end", lookup_expr="gte")
     end_max = django_filters.DateFilter(field_name="end", lookup_expr="lte")
+    archived = StrictBooleanFilter()
 
     class Meta:
         model = Sprint
-        fields = ("end_min", "end_max")
+        fields = ("end_min", "end_max", "archived")
 
 
 class TaskFilter(BoardFilterSet):

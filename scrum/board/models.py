@@ -20,6 +20,7 @@ class Sprint(models.Model):
     # sprints made before it was kept, whose burndown covers the two weeks before the end
     start = models.DateField(null=True, blank=True)
     # a column's work-in-progress limit: {"<status>": most tasks}, for the columns that have one
+    archived = models.BooleanField(default=False, db_default=False)  # off the home page's list
     wip_limits = models.JSONField(
         default=dict, db_default=models.Value({}, models.JSONField()), blank=True
     )

@@ -85,7 +85,17 @@ class SprintSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Sprint
-        fields = ("id", "name", "description", "start", "end", "wip_limits", "version", "links")
+        fields = (
+            "id",
+            "name",
+            "description",
+            "start",
+            "end",
+            "archived",
+            "wip_limits",
+            "version",
+            "links",
+        )
         extra_kwargs = {  # said as a user would say them
             "start": {"error_messages": {"invalid": "Start date must be a date (YYYY-MM-DD)."}},
             "end": {

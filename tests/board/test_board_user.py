@@ -82,12 +82,12 @@ def test_ended_sprints_are_a_click_away_latest_first_and_long_names_stay_in_thei
     long_name = "Supercalifragilisticexpialidocious" * 2  # one word wider than a tile
     api.sprint(long_name)
     page = board().open().page
-    ended = page.get_by_role("button", name="Ended sprints")
+    ended = page.get_by_role("button", name="Ended and archived sprints")
     expect(ended).to_have_attribute("aria-expanded", "false")
     expect(page.locator("a.sprint", has_text="Ended two months ago")).to_have_count(0)
     ended.click()
     expect(ended).to_have_attribute("aria-expanded", "true")
-    shown = page.get_by_label("Ended sprints").locator("a.sprint")
+    shown = page.get_by_label("Ended and archived sprints").locator("a.sprint")
     expect(shown.filter(has_text="Ended").first).to_contain_text("Ended a fortnight ago")
     expect(shown.filter(has_text="Ended two months ago")).to_have_attribute(
         "href", f"#sprint/{older}"
@@ -101,11 +101,13 @@ def test_ended_sprints_are_a_click_away_latest_first_and_long_names_stay_in_thei
     shown.filter(has_text="Ended two months ago").click()
     expect(page.get_by_role("heading", name="Ended two months ago")).to_be_visible()
     page.go_back()
-    ended = page.get_by_role("button", name="Ended sprints")
+    ended = page.get_by_role("button", name="Ended and archived sprints")
     ended.click()  # a new page of the home: closed again, loaded at once
-    expect(page.get_by_label("Ended sprints").get_by_text("Ended two months ago")).to_be_visible()
+    expect(
+        page.get_by_label("Ended and archived sprints").get_by_text("Ended two months ago")
+    ).to_be_visible()
     ended.click()
-    expect(page.get_by_label("Ended sprints")).to_have_count(0)
+    expect(page.get_by_label("Ended and archived sprints")).to_have_count(0)
 
 
 def test_a_sprint_created_through_the_form_opens_and_a_past_date_is_refused(api, board):
@@ -215,7 +217,7 @@ def test_a_sprint_edited_on_its_page_changes_for_everyone_and_is_deleted_once_em
     page.get_by_role("button", name="Edit sprint").click()
     form = page.get_by_role("form", name="Edit sprint")
     expect(form.get_by_label("Sprint Name")).to_have_value("Before the edit")
-    end = (date.today() + timedelta(days=40)).isoformat()
+    end = (date.today() + timedelta(days=333)).isoformat()  # a day no other sprint ends
     form.get_by_label("Sprint Name").fill("After the edit")
     form.get_by_label("End Date").fill(end)
     form.get_by_label("Description").fill("new words")
@@ -245,6 +247,26 @@ def test_a_sprint_edited_on_its_page_changes_for_everyone_and_is_deleted_once_em
     expect(
         other.page.get_by_role("heading", name=f"Sprint {sprint['id']} not found.")
     ).to_be_visible()
+
+
+def test_an_archived_sprint_leaves_the_home_pages_list_for_the_ended_and_archived(api, board):
+    sprint = api.sprint("To archive")
+    user = board().open_sprint(sprint)
+    page = user.page
+    page.get_by_role("button", name="Edit sprint").click()
+    form = page.get_by_role("form", name="Edit sprint")
+    form.get_by_label("Archived").check()
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_have_count(0)
+    assert api.call("GET", f"/api/sprints/{sprint['id']}/")["archived"] is True
+    page.get_by_role("link", name="Your Sprints").click()
+    expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
+    expect(page.locator(".sprints:not(.ended) a.sprint", has_text="To archive")).to_have_count(0)
+    page.get_by_role("button", name="Ended and archived sprints").click()
+    archived = page.get_by_label("Ended and archived sprints").locator("a.sprint")
+    expect(archived.filter(has_text="To archive")).to_contain_text(
+        f"ARCHIVED, DUE BY {sprint['end']}"
+    )
 
 
 def test_a_column_over_its_wip_limit_is_marked_and_says_so_on_every_board(api, board):

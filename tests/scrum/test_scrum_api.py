@@ -794,6 +794,19 @@ def test_a_sprints_wip_limits_are_statuses_with_a_number_of_tasks(api, sprint, l
         assert errors(response) == [answer]
 
 
+def test_archived_sprints_are_kept_listed_and_filtered(api, sprint):
+    shelved = Sprint.objects.create(name="Shelved", end=TODAY + timedelta(days=9), archived=True)
+    assert api.get(f"/api/sprints/{sprint.pk}/").json()["archived"] is False
+    every = [s["id"] for s in api.get("/api/sprints/").json()["results"]]
+    assert {sprint.pk, shelved.pk} <= set(every)  # the book's list still has every sprint
+    only = api.get("/api/sprints/?archived=true").json()["results"]
+    assert [s["id"] for s in only] == [shelved.pk]
+    assert shelved.pk not in [
+        s["id"] for s in api.get("/api/sprints/?archived=false").json()["results"]
+    ]
+    assert api.get("/api/sprints/?archived=maybe").status_code == 400
+
+
 # Demo data, schema, root page ------------------------------------------------------------
 
 

@@ -63,7 +63,17 @@ class ReferenceSprint(serializers.ModelSerializer):
 
     class Meta:
         model = Sprint
-        fields = ("id", "name", "description", "start", "end", "wip_limits", "version", "links")
+        fields = (
+            "id",
+            "name",
+            "description",
+            "start",
+            "end",
+            "archived",
+            "wip_limits",
+            "version",
+            "links",
+        )
 
     def get_links(self, sprint):
         request = self.context["request"]

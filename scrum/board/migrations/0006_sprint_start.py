@@ -16,6 +16,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="sprint",
+            name="archived",
+            field=models.BooleanField(db_default=False, default=False),
+        ),
+        migrations.AddField(
+            model_name="sprint",
             name="wip_limits",
             field=models.JSONField(
                 blank=True, db_default=models.Value({}, models.JSONField()), default=dict

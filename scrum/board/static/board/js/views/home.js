@@ -101,33 +101,36 @@
         }
       });
     },
-    // Sprints that ended a week ago or later, by end date; on demand, those that ended
-    // before, the latest first.
+    // Sprints that ended a week ago or later and are not archived, by end date; on demand,
+    // the others, the latest first.
     getContext: function () {
       var endMin = app.today(-7), sprints = null, ended = null;
       if (this.loaded) {
         sprints = _.sortBy(app.sprints.filter(function (sprint) {
-          return sprint.get('end') >= endMin;
+          return sprint.get('end') >= endMin && !sprint.get('archived');
         }), function (sprint) {
           return sprint.get('end');
         });
       }
       if (this.ended.shown && this.ended.loaded) {
         ended = _.sortBy(app.sprints.filter(function (sprint) {
-          return sprint.get('end') < endMin;
+          return sprint.get('end') < endMin || sprint.get('archived');
         }), function (sprint) {
           return sprint.get('end');
         }).reverse();
       }
-      return {sprints: sprints, error: this.error, showEnded: this.ended.shown, ended: ended};
+      return {sprints: sprints, error: this.error, showEnded: this.ended.shown, ended: ended,
+        today: app.today()};
     },
-    // The sprints that ended more than a week ago are loaded the first time they are asked for.
+    // The sprints that ended more than a week ago, and the archived ones, are loaded the
+    // first time they are asked for.
     toggleEnded: function () {
       var self = this;
       this.ended.shown = !this.ended.shown;
       this.render();
       if (this.ended.shown && !this.ended.loaded) {
-        app.sprints.fetchAll({data: {end_max: app.today(-8)}}).done(function () {
+        $.when(app.sprints.fetchAll({data: {end_max: app.today(-8)}}),
+          app.sprints.fetchAll({data: {archived: 'true'}})).done(function () {
           self.ended.loaded = true;
           self.render();
         }).fail(function (xhr) {

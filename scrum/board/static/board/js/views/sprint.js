@@ -324,6 +324,7 @@
       FormView.prototype.submit.apply(this, arguments);
       form = this.serializeForm(this.form);
       attributes = _.pick(form, 'name', 'start', 'end', 'description');
+      attributes.archived = Boolean(form.archived);
       attributes.wip_limits = {};
       _.each(LIMITED_COLUMNS, function (column) {
         var limit = form['wip_' + column.status];
