@@ -5,14 +5,13 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from board.models import Sprint, Task
+from board.models import Sprint, Task, Token
 from conftest import SECRET
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.signing import TimestampSigner
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
