@@ -142,7 +142,7 @@ def test_the_idle_limit_must_be_a_positive_number_of_days(server_database):
 
 def test_tokens_of_the_old_one_per_user_table_keep_working(scrum_server, server_database):
     manage(server_database, "seed_demo")
-    manage(server_database, "migrate", "board", "0005", "--verbosity", "0")
+    manage(server_database, "migrate", "board", "0006", "--verbosity", "0")
     key = "0123456789abcdef0123456789abcdef01234567"
     sql(
         server_database,

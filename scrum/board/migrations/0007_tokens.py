@@ -21,7 +21,7 @@ def keep_logins(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("board", "0005_description_length"),
+        ("board", "0006_sprint_start"),
         ("authtoken", "0004_alter_tokenproxy_options"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
