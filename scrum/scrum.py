@@ -82,7 +82,7 @@ def env_count(name):
 
 
 def env_days(name, default):
-    """A positive whole number of days from the environment, or a start-up error."""
+    """Return a positive whole number of days from the environment, or stop (exit 3)."""
     value = os.environ.get(name, default)
     if not value.isdecimal() or int(value) < 1:
         print(

@@ -6,10 +6,10 @@ Rules:
   from holds its own and logging out on one does not log out the others. A user keeps at most
   MAX_PER_USER tokens: a new login deletes the least recently used beyond that.
 - A token unused for TOKEN_IDLE_DAYS (a setting, default 14) is refused with 401 and deleted.
-  Use is recorded at most once a minute per token (TOUCH_EVERY), so reads stay reads.
+  Use is recorded at most once a minute per token (TOUCH_EVERY): most requests write nothing.
 - POST /api/logout/ deletes the token that authenticated it (204): a copy of it elsewhere is
   refused from then on.
-- An inactive user's tokens are refused (DRF's own check), as are their channel renewals.
+- An inactive user's tokens are refused (DRF's own check): no data, no sprint's channel link.
 
 The authentication class is named in REST_FRAMEWORK's settings, so this module imports no DRF
 view (that would import the settings back); the logout view is in views.py.
@@ -25,17 +25,17 @@ from rest_framework.authentication import TokenAuthentication
 
 from .models import Token
 
-MAX_PER_USER = 100  # a board in use is touched every minute: only idle ones get evicted
+MAX_PER_USER = 100  # plenty for a user's devices and scripts: the least recently used go
 TOUCH_EVERY = timedelta(minutes=1)
 
 
 def idle_limit():
-    """How long a token may go unused before it is refused."""
+    """Return how long a token may go unused before it is refused."""
     return timedelta(days=settings.TOKEN_IDLE_DAYS)
 
 
 def is_idle(token, now):
-    """Whether the token went unused for longer than the idle limit."""
+    """Return whether the token went unused for longer than the idle limit."""
     return token.last_used < now - idle_limit()
 
 

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Log in as demo / test; API token for demo: {token.key}")
 
     def demo_token(self, user):
-        """The demo user's most recently used token that is still valid, else a new one."""
+        """Return the demo user's most recently used token if still valid, else a new one."""
         token = user.api_tokens.order_by("-last_used").first()
         if token is None or tokens.is_idle(token, timezone.now()):
             token = tokens.issue(user)
