@@ -100,9 +100,8 @@ def seed():
     columns of that many tasks."""
     from datetime import date, timedelta
 
-    from board.models import Sprint, Task
+    from board.models import Sprint, Task, Token
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     user = get_user_model().objects.create_user("bench")

@@ -65,8 +65,7 @@ CLIENT_BACKEND = re.compile(r"^postgres: \S+ \S+ (\S+\(\d+\)|\[local\])")
 SEED = """
 from datetime import date, timedelta
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
-from board.models import Sprint, Task
+from board.models import Sprint, Task, Token
 User = get_user_model()
 users = User.objects.bulk_create(User(username=f"user{n}") for n in range(50))
 bench = User.objects.create_user("bench", password="bench")

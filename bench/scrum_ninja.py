@@ -16,7 +16,7 @@ from datetime import date
 from urllib.parse import urlencode
 
 import orjson
-from board.models import Task
+from board.models import Task, Token
 from board.views import scope_versions
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -25,7 +25,6 @@ from ninja import Field, NinjaAPI, Router, Schema
 from ninja.pagination import PaginationBase, paginate
 from ninja.renderers import BaseRenderer
 from ninja.security import HttpBearer
-from rest_framework.authtoken.models import Token
 
 STATUS_LABELS = dict(Task.STATUS_CHOICES)
 
@@ -38,7 +37,7 @@ class ORJSONRenderer(BaseRenderer):
 
 
 class TokenAuth(HttpBearer):
-    """``Authorization: Token <key>``, DRF's tokens, for an active user."""
+    """``Authorization: Token <key>``, the board's tokens, for an active user."""
 
     openapi_scheme = "token"
 

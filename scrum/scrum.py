@@ -8,8 +8,9 @@ Configuration comes from the environment (see the README): DEBUG, SECRET_KEY, AL
 DATABASE_URL (SQLite file next to this module by default, or postgres://...), REDIS_URL (the
 shared cache; default: a table in the database), NUM_PROXIES (proxies in front, whose
 X-Forwarded-For is trusted; default 0), HTTPS (on behind TLS: redirects, secure cookies,
-HSTS), and the watercooler's WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel;
-default WATERCOOLER_SERVER), WATERCOOLER_SECURE and WATERCOOLER_SECRET.
+HSTS), TOKEN_IDLE_DAYS (days an unused API token lives; default 14), and the watercooler's
+WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel; default WATERCOOLER_SERVER),
+WATERCOOLER_SECURE and WATERCOOLER_SECRET.
 With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET, or with
 one that is short or a published placeholder. GET /health: 200 while the database and the
 cache answer, else 503 naming what is down. LOG_FORMAT (text or json): see board/logs.py.
@@ -76,6 +77,18 @@ def env_count(name):
     value = os.environ.get(name, "0")
     if not value.isdecimal():
         print(f"scrum: {name} must be a whole number, not {value!r}", file=sys.stderr)
+        sys.exit(BOOT_ERROR)
+    return int(value)
+
+
+def env_days(name, default):
+    """Return a positive whole number of days from the environment, or stop (exit 3)."""
+    value = os.environ.get(name, default)
+    if not value.isdecimal() or int(value) < 1:
+        print(
+            f"scrum: {name} must be a whole number of days (1 or more), not {value!r}",
+            file=sys.stderr,
+        )
         sys.exit(BOOT_ERROR)
     return int(value)
 
@@ -200,7 +213,7 @@ settings.configure(
     REST_FRAMEWORK={
         "DEFAULT_AUTHENTICATION_CLASSES": (
             "board.logins.ThrottledBasicAuthentication",
-            "rest_framework.authentication.TokenAuthentication",
+            "board.tokens.IdleTokenAuthentication",
         ),
         "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
         "DEFAULT_RENDERER_CLASSES": (
@@ -259,6 +272,7 @@ settings.configure(
     # The API authenticates with tokens and basic auth, never with cookies, so there is no
     # cookie a cross-site request could ride on: Django's CSRF middleware has nothing to do.
     SILENCED_SYSTEM_CHECKS=["security.W003"],
+    TOKEN_IDLE_DAYS=env_days("TOKEN_IDLE_DAYS", "14"),  # an unused API token then expires
     WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
     WATERCOOLER_PUBLIC=os.environ.get("WATERCOOLER_PUBLIC")
     or os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
@@ -271,7 +285,7 @@ django.setup()  # the URL patterns below import the board's views and so its mod
 from board.health import health  # noqa: E402
 from board.page import BoardPage  # noqa: E402
 from board.urls import root_view  # noqa: E402
-from board.views import ThrottledObtainAuthToken  # noqa: E402
+from board.views import LogoutView, ThrottledObtainAuthToken  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.urls import include, path, re_path  # noqa: E402
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView  # noqa: E402
@@ -280,6 +294,7 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("", BoardPage.as_view(), name="board"),
     path("health", health, name="health"),
     re_path(r"^api/token/?$", ThrottledObtainAuthToken.as_view(), name="api-token"),
+    re_path(r"^api/logout/?$", LogoutView.as_view(), name="api-logout"),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI with its start-up script served apart (no inline script under the CSP).
     re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),

@@ -145,7 +145,7 @@ class Stack:
             copy.close()
         else:
             seeded_database(self.db)
-        demo = "SELECT key FROM authtoken_token JOIN auth_user ON user_id = auth_user.id"
+        demo = "SELECT key FROM board_token JOIN auth_user ON user_id = auth_user.id"
         ((token,),) = self.sql(demo + " WHERE username = 'demo'")
         self.start_watercooler()
         self.scrum.start()

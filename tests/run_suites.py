@@ -40,6 +40,7 @@ SERVICE_SETTINGS = [  # the README's configuration table
     "SITE_URL",
     "METRICS",
     "LOG_FORMAT",
+    "TOKEN_IDLE_DAYS",
 ]
 FACTS = "RUN_SUITES_FACTS"  # where this module, as a pytest plugin, reports what a pass used
 

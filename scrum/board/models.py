@@ -1,10 +1,13 @@
 """Sprints and tasks of the scrum board (the book's models, on the swappable user model), and
-the version of each scope of tasks (a sprint's, the backlog's) that boards converge on."""
+the version of each scope of tasks (a sprint's, the backlog's) that boards converge on, and
+the API tokens of logged-in clients (one per login)."""
 
 import hashlib
+import secrets
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 NAME_LENGTH = 100  # characters of a sprint's or a task's name
 DESCRIPTION_LENGTH = 10_000  # characters of a description: a few pages of text
@@ -89,3 +92,23 @@ def etag(instance):
     fields = [f for f in instance._meta.concrete_fields if f.name != "version"]
     values = [str(getattr(instance, field.attname)) for field in fields]
     return '"{}"'.format(hashlib.sha256("\0".join(values).encode()).hexdigest()[:32])
+
+
+def new_token_key():
+    """Return a fresh random token key: 40 hexadecimal digits, as DRF's tokens have."""
+    return secrets.token_hex(20)
+
+
+class Token(models.Model):
+    """An API token: one per login (a user may hold several, one per device), deleted by
+    logout and refused once unused for longer than settings.TOKEN_IDLE_DAYS (tokens.py)."""
+
+    key = models.CharField(max_length=40, primary_key=True, default=new_token_key)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, related_name="api_tokens", on_delete=models.CASCADE
+    )
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Token of {self.user} (last used {self.last_used:%Y-%m-%d %H:%M})"

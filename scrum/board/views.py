@@ -23,12 +23,13 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from . import columns, hooks
+from . import columns, hooks, tokens
 from .filters import SprintFilter, TaskFilter
 from .limits import JSONParser
 from .logins import LoginThrottle
-from .models import Backlog, Sprint, Task, etag
+from .models import Backlog, Sprint, Task, Token, etag
 from .serializers import (
     TASK_ROW,
     BurndownSerializer,
@@ -45,21 +46,33 @@ MOVE_ATTEMPTS = 5
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
-    """POST username + password, get a token; wrong passwords count as failed logins."""
+    """POST username + password, get a new token (tokens.issue); wrong passwords count as
+    failed logins."""
 
     parser_classes = (FormParser, MultiPartParser, JSONParser)
 
     def post(self, request, *args, **kwargs):
         throttle = LoginThrottle()
         throttle.check(request)
+        serializer = self.get_serializer(data=request.data)
         try:
-            response = super().post(request, *args, **kwargs)
+            serializer.is_valid(raise_exception=True)
         except exceptions.ValidationError:
             data = request.data if isinstance(request.data, dict) else {}
             throttle.record_failure(data.get("username"))
             raise
         throttle.record_success()
-        return response
+        return Response({"token": tokens.issue(serializer.validated_data["user"]).key})
+
+
+class LogoutView(APIView):
+    """POST with a token: the token is deleted, so no copy of it works any more."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, *args, **kwargs):
+        if isinstance(request.auth, Token):
+            request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PreconditionFailed(exceptions.APIException):

@@ -585,12 +585,38 @@ def test_names_and_descriptions_with_html_show_as_text(stack, api, board):
     page.wait_for_timeout(300)  # a dialog would have opened by now; the board fixture checks
 
 
-def test_logout_returns_to_the_login_form_and_a_reload_keeps_it(board):
-    page = board().open().page
+def new_user_token(stack, username):
+    """Create a user with an API token behind the API's back; return the token."""
+    output = stack.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User;"
+        "from board.models import Token;"
+        f"print('token', Token.objects.create(user=User.objects.create_user({username!r})).key)",
+    )
+    return re.search(r"^token (\w+)$", output, re.MULTILINE).group(1)
+
+
+def status_with(api, token, path="/api/sprints/"):
+    """The status code of a GET of an API path with a token."""
+    headers = {"Authorization": f"Token {token}"}
+    return requests.get(f"{api.url}{path}", headers=headers, timeout=10).status_code
+
+
+def test_logout_ends_the_token_on_the_server_and_a_reload_keeps_the_login_form(api, board):
+    user = board(logged_in=False).open()
+    user.login()  # a session of its own: logout deletes its token on the server
+    page = user.page
     expect(page.get_by_role("heading", name="Your Sprints")).to_be_visible()
-    page.get_by_role("link", name="Logout").click()
+    copy = page.evaluate("localStorage.apiToken")  # what an attacker lifted from the laptop
+    assert status_with(api, copy) == 200
+    with page.expect_response(lambda response: "/api/logout" in response.url) as answer:
+        page.get_by_role("link", name="Logout").click()
+    assert answer.value.status == 204
     expect(page.get_by_label("Username")).to_be_visible()
     assert page.evaluate("localStorage.apiToken") is None
+    assert status_with(api, copy) == 401
+    assert status_with(api, api.token) == 200  # demo's other session goes on
     page.reload()
     expect(page.get_by_label("Username")).to_be_visible()
     expect(page.get_by_role("link", name="Logout")).to_have_count(0)
@@ -609,14 +635,7 @@ def test_a_sprint_with_600_tasks_two_api_pages_shows_all_600_cards(stack, api, b
 
 
 def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, board):
-    output = stack.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User;"
-        "from rest_framework.authtoken.models import Token;"
-        "print('token', Token.objects.create(user=User.objects.create_user('eve')).key)",
-    )
-    token = re.search(r"^token (\w+)$", output, re.MULTILINE).group(1)
+    token = new_user_token(stack, "eve")
     sprint = api.sprint("Revoked")
     user = board(token=token)
     user.expect_status(401)
@@ -624,7 +643,7 @@ def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, b
     page = user.page
     link = page.locator("a.sprint").filter(has_text="Revoked")
     expect(link).to_be_visible()
-    stack.sql("DELETE FROM authtoken_token WHERE key = ?", token)
+    stack.sql("DELETE FROM board_token WHERE key = ?", token)
     revoked = {"Authorization": f"Token {token}"}
     assert requests.get(f"{api.url}/api/sprints/", headers=revoked, timeout=5).status_code == 401
     link.click()
@@ -635,6 +654,26 @@ def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, b
     page.reload()
     expect(page.get_by_label("Username")).to_be_visible()
     assert sprint
+
+
+def test_an_idle_token_brings_back_the_login_form_with_a_message(stack, api, board):
+    token = new_user_token(stack, "idle")
+    sprint = api.sprint("Unused for weeks")
+    user = board(token=token)
+    user.expect_status(401)
+    user.open()
+    page = user.page
+    link = page.locator("a.sprint").filter(has_text="Unused for weeks")
+    expect(link).to_be_visible()
+    stack.sql("UPDATE board_token SET last_used = '2000-01-01 00:00:00' WHERE key = ?", token)
+    link.click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    expect(page.locator("#login .error")).to_have_text(
+        "Your session has ended. Please log in again."
+    )
+    assert page.evaluate("localStorage.apiToken") is None
+    assert status_with(api, token, f"/api/sprints/{sprint['id']}/") == 401
+    assert stack.sql("SELECT key FROM board_token WHERE key = ?", token) == []  # deleted
 
 
 def test_a_bookmarked_sprint_opened_with_a_revoked_token_shows_the_login(stack, api, board):

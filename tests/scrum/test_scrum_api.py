@@ -5,14 +5,13 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from board.models import Sprint, Task
+from board.models import Sprint, Task, Token
 from conftest import SECRET
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.signing import TimestampSigner
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +87,26 @@ def test_token_auth(user):
     token = response.json()["token"]
     assert client.get("/api/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
     assert client.get("/api/", HTTP_AUTHORIZATION="Token nonsense").status_code == 401
+
+
+def test_a_token_records_its_use_at_most_once_a_minute(user, sprint):
+    token = Token.objects.create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    def writes():
+        """The statements of one GET that write to the tokens' table."""
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(f"/api/sprints/{sprint.pk}/").status_code == 200
+        return [q["sql"] for q in captured if "UPDATE" in q["sql"] and "board_token" in q["sql"]]
+
+    assert writes() == []  # just created: its use is recorded already
+    assert writes() == []
+    a_while_ago = token.last_used - timedelta(minutes=2)
+    Token.objects.filter(pk=token.pk).update(last_used=a_while_ago)
+    assert len(writes()) == 1
+    assert Token.objects.get(pk=token.pk).last_used > a_while_ago
+    assert writes() == []
 
 
 def test_token_refuses_wrong_password(user):

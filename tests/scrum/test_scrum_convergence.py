@@ -6,9 +6,8 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from board.models import Backlog, Sprint, Task
+from board.models import Backlog, Sprint, Task, Token
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from board.models import Sprint, Task, etag
+from board.models import Sprint, Task, Token, etag
 from board.renderers import FastJSONRenderer
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,7 +19,6 @@ from django.core.signing import TimestampSigner
 from django.db.models import Q
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient

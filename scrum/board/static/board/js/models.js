@@ -97,6 +97,14 @@
     delete: function () {
       this.save(null);
     },
+    // Ends the session on the server as well: the token is deleted there, so a copy of it
+    // works no more. The page forgets it all the same when the server cannot be reached.
+    logout: function () {
+      var self = this;
+      return $.post(app.apiLogout).always(function () {
+        self.delete();
+      });
+    },
     authenticated: function () {
       return this.get('token') !== null;
     },

@@ -47,8 +47,9 @@
     },
     logout: function (event) {
       event.preventDefault();
-      app.session.delete();
-      window.location = '/';
+      app.session.logout().always(function () {
+        window.location = '/';
+      });
     }
   });
 

@@ -1,0 +1,74 @@
+"""API tokens: one per login, ended by logout or by idleness.
+
+Rules:
+
+- Every successful POST to /api/token/ creates a new token, so each device a user logs in
+  from holds its own and logging out on one does not log out the others. A user keeps at most
+  MAX_PER_USER tokens: a new login deletes the least recently used beyond that.
+- A token unused for TOKEN_IDLE_DAYS (a setting, default 14) is refused with 401 and deleted.
+  Use is recorded at most once a minute per token (TOUCH_EVERY): most requests write nothing.
+- POST /api/logout/ deletes the token that authenticated it (204): a copy of it elsewhere is
+  refused from then on.
+- An inactive user's tokens are refused (DRF's own check): no data, no sprint's channel link.
+
+The authentication class is named in REST_FRAMEWORK's settings, so this module imports no DRF
+view (that would import the settings back); the logout view is in views.py.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import exceptions
+from rest_framework.authentication import TokenAuthentication
+
+from .models import Token
+
+MAX_PER_USER = 100  # plenty for a user's devices and scripts: the least recently used go
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def idle_limit():
+    """Return how long a token may go unused before it is refused."""
+    return timedelta(days=settings.TOKEN_IDLE_DAYS)
+
+
+def is_idle(token, now):
+    """Return whether the token went unused for longer than the idle limit."""
+    return token.last_used < now - idle_limit()
+
+
+def issue(user):
+    """Return a new token for a user who just logged in; drop their idle tokens and the least
+    recently used beyond MAX_PER_USER."""
+    with transaction.atomic():
+        now = timezone.now()
+        tokens = Token.objects.filter(user=user)
+        tokens.filter(last_used__lt=now - idle_limit()).delete()
+        token = Token.objects.create(user=user, created=now, last_used=now)
+        kept = tokens.order_by("-last_used", "-created").values("pk")[:MAX_PER_USER]
+        tokens.exclude(pk__in=[row["pk"] for row in kept]).delete()
+    return token
+
+
+def touch(token, now):
+    """Record that the token was used now (at most one write per TOUCH_EVERY)."""
+    if token.last_used < now - TOUCH_EVERY:
+        Token.objects.filter(pk=token.pk).update(last_used=now)
+        token.last_used = now
+
+
+class IdleTokenAuthentication(TokenAuthentication):
+    """`Authorization: Token <key>` with the board's tokens: refused once idle too long."""
+
+    model = Token
+
+    def authenticate_credentials(self, key):
+        user, token = super().authenticate_credentials(key)
+        now = timezone.now()
+        if is_idle(token, now):
+            token.delete()
+            raise exceptions.AuthenticationFailed("Token expired: log in again.")
+        touch(token, now)
+        return user, token
