@@ -198,13 +198,13 @@ class Board:
     in problems, except console messages the test said it expects.
     """
 
-    def __init__(self, browser, url, token=None):
+    def __init__(self, browser, url, token=None, username="demo"):
         self.url = url
         state = None
         if token:
             storage = [  # as a login through the form leaves them (the API's seed: demo)
                 {"name": "apiToken", "value": token},
-                {"name": "apiUsername", "value": "demo"},
+                {"name": "apiUsername", "value": username},
             ]
             state = {"cookies": [], "origins": [{"origin": self.url, "localStorage": storage}]}
         self.context = browser.new_context(storage_state=state, base_url=self.url)

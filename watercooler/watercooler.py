@@ -116,6 +116,7 @@ SECRET = os.environ.get("WATERCOOLER_SECRET", "")
 DEV_SECRET = "dev-only-watercooler_secret-do-not-use-in-production"  # scrum's dev default
 CHANNEL_SALT = "watercooler.channel"
 HOOK_SALT = "watercooler.hook"
+VIEWER_SALT = "watercooler.viewer"  # ?viewer=: who a socket's user is, signed by scrum
 TOKEN_MAX_AGE = 30 * 60
 HOOK_MAX_AGE = 60
 HOOK_MEMORY = 2 * HOOK_MAX_AGE  # seconds a used signature is remembered (covers clock skew)
@@ -130,6 +131,9 @@ NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits only, small enough for int()
 SINCE = re.compile(r"([0-9A-Za-z]{1,64}):([0-9]{1,18})")  # epoch:seq
 DRAIN_STEP = 0.1  # seconds between two batches of closes while draining
 UNKNOWN_EPOCH = "0"  # in a resync when the broker could not say: never a real epoch
+PRESENCE_POLL = 2  # seconds between two reads of who is viewing (other processes' viewers)
+PRESENCE_REFRESH = 15  # seconds between two writes of this process's viewers to Redis
+PRESENCE_TTL = 45  # a viewer not written for this long is gone (its process died)
 ALL = "all"
 
 # Close codes: 1001 server going away (reconnect), 1009 message too big; 4xxx refused requests.
@@ -535,6 +539,7 @@ class SprintHandler(Hardened, WebSocketHandler):
 
     channel = None
     holding = None  # (model, id) of the card this socket's last dragstart holds
+    viewer = None  # {"username", "name"} from a valid ?viewer=, else anonymous
 
     def check_origin(self, origin):
         """Our own origin, --allowed_hosts (host or host:port), or anything with --debug."""
@@ -563,10 +568,13 @@ class SprintHandler(Hardened, WebSocketHandler):
         stream.max_write_buffer_size = options.max_buffer
         self.bucket = TokenBucket(options.rate_limit)
         self.channel = f"sprint:{sprint}"
+        self.viewer = self._viewer(sprint)
         self.backlog = [] if since else None
         await self.application.add_subscriber(self.channel, self)
         if since and not self.closed:
             await self._catch_up(since)
+        if self.viewer and not self.closed:
+            await self.application.presence.join(self.channel, self, self.viewer)
 
     def _sprint_from_token(self):
         """The sprint id signed in ?channel=, or None once the socket is closed with why."""
@@ -582,6 +590,18 @@ class SprintHandler(Hardened, WebSocketHandler):
         if not NUMBER.fullmatch(sprint):
             return self.close(CLOSE_TOKEN_INVALID, "channel token is not for a sprint")
         return sprint
+
+    def _viewer(self, sprint):
+        """Who this socket's user is, from ?viewer= (signed by scrum for this sprint), or None:
+        without it (the book's client, an old link) the socket works but is not listed."""
+        token = self.get_argument("viewer", "")
+        try:
+            signed = self.application.viewer_signer.unsign_object(token, max_age=TOKEN_MAX_AGE)
+        except (BadSignature, ValueError):
+            return None
+        if not isinstance(signed, dict) or str(signed.get("s")) != sprint:
+            return None
+        return {"username": str(signed.get("u", "")), "name": str(signed.get("n", ""))}
 
     def _since(self):
         """{channel: (epoch, seq)} from ?since= (sprint) and ?since_all= (all), each
@@ -679,6 +699,8 @@ class SprintHandler(Hardened, WebSocketHandler):
             self.notify(type="error", error=f"not relayed: {error}")
             return
         self._hold(parsed)
+        if self.viewer:
+            parsed["by"] = self.viewer  # who holds the card, as scrum signed it
         if not self._relay(parsed):
             REFUSED.labels("broker unavailable").inc()
             self.notify(type="error", error="not relayed: broker unavailable")
@@ -701,7 +723,8 @@ class SprintHandler(Hardened, WebSocketHandler):
         """End this socket's hold for everyone else (a dragend on its behalf)."""
         model, pk = self.holding
         self.holding = None
-        self._relay({"model": model, "id": pk, "action": "dragend"})
+        event = {"model": model, "id": pk, "action": "dragend"}
+        self._relay({**event, "by": self.viewer} if self.viewer else event)
 
     @staticmethod
     def _parse(message):
@@ -733,10 +756,104 @@ class SprintHandler(Hardened, WebSocketHandler):
             if self.holding is not None:
                 self._release()
             self.application.remove_subscriber(self.channel, self)
+            if self.viewer:
+                self.application.run(self.application.presence.leave(self.channel, self))
 
     def _request_summary(self):
         """Tornado's name for the request in an error line: without the token."""
         return request_summary(self.request)
+
+
+# ---- Presence: who is viewing each sprint --------------------------------------------------------
+
+
+class Presence:
+    """The signed-in viewers of each sprint, told to its sockets as they come and go.
+
+    Each process knows its own sockets' viewers; with Redis it also writes them to a hash per
+    sprint (refreshed every PRESENCE_REFRESH s, so a killed process's entries go stale within
+    PRESENCE_TTL s) and reads the hash every PRESENCE_POLL s. A sprint's sockets get
+    ``{"type": "presence", "channel", "viewers": [{"username", "name"}]}`` when they join and
+    whenever the list changes. Viewers come only from ?viewer= tokens that scrum signed.
+    """
+
+    def __init__(self, process, client=None):
+        self.process = process  # this process's name in the shared hash
+        self.client = client  # Redis, or None: this process is the whole truth
+        self.local = defaultdict(dict)  # channel -> {handler: viewer}
+        self.told = {}  # channel -> the viewers its sockets were last told
+
+    def key(self, channel):
+        return f"{RedisBroker.PREFIX}presence:{channel}"
+
+    def field(self, handler):
+        return f"{self.process}:{handler.uid}"
+
+    async def join(self, channel, handler, viewer):
+        self.local[channel][handler] = viewer
+        await self._write(channel, {handler: viewer})
+        await self.tell(channel, force=handler)
+
+    async def leave(self, channel, handler):
+        if self.local.get(channel, {}).pop(handler, None) is None:
+            return
+        if not self.local[channel]:
+            del self.local[channel]
+        if self.client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.client.hdel(self.key(channel), self.field(handler))
+        await self.tell(channel)
+
+    async def _write(self, channel, viewers):
+        """Write this process's viewers of a channel to Redis, stamped with the time."""
+        if self.client is None or not viewers:
+            return
+        now = time.time()
+        entries = {self.field(h): json.dumps({**v, "at": now}) for h, v in viewers.items()}
+        with contextlib.suppress(RedisError, OSError):
+            await self.client.hset(self.key(channel), mapping=entries)
+            await self.client.expire(self.key(channel), PRESENCE_TTL * 2)
+
+    async def viewers(self, channel):
+        """The channel's viewers, one per username, sorted by name."""
+        found = list(self.local.get(channel, {}).values())
+        if self.client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                stored = await self.client.hgetall(self.key(channel))
+                found = [v for v in map(json.loads, stored.values()) if fresh(v)] + found
+        unique = {viewer["username"]: viewer for viewer in found}
+        return sorted(
+            ({"username": u, "name": v["name"]} for u, v in unique.items()),
+            key=lambda viewer: (viewer["name"].lower(), viewer["username"]),
+        )
+
+    async def tell(self, channel, force=None):
+        """Send the channel's sockets its viewers if they changed (and ``force`` anyway)."""
+        handlers = list(self.local.get(channel, {}))
+        viewers = await self.viewers(channel)
+        changed = viewers != self.told.get(channel)
+        self.told[channel] = viewers
+        targets = handlers if changed else [force] if force else []
+        for handler in targets:
+            handler.notify(type="presence", channel=channel, viewers=viewers)
+        if channel not in self.local:
+            self.told.pop(channel, None)
+
+    async def poll(self):
+        """Every PRESENCE_POLL s: others' joins and leaves; every PRESENCE_REFRESH s: ours."""
+        rounds = 0
+        while True:
+            await asyncio.sleep(PRESENCE_POLL)
+            rounds += 1
+            for channel in list(self.local):
+                if rounds * PRESENCE_POLL % PRESENCE_REFRESH < PRESENCE_POLL:
+                    await self._write(channel, self.local.get(channel, {}))
+                await self.tell(channel)
+
+
+def fresh(entry):
+    """Whether a stored viewer was written recently enough to be still there."""
+    return time.time() - entry.get("at", 0) < PRESENCE_TTL
 
 
 # ---- Announcements: signed hooks from Django -----------------------------------------------------
@@ -938,16 +1055,24 @@ class ScrumApplication(Application):
         # One salt per purpose: a hook signature is never a channel token, nor the reverse.
         self.channel_signer = TimestampSigner(key=secret, salt=CHANNEL_SALT, fallback_keys=[])
         self.hook_signer = TimestampSigner(key=secret, salt=HOOK_SALT, fallback_keys=[])
+        self.viewer_signer = TimestampSigner(key=secret, salt=VIEWER_SALT, fallback_keys=[])
         self.subscriptions = {}  # channel -> set of SprintHandler on this process
         SOCKETS.set_function(lambda: len(self.subscriptions.get(ALL, ())))
         BROKER_UP.set_function(lambda: self.broker.state == "up")
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
-        self.tasks = set()  # unsubscriptions under way
+        self.tasks = set()  # unsubscriptions and presence updates under way
         self.draining = False
         if redis_url:
             self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
         else:
             self.broker = LocalBroker(self.deliver, options.history)
+        self.presence = Presence(uuid.uuid4().hex, getattr(self.broker, "client", None))
+
+    def run(self, coroutine):
+        """Run a coroutine in the background, kept referenced until it is done."""
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def add_subscriber(self, channel, subscriber):
         for name in (channel, ALL):
@@ -963,9 +1088,7 @@ class ScrumApplication(Application):
             if not members and name in self.subscriptions:
                 del self.subscriptions[name]
                 if name != ALL:
-                    task = asyncio.create_task(self._forget(name))
-                    self.tasks.add(task)
-                    task.add_done_callback(self.tasks.discard)
+                    self.run(self._forget(name))
 
     async def _forget(self, channel):
         """Unsubscribe from a channel that has had no socket here since it was left."""
@@ -1121,6 +1244,7 @@ async def serve(secret, sockets, metrics=False):
     )
     gc.freeze()  # what start-up made lives forever: full collections need not walk it again
     await app.broker.start()
+    app.run(app.presence.poll())
     PeriodicCallback(REPEATS.flush, 1000 * Repeats.WINDOW).start()
     server = HTTPServer(
         app,

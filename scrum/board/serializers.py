@@ -72,12 +72,18 @@ def assignee(task):
     return task.assigned.get_username()
 
 
-def channel_url(sprint_pk):
-    """Return the signed websocket URL browsers use for a sprint (the DESIGN.md protocol)."""
+def channel_url(sprint_pk, user=None):
+    """Return the signed websocket URL browsers use for a sprint (the DESIGN.md protocol);
+    for a user, with ?viewer= naming them, so the sprint's other viewers see who is there."""
     scheme = "wss" if settings.WATERCOOLER_SECURE else "ws"
     signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.channel")
-    token = signer.sign(str(sprint_pk))
-    return f"{scheme}://{settings.WATERCOOLER_PUBLIC}/socket?channel={token}"  # URL-safe
+    url = f"{scheme}://{settings.WATERCOOLER_PUBLIC}/socket?channel={signer.sign(str(sprint_pk))}"
+    if user is None or not user.is_authenticated:
+        return url  # URL-safe
+    viewer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.viewer")
+    name = user.get_full_name() or user.get_username()
+    signed = viewer.sign_object({"s": sprint_pk, "u": user.get_username(), "n": name})
+    return f"{url}&viewer={signed}"  # sign_object's output is URL-safe too
 
 
 class SprintSerializer(serializers.ModelSerializer):
@@ -113,11 +119,12 @@ class SprintSerializer(serializers.ModelSerializer):
     @extend_schema_field(LINKS_SCHEMA)
     def get_links(self, obj):
         """Return the sprint's links: itself, its tasks and its websocket channel."""
-        root = api_root(self.context["request"])
+        request = self.context["request"]
+        root = api_root(request)
         return {
             "self": f"{root}sprints/{obj.pk}/",
             "tasks": f"{root}tasks/?{urlencode({'sprint': obj.pk})}",
-            "channel": channel_url(obj.pk),
+            "channel": channel_url(obj.pk, request.user),
         }
 
     def validate_end(self, value):

@@ -38,6 +38,7 @@ from .serializers import (
     SprintSerializer,
     TaskSerializer,
     UserSerializer,
+    channel_url,
 )
 
 User = get_user_model()
@@ -175,11 +176,15 @@ class BoardViewSet(viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         self.written = serializer.save()
-        announce("POST", self.hook_model, self.written.pk, serializer.data)
+        announce("POST", self.hook_model, self.written.pk, self.announced(serializer.data))
 
     def perform_update(self, serializer):
         self.written = serializer.save()
-        announce("PUT", self.hook_model, self.written.pk, serializer.data)
+        announce("PUT", self.hook_model, self.written.pk, self.announced(serializer.data))
+
+    def announced(self, data):
+        """Return the object's JSON as every socket gets it."""
+        return data
 
     def perform_destroy(self, instance):
         pk = instance.pk
@@ -196,6 +201,11 @@ class SprintViewSet(BoardViewSet):
     search_fields = ("name",)
     ordering_fields = ("end", "name")
     hook_model = "sprint"
+
+    def announced(self, data):
+        """Return the sprint's JSON with a channel link naming nobody: every socket gets it,
+        and the viewer in the writer's link is the writer's own."""
+        return {**data, "links": {**data["links"], "channel": channel_url(data["id"])}}
 
     def perform_destroy(self, instance):
         count = instance.task_set.count()

@@ -40,9 +40,9 @@ def board(browser, stack):
     """board(logged_in=True) opens a fresh browser context; each is checked at the end."""
     opened = []
 
-    def _board(logged_in=True, token=None):
+    def _board(logged_in=True, token=None, username="demo"):
         token = token or (stack.api.token if logged_in else None)
-        opened.append(Board(browser, stack.scrum.url, token))
+        opened.append(Board(browser, stack.scrum.url, token, username))
         return opened[-1]
 
     yield _board

@@ -585,14 +585,16 @@ def test_names_and_descriptions_with_html_show_as_text(stack, api, board):
     page.wait_for_timeout(300)  # a dialog would have opened by now; the board fixture checks
 
 
-def new_user_token(stack, username):
+def new_user_token(stack, username, full_name=""):
     """Create a user with an API token behind the API's back; return the token."""
+    first, _, last = full_name.partition(" ")
+    user = f"User.objects.create_user({username!r}, first_name={first!r}, last_name={last!r})"
     output = stack.manage(
         "shell",
         "-c",
         "from django.contrib.auth.models import User;"
         "from board.models import Token;"
-        f"print('token', Token.objects.create(user=User.objects.create_user({username!r})).key)",
+        f"print('token', Token.objects.create(user={user}).key)",
     )
     return re.search(r"^token (\w+)$", output, re.MULTILINE).group(1)
 
@@ -896,3 +898,29 @@ def test_keyboard_shortcuts_add_find_and_move_cards_and_question_mark_lists_them
     page.locator("h2").click()
     keys.press("n")
     expect(user.column("Backlog").get_by_label("Task Name")).to_be_focused()
+
+
+def test_who_is_viewing_the_sprint_shows_live_and_a_dragged_card_says_who_holds_it(
+    stack, api, board
+):
+    sprint = api.sprint("Together")
+    api.task("Shared card", sprint=sprint["id"])
+    demo = board().open_sprint(sprint)
+    viewers = demo.page.get_by_label("Viewing now").locator("abbr")
+    expect(viewers).to_have_text(["DU"])  # Demo User: you
+    expect(viewers.first).to_have_attribute("title", "You (Demo User)")
+    token = new_user_token(stack, "carol", "Carol Clark")
+    carol = board(token=token, username="carol").open_sprint(sprint)
+    expect(viewers).to_have_text(["DU", "CC"])  # you first, then the others
+    expect(viewers.nth(1)).to_have_attribute("title", "Carol Clark (carol)")
+    expect(carol.page.get_by_label("Viewing now").locator("abbr")).to_have_text(["CC", "DU"])
+    card = carol.card("Shared card")
+    transfer = carol.page.evaluate_handle("() => new DataTransfer()")
+    card.dispatch_event("dragstart", {"dataTransfer": transfer})  # demo sees who holds it
+    held = demo.card("Shared card").locator(".holder")
+    expect(held).to_have_text("Held by CC")
+    expect(held).to_have_attribute("title", "Held by Carol Clark")
+    card.dispatch_event("dragend", {"dataTransfer": transfer})
+    expect(held).to_have_count(0)
+    carol.close()
+    expect(viewers).to_have_text(["DU"])  # carol left

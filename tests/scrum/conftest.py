@@ -146,6 +146,13 @@ def verify(request, address):
     return json.loads(body) if body else None
 
 
+def as_announced(sprint):
+    """A sprint's JSON as the API answered its writer, as every socket is sent it: the
+    channel link without the writer's ?viewer=."""
+    channel = sprint["links"]["channel"].split("&viewer=", 1)[0]
+    return {**sprint, "links": {**sprint["links"], "channel": channel}}
+
+
 @pytest.fixture
 def listener():
     listening = Listener()

@@ -3,6 +3,7 @@
 import base64
 import re
 from datetime import date, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from board.models import Sprint, Task, Token
@@ -147,11 +148,15 @@ def test_sprint_links_and_signed_channel(api, sprint):
     body = api.get(f"/api/sprints/{sprint.pk}/").json()
     assert body["links"]["self"] == f"http://testserver/api/sprints/{sprint.pk}/"
     assert body["links"]["tasks"] == f"http://testserver/api/tasks/?sprint={sprint.pk}"
-    channel = body["links"]["channel"]
-    assert channel.startswith("ws://127.0.0.1:9/socket?channel=")
-    token = channel.split("channel=", 1)[1]
+    channel = urlsplit(body["links"]["channel"])
+    assert channel.geturl().startswith("ws://127.0.0.1:9/socket?channel=")
+    query = parse_qs(channel.query)
     signer = TimestampSigner(key=SECRET, salt="watercooler.channel")
-    assert signer.unsign(token, max_age=1800) == str(sprint.pk)
+    assert signer.unsign(query["channel"][0], max_age=1800) == str(sprint.pk)
+    viewer = TimestampSigner(key=SECRET, salt="watercooler.viewer")  # who reads it: presence
+    user = User.objects.get(username="alice")
+    expected = {"s": sprint.pk, "u": "alice", "n": user.get_full_name() or "alice"}
+    assert viewer.unsign_object(query["viewer"][0], max_age=1800) == expected
 
 
 def test_sprint_end_cannot_be_in_the_past(api):

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 import requests
-from conftest import SCRUM, SECRET, fresh_database, verify
+from conftest import SCRUM, SECRET, as_announced, fresh_database, verify
 from harness import BIN
 
 SPRINT_END = (date.today() + timedelta(days=30)).isoformat()  # the demo sprint ends sooner
@@ -104,7 +104,7 @@ def test_writes_are_announced_to_the_watercooler_signed(scrum_server, listener):
     ]
     bodies = [verify(request, listener.address) for request in requests_seen]
     changes = [body.pop("change") for body in bodies]
-    assert bodies == [sprint, task, updated, {"id": task["id"]}]
+    assert bodies == [as_announced(sprint), task, updated, {"id": task["id"]}]
     assert len({change.pop("id") for change in changes}) == 4
     scope = sprint["id"]
     assert changes == [  # the refused writes took no version

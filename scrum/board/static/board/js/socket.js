@@ -137,6 +137,8 @@
       this.trigger('message', result, message);
       if (result.type === 'resync') {
         this.trigger('resync', result);
+      } else if (result.type === 'presence') {
+        this.trigger('presence', result.viewers || []);
       } else if (result.model && result.action) {
         this.trigger(result.model + ':' + result.action, result.id, result, message);
       }

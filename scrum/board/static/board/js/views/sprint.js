@@ -655,10 +655,15 @@
         task.moveTo(status, sprint, position);
       }
     },
-    // Another viewer is dragging this task.
-    lock: function () {
+    // Another viewer is dragging this task: the card says who (by: {username, name}).
+    lock: function (by) {
       var self = this;
       this.$el.addClass('locked');
+      this.$('.holder').remove();
+      if (by) {
+        this.$el.append($('<span class="holder">').text('Held by ' + initials(by.name))
+          .attr('title', 'Held by ' + by.name));
+      }
       clearTimeout(this.lockTimer);
       this.lockTimer = setTimeout(function () {
         self.unlock();
@@ -667,6 +672,7 @@
     unlock: function () {
       clearTimeout(this.lockTimer);
       this.$el.removeClass('locked');
+      this.$('.holder').remove();
     },
     saving: function (task, pending) {
       this.$el.toggleClass('saving', pending);
@@ -910,6 +916,7 @@
       this.cards = {};  // task id -> its TaskItemView
       this.columns = {};  // column key -> StatusView
       this.shownColumn = 'todo';  // the one column a phone shows (the tabs choose it)
+      this.viewers = null;  // who is viewing the sprint, as the watercooler last said
       this.menu = new MoveMenuView();
       this.undo = new UndoView();
       this.socket = null;
@@ -1022,6 +1029,9 @@
       }, this);
       this.showLimits();
       this.showColumn(this.shownColumn);
+      if (this.viewers) {
+        this.showPresence(this.viewers);
+      }
       _.invoke(this.cards, 'remove');
       this.cards = {};
       this.addCards(app.tasks.models);
@@ -1227,9 +1237,10 @@
       }
       this.socket = new app.Socket(links.channel);
       this.listenTo(this.socket, 'status', this.showConnection);
-      this.listenTo(this.socket, 'task:dragstart', function (id) {
-        this.withCard(id, 'lock');
+      this.listenTo(this.socket, 'task:dragstart', function (id, message) {
+        this.withCard(id, 'lock', message.by);
       });
+      this.listenTo(this.socket, 'presence', this.showPresence);
       this.listenTo(this.socket, 'task:dragend task:drop', function (id) {
         this.withCard(id, 'unlock');
       });
@@ -1257,10 +1268,22 @@
         this.sprint.set(_.omit(message.body, 'links'));
       }
     },
-    withCard: function (id, method) {
+    withCard: function (id, method, argument) {
       if (this.cards[id]) {
-        this.cards[id][method]();
+        this.cards[id][method](argument);
       }
+    },
+    // Who is viewing the sprint now (the watercooler says, as people come and go): initials,
+    // the full name on hover, this user first.
+    showPresence: function (viewers) {
+      var me = app.session.get('username');
+      this.viewers = viewers;  // shown again if the page is rendered again
+      viewers = _.sortBy(_.map(viewers, function (viewer) {
+        return _.extend({you: viewer.username === me, initials: initials(viewer.name)}, viewer);
+      }), function (viewer) {
+        return viewer.you ? 0 : 1;
+      });
+      this.$('.presence').html(app.views.compiled('#presence-template')({viewers: viewers}));
     },
     // A function that tells the other viewers about a drag of a task.
     sender: function (action) {
