@@ -16,6 +16,9 @@ catch up with ``?since=EPOCH:N&since_all=EPOCH:M`` (or tells it to resync), refu
 close with 4xxx codes, clients are rate limited, slow clients are dropped, ``GET /health``
 (readiness) reports the broker state and ``GET /health/live`` (liveness) that the process
 serves, and SIGTERM drains: unready at once, then the sockets closed with 1001 a few at a time.
+A socket opened with scrum's signed ``&viewer=`` is listed in its sprint's presence, told to the
+sprint's sockets as people come and go (across processes through Redis), and its drags say who
+holds the card.
 
 Run: ``WATERCOOLER_SECRET=... python watercooler.py --port=8080 [--allowed_hosts=HOST[:PORT],...]
 [--public_hosts=HOST[:PORT],...]`` (``--debug`` instead of the secret for development);
