@@ -18,7 +18,7 @@ import time
 
 import pytest
 import requests
-from boardstack import SCRUM, SECRET, WATERCOOLER, Api, Board, seed, wait_until
+from boardstack import SCRUM, SECRET, WATERCOOLER, Api, Board, manage, seed, wait_until
 from harness import Service, free_port, gunicorn
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
@@ -359,3 +359,29 @@ def test_with_every_watercooler_down_the_boards_work_and_show_it_all_once_back(
             else:
                 what = f"watercoolers back, {name!r} on {side}"
                 follows(record_latency, what, began, board, name, column, timeout=RECONNECT_MS)
+
+
+def test_a_killed_watercoolers_viewers_leave_the_other_board_within_a_minute(
+    stack, browser, postgres_url, record_latency
+):
+    made = manage(
+        postgres_url,
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; from board.models import Token;"
+        "erin = User.objects.create_user('erin', first_name='Erin', last_name='Evans');"
+        "print('token', Token.objects.create(user=erin).key)",
+    )
+    token = made.split("token ", 1)[1].split()[0]
+    erin = Board(browser, stack.a.scrum.url, token, "erin")  # on watercooler A
+    erin.expect_watercooler_down()
+    try:
+        erin.open_sprint(stack.sprint)
+        on_b = stack.b.board.page.get_by_label("Viewing now").locator("abbr")
+        expect(on_b).to_have_text(["DU", "EE"], timeout=STATE_MS)  # demo (you) is on both
+        began = time.monotonic()
+        stack.a.kill_watercooler()
+        expect(on_b).to_have_text(["DU"], timeout=60000)
+        record_latency("watercooler A killed, its viewer gone from B", time.monotonic() - began)
+    finally:
+        erin.close()
