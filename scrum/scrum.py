@@ -231,7 +231,7 @@ settings.configure(
             "rest_framework.filters.SearchFilter",
             "board.filters.StrictOrderingFilter",
         ),
-        "DEFAULT_SCHEMA_CLASS": "board.schema.BoardSchema",
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
         "DEFAULT_THROTTLE_RATES": {"login": "10/minute"},  # failed logins per client
         "NUM_PROXIES": env_count("NUM_PROXIES"),
     },
@@ -307,7 +307,6 @@ if METRICS:
     urlpatterns.append(path("metrics", metrics, name="metrics"))
 
 handler400 = "board.limits.bad_request"
-handler404 = "board.views.not_found"
 handler500 = "board.views.server_error"
 
 

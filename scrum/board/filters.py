@@ -119,18 +119,6 @@ class Pagination(PageNumberPagination):
             raise exceptions.ValidationError({self.page_size_query_param: [message]})
         return super().get_page_size(request)
 
-    def get_schema_operation_parameters(self, view):
-        """Return the page parameters, page_size with its bounds and what happens beyond."""
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = {"type": "integer", "minimum": 1, "default": self.page_size}
-                parameter["description"] = (
-                    f"Results per page, 1 or more; more than {self.max_page_size} gives "
-                    f"{self.max_page_size}."
-                )
-        return parameters
-
 
 class StrictOrderingFilter(OrderingFilter):
     """Ordering that answers 400 for unknown fields instead of silently ignoring them."""

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models import Count, F, Subquery, Value, Window
 from django.db.models.functions import Coalesce
 from django.http import JsonResponse
-from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
@@ -101,14 +100,6 @@ def server_error(request, *args, **kwargs):
     """Return handler500's answer: JSON for API clients instead of Django's HTML page (the
     error itself is logged with its traceback, see LOGGING in scrum.py)."""
     return JsonResponse({"detail": "Server error."}, status=500)
-
-
-def not_found(request, exception=None):
-    """Return handler404's answer: JSON under /api/ (a path no route matches, such as
-    /api/tasks/1.5/), as every other API error; Django's page elsewhere."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)
 
 
 def announce(method, model, pk, data=None, **described):
