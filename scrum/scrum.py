@@ -228,10 +228,10 @@ settings.configure(
         "DEFAULT_PAGINATION_CLASS": "board.filters.Pagination",
         "DEFAULT_FILTER_BACKENDS": (
             "django_filters.rest_framework.DjangoFilterBackend",
-            "rest_framework.filters.SearchFilter",
+            "board.filters.FieldSearchFilter",
             "board.filters.StrictOrderingFilter",
         ),
-        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        "DEFAULT_SCHEMA_CLASS": "board.schema.BoardAutoSchema",
         "DEFAULT_THROTTLE_RATES": {"login": "10/minute"},  # failed logins per client
         "NUM_PROXIES": env_count("NUM_PROXIES"),
     },
@@ -243,6 +243,13 @@ settings.configure(
         "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
         "REDOC_DIST": "SIDECAR",
         "COMPONENT_SPLIT_REQUEST": True,
+        "SERVE_INCLUDE_SCHEMA": False,
+        # bodies described as JSON: forms work too (the book's Python client), but cannot say null
+        "PARSER_WHITELIST": ["board.limits.JSONParser"],
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "board.schema.empty_query_values",
+        ],
     },
     LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
@@ -307,6 +314,7 @@ if METRICS:
     urlpatterns.append(path("metrics", metrics, name="metrics"))
 
 handler400 = "board.limits.bad_request"
+handler404 = "board.views.not_found"
 handler500 = "board.views.server_error"
 
 

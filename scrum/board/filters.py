@@ -5,8 +5,9 @@ import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
-from rest_framework.filters import OrderingFilter
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.pagination import PageNumberPagination
 
 from .models import Sprint, Task
@@ -45,11 +46,16 @@ class NullFilter(StrictBooleanFilter):
         return qs
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(django_filters.Filter):
-    """A related object's id, validated as a number without a query: the hot task list
-    filters by sprint on every request (the view checks unknown ids when nothing matched)."""
+    """A related object's id, validated as a number from 1 to MAX_ID without a query: the hot
+    task list filters by sprint on every request (the view checks unknown ids when nothing
+    matched)."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
 
 
 class BoardFilterSet(django_filters.FilterSet):
@@ -75,7 +81,7 @@ class SprintFilter(BoardFilterSet):
 
 
 class TaskFilter(BoardFilterSet):
-    sprint = IdFilter(min_value=1, max_value=MAX_ID, label="Sprint")
+    sprint = IdFilter(label="Sprint")
     backlog = NullFilter(field_name="sprint", label="Backlog")
     assigned = django_filters.ModelChoiceFilter(
         queryset=User.objects.all(), to_field_name=User.USERNAME_FIELD, label="Assigned"
@@ -103,9 +109,8 @@ class TotalInRowsPaginator(Paginator):
 
 
 class Pagination(PageNumberPagination):
-    """Pages of 25 by default; page_size asks for 1 to 500 (more is cut to 500, a value that
-    is not a positive whole number is a 400). 500 lets the board load a big sprint in one
-    request."""
+    """Pages of 25 by default; page_size asks for 1 to 500 (anything else is a 400, as the
+    schema says). 500 lets the board load a big sprint in one request."""
 
     django_paginator_class = TotalInRowsPaginator
     page_size = 25
@@ -114,10 +119,24 @@ class Pagination(PageNumberPagination):
 
     def get_page_size(self, request):
         value = request.query_params.get(self.page_size_query_param)
-        if value and not (value.isascii() and value.isdecimal() and int(value) > 0):
+        whole = value and value.isascii() and value.isdecimal()
+        if value and not (whole and 0 < int(value) <= self.max_page_size):
             message = f"A whole number from 1 to {self.max_page_size}."
             raise exceptions.ValidationError({self.page_size_query_param: [message]})
         return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        """Return DRF's page and page_size parameters with their bounds."""
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {self.page_query_param: {"minimum": 1}}
+        bounds[self.page_size_query_param] = {
+            "minimum": 1,
+            "maximum": self.max_page_size,
+            "default": self.page_size,
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
 
 
 class StrictOrderingFilter(OrderingFilter):
@@ -135,3 +154,22 @@ class StrictOrderingFilter(OrderingFilter):
             )
             raise exceptions.ValidationError({self.ordering_param: [message]})
         return valid
+
+    def get_schema_operation_parameters(self, view):
+        """Return the ordering parameter as the schema's list of the fields allowed."""
+        fields = [name for field in view.ordering_fields for name in (field, f"-{field}")]
+        items = {"type": "string", "enum": fields}
+        parameter = super().get_schema_operation_parameters(view)[0]
+        parameter.update(schema={"type": "array", "items": items}, style="form", explode=False)
+        return [parameter]
+
+
+class FieldSearchFilter(SearchFilter):
+    """DRF's search, its refusals (a NUL in the terms) keyed by the parameter like every
+    other filter's."""
+
+    def get_search_terms(self, request):
+        try:
+            return super().get_search_terms(request)
+        except exceptions.ValidationError as error:
+            raise exceptions.ValidationError({self.search_param: error.detail}) from None

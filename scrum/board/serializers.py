@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.signing import TimestampSigner
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
@@ -86,7 +87,27 @@ def channel_url(sprint_pk, user=None):
     return f"{url}&viewer={signed}"  # sign_object's output is URL-safe too
 
 
-class SprintSerializer(serializers.ModelSerializer):
+class TextField(serializers.CharField):
+    """Text that must be sent as text: DRF's CharField would take a JSON number as its digits,
+    where the schema says string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BoardSerializer(serializers.ModelSerializer):
+    """A model serializer whose text fields take only text."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: TextField,
+        models.TextField: TextField,
+    }
+
+
+class SprintSerializer(BoardSerializer):
     links = serializers.SerializerMethodField()
 
     class Meta:
@@ -194,7 +215,7 @@ def check_dates(status, started, completed):
         raise serializers.ValidationError("Completed date cannot be before started date.")
 
 
-class TaskSerializer(serializers.ModelSerializer):
+class TaskSerializer(BoardSerializer):
     assigned = UsernameField(
         slug_field=User.USERNAME_FIELD,
         required=False,
@@ -209,7 +230,14 @@ class TaskSerializer(serializers.ModelSerializer):
         fields = TASK_FIELDS
         # an order is a position in the column, clamped into it (-1: the top)
         extra_kwargs = {
-            "order": {"min_value": -MAX_ORDER - 1, "max_value": MAX_ORDER},
+            "order": {
+                "min_value": -MAX_ORDER - 1,
+                "max_value": MAX_ORDER,
+                "help_text": "Position in its column (0: the top), clamped into it; "
+                "changing it moves the task there.",
+            },
+            "sprint": {"help_text": "null: the backlog. Changing it moves the task there."},
+            "status": {"help_text": "Its column. Changing it moves the task there."},
             "due": {"error_messages": {"invalid": "Due date must be a date (YYYY-MM-DD)."}},
         }
 

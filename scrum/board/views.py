@@ -14,13 +14,19 @@ from django.db import transaction
 from django.db.models import Count, F, Subquery, Value, Window
 from django.db.models.functions import Coalesce
 from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import SAFE_METHODS
+from rest_framework.permissions import SAFE_METHODS, AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,7 +48,8 @@ from .serializers import (
 )
 
 User = get_user_model()
-LOCKED_ACTIONS = {"update", "partial_update", "destroy"}
+LOCKED_ACTIONS = frozenset({"update", "partial_update", "destroy"})
+TAGGED_ACTIONS = frozenset({"retrieve", "create", "update", "partial_update"})
 MOVE_ATTEMPTS = 5
 
 
@@ -51,6 +58,7 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
     failed logins."""
 
     parser_classes = (FormParser, MultiPartParser, JSONParser)
+    permission_classes = (AllowAny,)
 
     def post(self, request, *args, **kwargs):
         throttle = LoginThrottle()
@@ -96,6 +104,14 @@ def etag_matches(header, tag, weak=False):
     return "*" in tags or tag in tags
 
 
+def not_found(request, exception=None):
+    """Return handler404's answer: JSON under /api/ (a path no route matches, such as
+    /api/tasks/1.5/), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
 def server_error(request, *args, **kwargs):
     """Return handler500's answer: JSON for API clients instead of Django's HTML page (the
     error itself is logged with its traceback, see LOGGING in scrum.py)."""
@@ -133,6 +149,12 @@ class BoardViewSet(viewsets.ModelViewSet):
 
     hook_model = None
     locked_actions = LOCKED_ACTIONS  # those whose object get_object() locks
+    # for the schema (schema.py): the actions that honour If-Match, If-None-Match, answer
+    # with an ETag, and may answer 409
+    conditional_actions = LOCKED_ACTIONS
+    cached_actions = frozenset({"retrieve"})
+    tagged_actions = TAGGED_ACTIONS
+    conflict_actions = frozenset()
     written = None  # the object this request created or changed, for its ETag header
 
     def dispatch(self, request, *args, **kwargs):
@@ -201,6 +223,9 @@ class SprintViewSet(BoardViewSet):
     search_fields = ("name",)
     ordering_fields = ("end", "name")
     hook_model = "sprint"
+    cached_actions = frozenset({"retrieve", "versions"})
+    tagged_actions = TAGGED_ACTIONS | {"versions"}
+    conflict_actions = frozenset({"destroy"})
 
     def announced(self, data):
         """Return the sprint's JSON with a channel link naming nobody: every socket gets it,
@@ -291,6 +316,29 @@ def scope_versions(sprint=None):
     return {"backlog": backlog.values_list("version", flat=True).first() or 0}
 
 
+MOVING_WRITE = (
+    "A new sprint, status or order means a move, as POST /api/tasks/{id}/move/ would make it: "
+    "the task takes that place in its column (order clamped into it, -1 the top), the tasks "
+    "of both columns shift, and a new status brings its started/completed dates."
+)
+
+
+SCRUM_VERSIONS = OpenApiParameter(
+    "Scrum-Versions",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    response=["200"],
+    description='The versions the page is at least as new as, JSON: {"backlog": n}, with '
+    '"sprint" and its "version" when ?sprint= names one.',
+)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[SCRUM_VERSIONS]),
+    update=extend_schema(description=f"Replace the task. {MOVING_WRITE}"),
+    partial_update=extend_schema(description=f"Change some of the task's fields. {MOVING_WRITE}"),
+)
 class TaskViewSet(BoardViewSet):
     """Tasks in board order; a write that changes a task's sprint, status or order moves it."""
 
@@ -301,6 +349,9 @@ class TaskViewSet(BoardViewSet):
     ordering_fields = ("name", "order", "started", "due", "completed")
     hook_model = "task"
     locked_actions = frozenset()  # a task is locked with its columns (columns.lock_task)
+    conditional_actions = LOCKED_ACTIONS | {"move"}
+    tagged_actions = TAGGED_ACTIONS | {"move"}
+    conflict_actions = LOCKED_ACTIONS | {"move"}
 
     def get_queryset(self):
         """Lists fetch named rows with the assignee's username and the list's total (building
