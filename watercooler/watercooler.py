@@ -18,7 +18,9 @@ close with 4xxx codes, clients are rate limited, slow clients are dropped, ``GET
 serves, and SIGTERM drains: unready at once, then the sockets closed with 1001 a few at a time.
 A socket opened with scrum's signed ``&viewer=`` is listed in its sprint's presence, told to the
 sprint's sockets as people come and go (across processes through Redis), and its drags say who
-holds the card.
+holds the card. Scrum's signed ``POST /revoked`` (a logout, a deleted token, a user made inactive
+or deleted) closes that session's or user's sockets on every process within a second, and the
+links issued to them before it are refused from then on.
 
 Run: ``WATERCOOLER_SECRET=... python watercooler.py --port=8080 [--allowed_hosts=HOST[:PORT],...]
 [--public_hosts=HOST[:PORT],...]`` (``--debug`` instead of the secret for development);
@@ -45,7 +47,7 @@ from urllib.parse import urlparse
 
 import prometheus_client as prometheus
 import redis.asyncio as redis
-from django.core.signing import BadSignature, SignatureExpired, TimestampSigner
+from django.core.signing import BadSignature, SignatureExpired, TimestampSigner, b62_decode
 from django.utils.crypto import constant_time_compare
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -138,11 +140,13 @@ PRESENCE_POLL = 2  # seconds between two reads of who is viewing (other processe
 PRESENCE_REFRESH = 15  # seconds between two writes of this process's viewers to Redis
 PRESENCE_TTL = 45  # a viewer not written for this long is gone (its process died)
 ALL = "all"
+REVOKED = "revoked"  # the broker channel that tells every process of a revocation
 
 # Close codes: 1001 server going away (reconnect), 1009 message too big; 4xxx refused requests.
 CLOSE_BAD_REQUEST = 4400  # channel token missing or ?since= malformed: fix the client
 CLOSE_TOKEN_INVALID = 4401  # tampered, signed with another secret or salt, not a sprint id
 CLOSE_TOKEN_EXPIRED = 4403  # older than 30 minutes: fetch the sprint again for a new token
+CLOSE_REVOKED = 4410  # the user logged out or lost access: the page asks the API again
 CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
 
 
@@ -168,6 +172,9 @@ REFUSED = prometheus.Counter(
     "watercooler_relays_refused", "Socket messages not relayed, by reason", ["reason"]
 )
 HOOKS = prometheus.Counter("watercooler_hooks", "Announcements from Django, by status", ["status"])
+REVOKED_SOCKETS = prometheus.Counter(
+    "watercooler_sockets_revoked", "Sockets closed or refused because their access was revoked"
+)
 BROKER_UP = prometheus.Gauge("watercooler_broker_up", "1 while the broker is reachable")
 RECONNECTS = prometheus.Counter("watercooler_broker_reconnects", "Reconnections to the broker")
 REQUESTS = prometheus.Histogram(
@@ -188,6 +195,11 @@ def encode(message):
 def new_epoch():
     """A fresh run id for a channel's sequence numbers."""
     return secrets.token_hex(8)
+
+
+def issued_at(token):
+    """When a token that passed its signer's check was signed (seconds since the epoch)."""
+    return b62_decode(token.rsplit(":", 2)[-2])
 
 
 def text_frame(payload):
@@ -336,9 +348,10 @@ class RedisBroker:
     QUEUE_SIZE = 10_000
     BATCH = 500
 
-    def __init__(self, url, deliver, on_reconnect, history_size):
+    def __init__(self, url, deliver, on_reconnect, on_revoked, history_size):
         self.deliver = deliver
         self.on_reconnect = on_reconnect
+        self.on_revoked = on_revoked
         self.history_size = history_size
         timeouts = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 10}
         pool = redis.BlockingConnectionPool.from_url(
@@ -355,7 +368,7 @@ class RedisBroker:
         self.subscriber = redis.Redis(connection_pool=subscriber_pool)
         self.connects = 0
         self.resync_due = False
-        self.channels = {ALL}
+        self.channels = {ALL, REVOKED}
         self.state = "connecting"
         self.queue = asyncio.Queue(self.QUEUE_SIZE)
         self.pubsub = None
@@ -479,8 +492,12 @@ class RedisBroker:
         await self.on_reconnect()
 
     def _dispatch(self, message):
-        """Deliver "<sender> <seq> <epoch> <frame>"; anything else (an older process) is skipped."""
+        """Deliver "<sender> <seq> <epoch> <frame>" (hand on a revocation); anything else (an
+        older process) is skipped."""
         channel = message["channel"].decode()[len(self.PREFIX) :]
+        if channel == REVOKED:
+            self.on_revoked(message["data"])
+            return
         try:
             sender, seq, epoch, frame = message["data"].split(b" ", 3)
             seq, epoch = int(seq), epoch.decode("ascii")
@@ -543,6 +560,8 @@ class SprintHandler(Hardened, WebSocketHandler):
     channel = None
     holding = None  # (model, id) of the card this socket's last dragstart holds
     viewer = None  # {"username", "name"} from a valid ?viewer=, else anonymous
+    session = None  # the viewer's login (scrum's digest of its API token), if it has one
+    issued = 0  # when scrum signed the viewer's link (the channel token's, if anonymous)
 
     def check_origin(self, origin):
         """Our own origin, --allowed_hosts (host or host:port), or anything with --debug."""
@@ -574,6 +593,8 @@ class SprintHandler(Hardened, WebSocketHandler):
         self.viewer = self._viewer(sprint)
         self.backlog = [] if since else None
         await self.application.add_subscriber(self.channel, self)
+        if await self.application.revocations.refuses(self):
+            return self.revoke()
         if since and not self.closed:
             await self._catch_up(since)
         if self.viewer and not self.closed:
@@ -592,6 +613,7 @@ class SprintHandler(Hardened, WebSocketHandler):
             return self.close(CLOSE_TOKEN_INVALID, "channel token invalid")
         if not NUMBER.fullmatch(sprint):
             return self.close(CLOSE_TOKEN_INVALID, "channel token is not for a sprint")
+        self.issued = issued_at(token)
         return sprint
 
     def _viewer(self, sprint):
@@ -604,7 +626,14 @@ class SprintHandler(Hardened, WebSocketHandler):
             return None
         if not isinstance(signed, dict) or str(signed.get("s")) != sprint:
             return None
+        self.session, self.issued = str(signed.get("k") or "") or None, issued_at(token)
         return {"username": str(signed.get("u", "")), "name": str(signed.get("n", ""))}
+
+    def revoke(self):
+        """Close a socket whose access was revoked: the page asks the API for a new link (and
+        is told to log in again)."""
+        REVOKED_SOCKETS.inc()
+        self.close(CLOSE_REVOKED, "access revoked")
 
     def _since(self):
         """{channel: (epoch, seq)} from ?since= (sprint) and ?since_all= (all), each
@@ -859,6 +888,94 @@ def fresh(entry):
     return time.time() - entry.get("at", 0) < PRESENCE_TTL
 
 
+# ---- Revocations: logins ended, users made inactive or deleted -----------------------------------
+
+
+class Revocations:
+    """What scrum revoked (RevokeHandler), each kept TOKEN_MAX_AGE: no link issued before it is
+    valid for longer.
+
+    A socket is refused, when it opens and when a revocation arrives, if its viewer's login was
+    revoked, if its viewer's user was revoked after its link was issued, or, for a socket with
+    no viewer, if anyone was revoked after its link was issued: so dropping ``&viewer=`` from a
+    copied link does not outlive its holder's revocation. (Scrum gives every signed-in user a
+    viewer; only the sprint links inside announcements and hand-made links have none.) With
+    Redis, revocations are kept there and published to every process; otherwise kept here.
+    """
+
+    KEY = RedisBroker.PREFIX + "revoked:"
+
+    def __init__(self, close, client=None):
+        self.close = close  # closes the sockets a revocation covers, on this process
+        self.client = client
+        self.local = {}  # key -> (revoked at, expiry on the monotonic clock), without Redis
+
+    @staticmethod
+    def keys(revocation):
+        """The keys a revocation sets: its login's or its user's, and anyone's."""
+        if "session" in revocation:
+            return ["session:" + revocation["session"], "anyone"]
+        return ["user:" + revocation["user"], "anyone"]
+
+    @staticmethod
+    def checks(socket):
+        """(key, issued): the socket is refused once a key holds a time at or after issued."""
+        if socket.viewer is None:
+            return [("anyone", socket.issued)]
+        checks = [("user:" + socket.viewer["username"], socket.issued)]
+        if socket.session:
+            checks.append(("session:" + socket.session, 0))  # an ended login never comes back
+        return checks
+
+    @classmethod
+    def covers(cls, revocation, socket):
+        """Whether a revocation refuses a socket."""
+        keys = cls.keys(revocation)
+        return any(key in keys and revocation["at"] >= at for key, at in cls.checks(socket))
+
+    async def record(self, revocation):
+        """Keep a revocation, then close the sockets it covers on every process."""
+        if self.client is None:
+            now = time.monotonic()
+            self.local = {key: kept for key, kept in self.local.items() if kept[1] > now}
+            for key in self.keys(revocation):
+                self.local[key] = (revocation["at"], now + TOKEN_MAX_AGE)
+            self.close(revocation)
+            return
+        async with self.client.pipeline(transaction=True) as pipe:
+            for key in self.keys(revocation):
+                pipe.set(self.KEY + key, revocation["at"], ex=TOKEN_MAX_AGE)
+            pipe.publish(RedisBroker.PREFIX + REVOKED, encode(revocation))
+            await pipe.execute()
+
+    def heard(self, data):
+        """A revocation some process published (this one's included)."""
+        try:
+            revocation = json.loads(data)
+        except ValueError:
+            log.warning("broker: skipped a revocation in an unknown format")
+            return
+        self.close(revocation)
+
+    async def refuses(self, socket):
+        """Whether a revocation kept so far refuses a socket (False when Redis cannot say:
+        every socket is checked again when the broker reconnects)."""
+        checks = self.checks(socket)
+        keys = [key for key, _ in checks]
+        if self.client is None:
+            now = time.monotonic()
+            kept = (self.local.get(key, (None, now)) for key in keys)
+            times = [at if expiry > now else None for at, expiry in kept]
+        else:
+            try:
+                times = await self.client.mget([self.KEY + key for key in keys])
+            except (RedisError, OSError) as exc:
+                log.warning("broker: revocations unreadable: %s", exc)
+                return False
+        issued = [at for _, at in checks]
+        return any(at is not None and int(at) >= i for at, i in zip(times, issued, strict=True))
+
+
 # ---- Announcements: signed hooks from Django -----------------------------------------------------
 
 
@@ -888,24 +1005,29 @@ class UpdateHandler(Hardened, RequestHandler):
             return self.fail(400, f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
         if not NUMBER.fullmatch(pk):
             return self.fail(400, f"id must be a whole number, not {pk!r}")
-        if self.size > HOOK_MAX_SIZE:
-            return self.fail(413, f"body larger than {HOOK_MAX_SIZE} bytes")
-        problem = self._host_problem() or self._signature_problem(body)
-        if problem:
-            return self.fail(400, problem)
-        try:
-            data = json.loads(body) if body else None
-        except (ValueError, RecursionError):
-            return self.fail(400, "body is not JSON")
-        if data is not None and not isinstance(data, dict):
-            return self.fail(400, "body must be a JSON object (or empty)")
-        problem = await self._claim()
+        data, problem = await self.verified(body)
         if problem:
             return self.fail(*problem)
         message = {"model": model, "id": int(pk), "action": ACTIONS[self.request.method]}
         if not self.application.broadcast({**message, "body": data}):
             return self.fail(503, "broker unavailable; nothing was broadcast")
         self.write({"status": "ok"})
+
+    async def verified(self, body):
+        """(the body's JSON object or None, None) for a hook signed for this method, URL and
+        body and never used before; (None, (status, error)) for any other."""
+        if self.size > HOOK_MAX_SIZE:
+            return None, (413, f"body larger than {HOOK_MAX_SIZE} bytes")
+        problem = self._host_problem() or self._signature_problem(body)
+        if problem:
+            return None, (400, problem)
+        try:
+            data = json.loads(body) if body else None
+        except (ValueError, RecursionError):
+            return None, (400, "body is not JSON")
+        if data is not None and not isinstance(data, dict):
+            return None, (400, "body must be a JSON object (or empty)")
+        return data, await self._claim()
 
     def _host_problem(self):
         """Why the Host header is not one of this server's public names, or None.
@@ -967,6 +1089,39 @@ class UpdateHandler(Hardened, RequestHandler):
 
     def check_xsrf_cookie(self):
         """Announcements are authenticated by their signature, not by a cookie."""
+
+
+class RevokeHandler(UpdateHandler):
+    """Signed revocations from scrum: ``{"at": <unix time>, "session": <id>}`` when a login
+    ends (logout, a deleted or expired token) or ``{"at", "user": <username>}`` when a user is
+    made inactive or deleted. They reach every process's sockets (see Revocations)."""
+
+    SUPPORTED_METHODS = ("POST",)
+
+    async def post(self):
+        data, problem = await self.verified(b"".join(self.chunks))
+        if problem:
+            return self.fail(*problem)
+        revocation = revocation_from(data)
+        if revocation is None:
+            return self.fail(400, 'body must be {"at": <int>, "session" or "user": <text>}')
+        try:
+            await self.application.revocations.record(revocation)
+        except (RedisError, OSError) as exc:
+            log.warning("broker: could not record a revocation: %s", exc)
+            return self.fail(503, "broker unavailable; nothing was revoked")
+        self.write({"status": "ok"})
+
+
+def revocation_from(data):
+    """The revocation a hook body describes, or None if it describes none."""
+    if not isinstance(data, dict) or type(data.get("at")) is not int:
+        return None
+    for kind in ("session", "user"):
+        value = data.get(kind)
+        if isinstance(value, str) and 0 < len(value) <= 150:
+            return {"at": data["at"], kind: value}
+    return None
 
 
 # ---- Health and metrics --------------------------------------------------------------------------
@@ -1044,6 +1199,7 @@ class ScrumApplication(Application):
             (r"/socket", SprintHandler),
             (r"/health", HealthHandler),
             (r"/health/live", LiveHandler),
+            (r"/revoked", RevokeHandler),
             *([(r"/metrics", MetricsHandler)] if metrics else []),
             (r"/([^/]+)/([^/]+)", UpdateHandler),
         ]
@@ -1065,11 +1221,15 @@ class ScrumApplication(Application):
         self.outbox = {}  # SprintHandler -> frames to write at the end of this loop turn
         self.tasks = set()  # unsubscriptions and presence updates under way
         self.draining = False
+        self.revocations = Revocations(self.close_revoked)
         if redis_url:
-            self.broker = RedisBroker(redis_url, self.deliver, self.resync_all, options.history)
+            self.broker = RedisBroker(
+                redis_url, self.deliver, self.resync_all, self.revocations.heard, options.history
+            )
         else:
             self.broker = LocalBroker(self.deliver, options.history)
-        self.presence = Presence(uuid.uuid4().hex, getattr(self.broker, "client", None))
+        self.revocations.client = getattr(self.broker, "client", None)
+        self.presence = Presence(uuid.uuid4().hex, self.revocations.client)
 
     def run(self, coroutine):
         """Run a coroutine in the background, kept referenced until it is done."""
@@ -1152,6 +1312,15 @@ class ScrumApplication(Application):
                 last, epoch = 0, UNKNOWN_EPOCH
             for handler in list(self.subscriptions.get(channel, ())):
                 handler.resync(channel, last, epoch)
+        for handler in list(self.subscriptions.get(ALL, ())):  # revocations it may have missed
+            if await self.revocations.refuses(handler):
+                handler.revoke()
+
+    def close_revoked(self, revocation):
+        """Close this process's sockets that a revocation covers."""
+        for handler in list(self.subscriptions.get(ALL, ())):
+            if Revocations.covers(revocation, handler):
+                handler.revoke()
 
     async def drain(self, window):
         """Close every socket with 1001, in steps spread over ``window`` seconds."""

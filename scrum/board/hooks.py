@@ -7,6 +7,10 @@ is full, or an announcement waited longer than its signature would stay valid, i
 and logged (the board resynchronises on its next fetch). A process that exits (a gunicorn
 worker stopped or replaced) first gives the thread up to FLUSH_SECONDS to send what is queued.
 
+Revocations (revoke(): a login ended, a user made inactive or deleted) go the same way to
+``/revoked``, and one that fails is sent again every RETRY_SECONDS for up to REVOKE_SECONDS,
+so the watercooler closes the revoked sockets within a minute even through a short outage.
+
 Signatures use their own salt ("watercooler.hook", never the channel tokens' one), and the
 watercooler accepts each signature once. Every body carries a "change" with a unique id
 (change()), so no two announcements, from any process at any time, ever sign alike.
@@ -14,6 +18,7 @@ watercooler accepts each signature once. Every body carries a "change" with a un
 
 import atexit
 import hashlib
+import json
 import logging
 import queue
 import threading
@@ -34,16 +39,18 @@ TIMEOUT = (1.0, 2.0)  # seconds to connect, seconds to wait for the answer
 MAX_AGE = 50  # seconds; the watercooler refuses signatures older than 60
 SALT = "watercooler.hook"
 FLUSH_SECONDS = 5  # at exit; within gunicorn's graceful timeout (30 s)
+RETRY_SECONDS = 5  # between two tries of a revocation that failed
+REVOKE_SECONDS = 55  # a revocation is tried for this long: sockets close within a minute
 
 _queue = queue.Queue(maxsize=QUEUE_SIZE)
 _sender = None
 _sender_lock = threading.Lock()
 
 
-def url(model, pk):
-    """Return the watercooler URL announcing one object, e.g. http://localhost:8080/task/7."""
+def url(path):
+    """Return a watercooler URL, e.g. http://localhost:8080/task/7 for "task/7"."""
     scheme = "https" if settings.WATERCOOLER_SECURE else "http"
-    return f"{scheme}://{settings.WATERCOOLER_SERVER}/{model}/{pk}"
+    return f"{scheme}://{settings.WATERCOOLER_SERVER}/{path}"
 
 
 def change(versions=(), columns=(), refetch=False):
@@ -68,16 +75,25 @@ def signature(method, target, body):
 
 def announce(method, model, pk, body=None):
     """Send POST/PUT/DELETE for an object once the current transaction commits."""
-    target = url(model, pk)
+    target = url(f"{model}/{pk}")
     transaction.on_commit(lambda: enqueue(method, target, body))
 
 
-def enqueue(method, target, body):
-    """Hand an announcement to the sender thread without ever blocking."""
+def revoke(**what):
+    """Have the watercooler close the sockets of a login (session=Token.session) or a user
+    (user=username) once the current transaction commits, and refuse their older links."""
+    body = json.dumps({"at": int(time.time()), **what}).encode()
+    deadline = time.monotonic() + REVOKE_SECONDS
+    transaction.on_commit(lambda: enqueue("POST", url("revoked"), body, deadline))
+
+
+def enqueue(method, target, body, retry_until=None):
+    """Hand an announcement to the sender thread without ever blocking (one with a
+    ``retry_until`` deadline is sent again after a failure until then)."""
     start_sender()
     QUEUED.inc()  # before the sender can take it off
     try:
-        _queue.put_nowait((time.monotonic(), method, target, body))
+        _queue.put_nowait((time.monotonic(), method, target, body, retry_until))
     except queue.Full:
         QUEUED.dec()
         DROPPED.labels("queue full").inc()
@@ -97,14 +113,22 @@ def send_forever():
     """Send queued announcements one after the other, for the life of the process."""
     session = requests.Session()
     while True:
-        queued, method, target, body = _queue.get()
+        queued, method, target, body, retry_until = _queue.get()
         QUEUED.dec()
         if time.monotonic() - queued > MAX_AGE:
             DROPPED.labels("too old").inc()
             log.warning("watercooler announcement too old, dropped %s %s", method, target)
-        else:
-            send(session, method, target, body, signature(method, target, body))
+        elif not send(session, method, target, body, signature(method, target, body)):
+            retry(method, target, body, retry_until)
         _queue.task_done()
+
+
+def retry(method, target, body, retry_until):
+    """Queue a failed revocation again in RETRY_SECONDS, while its deadline allows."""
+    if retry_until is not None and time.monotonic() + RETRY_SECONDS < retry_until:
+        later = threading.Timer(RETRY_SECONDS, enqueue, (method, target, body, retry_until))
+        later.daemon = True
+        later.start()
 
 
 @atexit.register
@@ -118,7 +142,7 @@ def flush(timeout=FLUSH_SECONDS):
 
 
 def send(session, method, target, body, signed):
-    """One signed request; failures are logged, never raised."""
+    """Return whether one signed request was accepted; failures are logged, never raised."""
     headers = {"X-Signature": signed}
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -127,9 +151,10 @@ def send(session, method, target, body, signed):
     except requests.RequestException as error:
         FAILED.labels("unreachable").inc()
         log.warning("watercooler unreachable: %s %s: %s", method, target, error)
-        return
+        return False
     if response.status_code >= 400:
         FAILED.labels("refused").inc()
         log.warning("watercooler refused %s %s: %s", method, target, response.status_code)
-    else:
-        SENT.inc()
+        return False
+    SENT.inc()
+    return True

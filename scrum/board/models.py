@@ -112,3 +112,8 @@ class Token(models.Model):
 
     def __str__(self):
         return f"Token of {self.user} (last used {self.last_used:%Y-%m-%d %H:%M})"
+
+    @property
+    def session(self):
+        """Return this login's name for the watercooler: a digest, never the key itself."""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:24]

@@ -14,7 +14,7 @@ from rest_framework.reverse import reverse
 from rest_framework.validators import UniqueValidator
 
 from .columns import MAX_ORDER, dates_for
-from .models import Sprint, Task
+from .models import Sprint, Task, Token
 
 User = get_user_model()
 FURTHEST_END = timedelta(days=10 * 366)  # a sprint ends within ten years of today
@@ -73,18 +73,22 @@ def assignee(task):
     return task.assigned.get_username()
 
 
-def channel_url(sprint_pk, user=None):
+def channel_url(sprint_pk, request=None):
     """Return the signed websocket URL browsers use for a sprint (the DESIGN.md protocol);
-    for a user, with ?viewer= naming them, so the sprint's other viewers see who is there."""
+    for a signed-in request, with ?viewer= naming its user (the sprint's other viewers see
+    who is there) and its login (the watercooler closes the socket when the login ends)."""
     scheme = "wss" if settings.WATERCOOLER_SECURE else "ws"
     signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.channel")
     url = f"{scheme}://{settings.WATERCOOLER_PUBLIC}/socket?channel={signer.sign(str(sprint_pk))}"
+    user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return url  # URL-safe
-    viewer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.viewer")
     name = user.get_full_name() or user.get_username()
-    signed = viewer.sign_object({"s": sprint_pk, "u": user.get_username(), "n": name})
-    return f"{url}&viewer={signed}"  # sign_object's output is URL-safe too
+    viewer = {"s": sprint_pk, "u": user.get_username(), "n": name}
+    if isinstance(request.auth, Token):
+        viewer["k"] = request.auth.session
+    signer = TimestampSigner(key=settings.WATERCOOLER_SECRET, salt="watercooler.viewer")
+    return f"{url}&viewer={signer.sign_object(viewer)}"  # sign_object's output is URL-safe too
 
 
 class TextField(serializers.CharField):
@@ -145,7 +149,7 @@ class SprintSerializer(BoardSerializer):
         return {
             "self": f"{root}sprints/{obj.pk}/",
             "tasks": f"{root}tasks/?{urlencode({'sprint': obj.pk})}",
-            "channel": channel_url(obj.pk, request.user),
+            "channel": channel_url(obj.pk, request),
         }
 
     def validate_end(self, value):

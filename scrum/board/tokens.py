@@ -10,6 +10,9 @@ Rules:
 - POST /api/logout/ deletes the token that authenticated it (204): a copy of it elsewhere is
   refused from then on.
 - An inactive user's tokens are refused (DRF's own check): no data, no sprint's channel link.
+- Whenever a token is deleted (logout, idleness, too many logins, an admin) and whenever a user
+  is made inactive or deleted, the watercooler is told (hooks.revoke()): it closes their open
+  sockets and refuses the channel links they were given before.
 
 The authentication class is named in REST_FRAMEWORK's settings, so this module imports no DRF
 view (that would import the settings back); the logout view is in views.py.
@@ -19,10 +22,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from . import hooks
 from .models import Token
 
 MAX_PER_USER = 100  # plenty for a user's devices and scripts: the least recently used go
@@ -72,3 +78,22 @@ class IdleTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed("Token expired: log in again.")
         touch(token, now)
         return user, token
+
+
+@receiver(post_delete, sender=Token)
+def login_ended(sender, instance, **kwargs):
+    """A deleted token: the sockets opened with its links close."""
+    hooks.revoke(session=instance.session)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def user_saved(sender, instance, **kwargs):
+    """A user made (or kept) inactive: their sockets close."""
+    if not instance.is_active:
+        hooks.revoke(user=instance.get_username())
+
+
+@receiver(post_delete, sender=settings.AUTH_USER_MODEL)
+def user_deleted(sender, instance, **kwargs):
+    """A deleted user: their sockets close."""
+    hooks.revoke(user=instance.get_username())

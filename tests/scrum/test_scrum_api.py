@@ -155,8 +155,13 @@ def test_sprint_links_and_signed_channel(api, sprint):
     assert signer.unsign(query["channel"][0], max_age=1800) == str(sprint.pk)
     viewer = TimestampSigner(key=SECRET, salt="watercooler.viewer")  # who reads it: presence
     user = User.objects.get(username="alice")
+    login = user.api_tokens.get()  # named by a digest: the link never holds the token
     expected = {"s": sprint.pk, "u": "alice", "n": user.get_full_name() or "alice"}
-    assert viewer.unsign_object(query["viewer"][0], max_age=1800) == expected
+    assert viewer.unsign_object(query["viewer"][0], max_age=1800) == {
+        **expected,
+        "k": login.session,
+    }
+    assert login.key not in body["links"]["channel"]
 
 
 def test_sprint_end_cannot_be_in_the_past(api):

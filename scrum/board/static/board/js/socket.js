@@ -1,12 +1,14 @@
 // app.Socket: the book's WebSocket wrapper with Backbone events, plus what a 2026 client
 // needs: reconnection with exponential back-off, catching up with ?since= after a
-// reconnect, and the watercooler's close codes (4403 expired token: ask for a new URL).
+// reconnect, and the watercooler's close codes (4403 expired token, 4410 access revoked: ask
+// for a new URL, which a logged-out page cannot get).
 (function ($, Backbone, _, app) {
   'use strict';
 
   var FIRST_DELAY = 500, MAX_DELAY = 10000,
     STABLE = 3000,  // open this long, a socket counts as working: back-off starts afresh
-    CLOSE_BAD_REQUEST = 4400, CLOSE_TOKEN_INVALID = 4401, CLOSE_TOKEN_EXPIRED = 4403;
+    CLOSE_BAD_REQUEST = 4400, CLOSE_TOKEN_INVALID = 4401, CLOSE_TOKEN_EXPIRED = 4403,
+    CLOSE_REVOKED = 4410;
 
   // Milliseconds to wait before reconnect attempt number `attempt` (0, 1, ...): doubling
   // from half a second up to ten, each randomly shortened by up to half (jitter).
@@ -154,7 +156,7 @@
         return;
       }
       this.reconnecting = true;
-      if (event.code === CLOSE_TOKEN_EXPIRED || event.code === CLOSE_TOKEN_INVALID) {
+      if (_.contains([CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_INVALID, CLOSE_REVOKED], event.code)) {
         this.renew();
       } else {
         if (event.code === CLOSE_BAD_REQUEST) {
