@@ -22,12 +22,13 @@ on every navigation, which is for development only).
    requestAnimationFrame callback runs once the frame's style, layout and paint are done):
    the browser's parser may insert a static page's cards before or after it lays out and
    paints a first part of them, which made the time to "every card in the page" alone swing
-   2-3x between rounds of the same static page. That time is printed too.
+   2-3x between rounds of the same static page. The time to "every card in the page" is
+   printed and targeted too.
 
 Exit status 1 when a target is missed (bench/stats.py Report). Timings are printed, never
 tested.
 
-    .venv/bin/python bench/bench_board.py [--writes 60] [--live-rounds 5] [--rounds 20] [--quick]
+    .venv/bin/python bench/bench_board.py [--writes 60] [--live-rounds 5] [--rounds 40] [--quick]
 """
 
 import argparse
@@ -261,8 +262,8 @@ def report_live(report, rounds):
 
 
 def report_page(report, board, static):
-    """The page-load target (every card visible): board / static page, round by round; and
-    the time to every card in the page, without a target."""
+    """The page-load targets (every card visible, every card in the page): board / static
+    page, round by round."""
     for index, until in [(1, "every card visible"), (0, "every card in the page")]:
         ours, theirs = [times[index] for times in board], [times[index] for times in static]
         ratios = [mine / peer for mine, peer in zip(ours, theirs, strict=True)]
@@ -271,7 +272,7 @@ def report_page(report, board, static):
             spread(ours, " ms"),
             f"the same cards as static HTML: {spread(theirs, ' ms')}",
             spread(ratios, "x", 2),
-            Target(ratios, "<=", PAGE_RATIO_TARGET, "x") if index else None,
+            Target(ratios, "<=", PAGE_RATIO_TARGET, "x"),
         )
 
 
@@ -279,7 +280,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writes", type=int, default=60, help="API writes per live round")
     parser.add_argument("--live-rounds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--quick", action="store_true", help="few writes and rounds, to try it")
     args = parser.parse_args()
     if args.quick:

@@ -1,16 +1,9 @@
 // The scrum board's global namespace, read from the page's JSON config block
-// (API root and token URLs come from Django's {% url %}), and the start-up. The first
-// script of the page, without the libraries: it asks for the API root while they load.
+// (API root and token URLs come from Django's {% url %}), and the start-up.
 window.app = (function () {
   'use strict';
 
   var app = JSON.parse(document.getElementById('config').textContent);
-
-  // Taken by the first GET of the root (models.js); the root needs no credentials.
-  app.rootResponse = fetch(app.apiRoot, {
-    headers: {Accept: 'application/json'},
-    credentials: 'omit'
-  });
 
   // Once every script has run; DOMContentLoaded itself rather than $(document).ready,
   // whose callbacks wait for a timer (jQuery runs them asynchronously).

@@ -35,13 +35,13 @@
     var controller = new AbortController();
     return {
       send: function (headers, complete) {
-        (earlyRootResponse(options) || fetch(options.url, {
+        fetch(options.url, {
           method: options.type,
           headers: headers,
           body: options.hasContent ? options.data : undefined,
           credentials: 'omit',
           signal: controller.signal
-        })).then(function (response) {
+        }).then(function (response) {
           return response.text().then(function (text) {
             var lines = [];
             response.headers.forEach(function (value, name) {
@@ -58,17 +58,6 @@
       }
     };
   });
-
-  // The API root's response that app.js asked for while the libraries loaded, once, for
-  // the first GET of the root.
-  function earlyRootResponse(options) {
-    var response = app.rootResponse;
-    if (!response || options.type !== 'GET' || options.url !== app.apiRoot) {
-      return null;
-    }
-    app.rootResponse = null;
-    return response;
-  }
 
   var Session = Backbone.Model.extend({
     defaults: {token: null, username: null},
