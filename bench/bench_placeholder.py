@@ -8,25 +8,31 @@
    - floor: zlib at that level over the picture's raw 8-bit scanlines (filter byte + row,
      already in memory), with the PNG chunks around it: the least a full-frame encoder does;
    - book: the book's recipe (RGB image, default font and PNG settings), for reference.
-   Targets: at most 1.1x the tuned recipe's time, and PNG bytes at most 1.2x the smallest
-   standard encoder's output of the same picture (Pillow's optimize, zlib level 9).
-   Beside it, the other formats at 2000x2000 in the same rounds, for detail.
-2. A cached image through nginx, against the floor: the same nginx serving placeholder's own
+   Target: at most 1.1x the tuned recipe's time. Beside it, the other formats at 2000x2000
+   in the same rounds, for detail.
+2. Bytes of every format placeholder serves, at the same four sizes, against the smallest
+   standard encoding of the same pixels (the picture decoded from placeholder's PNG), a table:
+   PNG: Pillow's optimize and zlib level 9; GIF: Pillow's optimize; JPEG: Pillow's optimize
+   at placeholder's quality; WebP: libwebp lossless at its most effort; AVIF: libavif at
+   Pillow's default speed and placeholder's quality (its slowest speed takes seconds). SVG is
+   text, shown for detail. Lossless outputs are checked pixel for pixel. Target: at most 1.2x
+   the smallest, at every size.
+3. A cached image through nginx, against the floor: the same nginx serving placeholder's own
    bytes as a static file (nginx started on free ports from a temporary folder, set up as
    compose's nginx image). As deployed: compose's proxy lines to gunicorn plus a proxy_cache
    for the immutable image URLs, as a CDN would; and, for detail, without a cache (compose's
    nginx today). The bodies are checked byte for byte against placeholder's, a repeat must be
    a cache HIT; one wrk at a time, the cases in rotating order. Target: repeat requests
    through nginx as deployed at least 0.8x the static file's requests per second.
-3. Cached images and their 304s through gunicorn alone against hello.py's "Hello World" under
+4. Cached images and their 304s through gunicorn alone against hello.py's "Hello World" under
    the same gunicorn settings, each with its own wrk at the same time. Target: at least 1x
    hello's requests per CPU-second of the server (req/s, p50 and p99 shown too); no failed
    request (here and through nginx).
-4. Memory of one worker under a flood of distinct random sizes: each wrk thread seeded apart,
+5. Memory of one worker under a flood of distinct random sizes: each wrk thread seeded apart,
    every phase at least one cache-full of requests (of the image cache and of the memo of
    validated URLs), so both are cycled once per phase, and RSS is sampled after each phase.
    Target: RSS plateaus, less than 2 MiB of growth over the last two phases; no failed request.
-5. Peak memory of one render of each format's largest image, each in a fresh process.
+6. Peak memory of one render of each format's largest image, each in a fresh process.
    Target: at most 128 MiB for every format.
 
 Each figure is a median with min and IQR over its rounds; a target is MET only if the median
@@ -67,7 +73,10 @@ MIB = 1024 * 1024
 TICKS = os.sysconf("SC_CLK_TCK")
 SIZES = [(50, 50), (200, 100), (640, 480), (2000, 2000)]
 RENDER_BOUND = 1.1  # at most this share of the tuned recipe's time
-BYTES_BOUND = 1.2  # at most this share of the bytes of Pillow's smallest PNG of the picture
+BYTES_BOUND = 1.2  # at most this share of the smallest standard encoding of the same pixels
+AVIF_DEFAULT_SPEED = 6  # Pillow's; speed 0 is smaller still, but takes seconds at 640x480
+LOSSY = {"jpeg", "avif"}
+SIZE_LABEL = ", ".join(f"{w}x{h}" for w, h in SIZES)
 BLACK, WHITE = (0, 0, 0, 255), (255, 255, 255, 255)
 OTHER_FORMATS = ["jpeg", "gif", "webp", "avif", "svg"]
 SERVER_ENV = {"DEBUG": "off", "SECRET_KEY": "bench-" + "x" * 44, "ALLOWED_HOSTS": "127.0.0.1"}
@@ -201,7 +210,7 @@ def book_recipe(width, height):
 
 def tuned_recipe(width, height):
     """The same picture the way Pillow does it best: the text drawn into a full-size 8-bit
-    palette image, saved at placeholder's zlib level (placeholder's PNG path before issue 13)."""
+    palette image, saved at placeholder's zlib level."""
     text = f"{width} X {height}"
     image = placeholder.text_mask(width, height, placeholder.text_ink(text, width, height, None))
     image.putpalette(placeholder.blend_palette(BLACK[:3], WHITE[:3]), "RGB")
@@ -349,27 +358,12 @@ def cold_render(report, rounds, batch_seconds):
                 f"{spread(ratios, 'x', 2)} of the {peer}'s time",
                 None if bound is None else Target(ratios, "<=", bound, "x the tuned recipe"),
             )
-        png_bytes(report, label, outputs[size, "placeholder"])
     for image_format in OTHER_FORMATS:
         key = (2000, 2000), image_format
         report.row(
             f"placeholder {image_format} cold render 2000x2000",
             f"{spread([s * 1000 for s in times[key]], ' ms', 1)}, {len(outputs[key]):,} bytes",
         )
-
-
-def png_bytes(report, label, content):
-    """The row of a PNG's bytes against Pillow's smallest encoding of the same picture."""
-    smallest = io.BytesIO()
-    decode(content).save(smallest, "PNG", optimize=True)
-    ratio = len(content) / len(smallest.getvalue())
-    report.row(
-        f"placeholder PNG bytes {label}, against Pillow's smallest",
-        f"{len(content):,} bytes",
-        f"Pillow's optimize (zlib level 9): {len(smallest.getvalue()):,} bytes",
-        f"{ratio:.2f}x",
-        Target([ratio], "<=", BYTES_BOUND, "x Pillow's smallest"),
-    )
 
 
 PEERS = {
@@ -380,7 +374,107 @@ PEERS = {
 PEERS_AND_US = ["placeholder", *PEERS]
 
 
-# 2 and 3. Cached images: the static file, nginx as deployed, gunicorn alone, hello ------
+# 2. Bytes of every format -----------------------------------------------------------------
+
+
+def default_spec(width, height, image_format):
+    """The Spec of placeholder's default image (black, white "W X H") at this size."""
+    return placeholder.Spec(width, height, 1, image_format, BLACK, WHITE, f"{width} X {height}")
+
+
+def encoded(image, image_format, options):
+    """``image`` encoded by Pillow with ``options``."""
+    content = io.BytesIO()
+    image.save(content, image_format.upper(), **options)
+    return content.getvalue()
+
+
+def standard_encodings():
+    """{format: (what, the mode it encodes, Pillow's options of its smallest outputs)}."""
+    return {
+        "png": ("Pillow optimize; zlib level 9", "P", [{"optimize": True}, {"compress_level": 9}]),
+        "gif": ("Pillow optimize", "P", [{"optimize": True}]),
+        "jpeg": (
+            "Pillow optimize, the same quality",
+            "RGB",
+            [{**placeholder.ENCODER_OPTIONS["jpeg"], "optimize": True}],
+        ),
+        "webp": (
+            "libwebp lossless at its most effort (method 6, quality 100)",
+            "RGB",
+            [{"lossless": True, "method": 6, "quality": 100}],
+        ),
+        "avif": (
+            f"libavif at Pillow's default speed ({AVIF_DEFAULT_SPEED}), the same quality",
+            "RGB",
+            [{**placeholder.ENCODER_OPTIONS["avif"], "speed": AVIF_DEFAULT_SPEED}],
+        ),
+    }
+
+
+def right_output(image_format, content, picture):
+    """Does placeholder's ``content`` hold ``picture``: the same pixels for a lossless format,
+    the same size for a lossy one, an SVG document for SVG?"""
+    if image_format == "svg":
+        return content.startswith(b"<svg")
+    image = decode(content)
+    if image_format in LOSSY:
+        return image.size == picture.size
+    return image.convert("RGB").tobytes() == picture.convert("RGB").tobytes()
+
+
+def format_bytes(report):
+    """Each format's bytes at each size against the smallest standard encoder's output of the
+    same pixels (the picture decoded from placeholder's PNG): a table, a row per format."""
+    standard = standard_encodings()
+    cells = {}
+    for width, height in SIZES:
+        picture = decode(placeholder.render_image(default_spec(width, height, "png")))
+        for image_format in placeholder.FORMATS:
+            ours = placeholder.render_image(default_spec(width, height, image_format))
+            if not right_output(image_format, ours, picture):
+                report.fail(f"placeholder {image_format} {width}x{height}", "wrong picture")
+                return
+            smallest = None
+            if image_format in standard:
+                _, mode, choices = standard[image_format]
+                source = picture.convert(mode)
+                smallest = min(len(encoded(source, image_format, o)) for o in choices)
+            cells[image_format, (width, height)] = len(ours), smallest
+    print_bytes_table(cells)
+    for image_format in placeholder.FORMATS:
+        mine = {size: cells[image_format, size] for size in SIZES}
+        listed = "; ".join(f"{w}x{h}: {ours:,}" for (w, h), (ours, _) in mine.items())
+        if image_format not in standard:
+            report.row(f"placeholder {image_format} bytes at {SIZE_LABEL}", f"{listed} bytes")
+            continue
+        ratios = [ours / smallest for ours, smallest in mine.values()]
+        report.row(
+            f"placeholder {image_format} bytes at {SIZE_LABEL}, against the smallest standard "
+            "encoding of the same pixels",
+            f"{listed} bytes",
+            f"{standard[image_format][0]}: "
+            + "; ".join(f"{w}x{h}: {smallest:,}" for (w, h), (_, smallest) in mine.items())
+            + " bytes",
+            ", ".join(f"{ratio:.2f}x" for ratio in ratios),
+            Target([max(ratios)], "<=", BYTES_BOUND, "x the smallest, at every size"),
+        )
+
+
+def print_bytes_table(cells):
+    """The table of bytes: a line per format and size."""
+    print(
+        "\n2. bytes of placeholder's default image in every format, against the smallest "
+        "standard encoding of the same pixels (SVG: text, no pixels)"
+    )
+    print(f"   {'format':<7}{'size':>10}{'ours':>10}{'smallest':>10}{'ratio':>8}")
+    for (image_format, (width, height)), (ours, smallest) in cells.items():
+        ratio = f"{ours / smallest:.2f}x" if smallest else ""
+        smallest = f"{smallest:,}" if smallest else "-"
+        print(f"   {image_format:<7}{f'{width}x{height}':>10}{ours:>10,}{smallest:>10}{ratio:>8}")
+
+
+# 3 and 4. Cached images: the static file, nginx as deployed, gunicorn alone, hello ------
 
 
 def seconds_of(figure):
@@ -484,7 +578,7 @@ def nginx_requests(report, running, rounds, seconds):
     without a cache, against nginx serving the same bytes as a static file; one wrk at a time,
     the cases in rotating order. The target is on requests per second (all run by nginx)."""
     print(
-        f"\n2. {WARM_PATH} through nginx ({running.urls['static'].split('/image')[0]}, "
+        f"\n3. {WARM_PATH} through nginx ({running.urls['static'].split('/image')[0]}, "
         f"workers: one per core), wrk -t2 -c8, one case at a time, {rounds} rounds of "
         f"{seconds}s"
     )
@@ -538,7 +632,7 @@ def gunicorn_requests(report, running, rounds, seconds):
                 runs["hello"].append(theirs.result())
                 pairs[name].append(theirs.result()["cpu"] / mine["cpu"])
     print(
-        f"\n3. gunicorn alone ({SERVER_WORKERS} sync workers, DEBUG=off), wrk -t2 -c8 on each "
+        f"\n4. gunicorn alone ({SERVER_WORKERS} sync workers, DEBUG=off), wrk -t2 -c8 on each "
         f"server at the same time, {rounds} rounds of {seconds}s; requests per server CPU-second"
     )
     hello_figures = figures(runs["hello"])
@@ -582,7 +676,7 @@ def get(url):
     return response
 
 
-# 4. Memory flood ------------------------------------------------------------------------
+# 5. Memory flood ------------------------------------------------------------------------
 
 
 def rss_bytes(pid):
@@ -624,7 +718,7 @@ def memory_flood(report, phases, seconds):
     finally:
         ours.stop()
     print(
-        f"\n4. one worker under a flood of random sizes up to 2000x2000, {phases} phases of at "
+        f"\n5. one worker under a flood of random sizes up to 2000x2000, {phases} phases of at "
         f"least {PHASE_REQUESTS} requests (image cache {placeholder.CACHE_ENTRIES} entries, "
         f"{placeholder.VALIDATED_URLS} validated URLs), wrk -t2 -c8"
     )
@@ -646,7 +740,7 @@ def memory_flood(report, phases, seconds):
     )
 
 
-# 5. Peak memory of one render -----------------------------------------------------------
+# 6. Peak memory of one render -----------------------------------------------------------
 
 
 def peak_memory(image_format, width, height, scale):
@@ -682,6 +776,7 @@ def main():
     require_program("wrk")
     report = Report("placeholder")
     cold_render(report, options["rounds"], options["batch_seconds"])
+    format_bytes(report)
     warm_requests(report, options["http_rounds"], options["wrk_seconds"])
     memory_flood(report, options["phases"], options["flood_seconds"])
     render_memory(report)
