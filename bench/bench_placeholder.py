@@ -22,8 +22,9 @@
    compose's nginx image). As deployed: compose's proxy lines to gunicorn plus a proxy_cache
    for the immutable image URLs, as a CDN would; and, for detail, without a cache (compose's
    nginx today). The bodies are checked byte for byte against placeholder's, a repeat must be
-   a cache HIT; one wrk at a time, the cases in rotating order. Target: repeat requests
-   through nginx as deployed at least 0.8x the static file's requests per second.
+   a cache HIT; one wrk at a time, the static file and the cached image in the order A B B A
+   (which comes first rotating by round). Target: repeat requests through nginx as deployed
+   at least 0.8x the static file's requests per second (its requests per CPU-second shown).
 4. Cached images and their 304s through gunicorn alone against hello.py's "Hello World" under
    the same gunicorn settings, each with its own wrk at the same time. Target: at least 1x
    hello's requests per CPU-second of the server (req/s, p50 and p99 shown too); no failed
@@ -78,7 +79,7 @@ AVIF_DEFAULT_SPEED = 6  # Pillow's; speed 0 is smaller still, but takes seconds 
 LOSSY = {"jpeg", "avif"}
 SIZE_LABEL = ", ".join(f"{w}x{h}" for w, h in SIZES)
 BLACK, WHITE = (0, 0, 0, 255), (255, 255, 255, 255)
-OTHER_FORMATS = ["jpeg", "gif", "webp", "avif", "svg"]
+OTHER_FORMATS = [f for f in placeholder.FORMATS if f != "png"]  # AVIF where Pillow has it
 SERVER_ENV = {"DEBUG": "off", "SECRET_KEY": "bench-" + "x" * 44, "ALLOWED_HOSTS": "127.0.0.1"}
 SERVER_WORKERS = 2
 WARM_PATH = "/image/200x100/"
@@ -195,6 +196,11 @@ end
 # 1. Cold render -------------------------------------------------------------------------
 
 
+def default_spec(width, height, image_format):
+    """The Spec of placeholder's default image (black, white "W X H") at this size."""
+    return placeholder.Spec(width, height, 1, image_format, BLACK, WHITE, f"{width} X {height}")
+
+
 def book_recipe(width, height):
     """The book's generate(): RGB image, default font, text centred when it fits, PNG."""
     image = Image.new("RGB", (width, height))
@@ -266,7 +272,7 @@ def groups():
     anew on every call, is timed apart so that it cannot slow the others' font caches."""
     rivals, books = [], []
     for width, height in SIZES:
-        spec = placeholder.Spec(width, height, 1, "png", BLACK, WHITE, f"{width} X {height}")
+        spec = default_spec(width, height, "png")
         scanlines = scanlines_of(tuned_recipe(width, height))
         size = width, height
         rivals.append(
@@ -280,7 +286,7 @@ def groups():
     others = {
         ((2000, 2000), image_format): functools.partial(
             placeholder.render_image,
-            placeholder.Spec(2000, 2000, 1, image_format, BLACK, WHITE, "2000 X 2000"),
+            default_spec(2000, 2000, image_format),
         )
         for image_format in OTHER_FORMATS
     }
@@ -375,11 +381,6 @@ PEERS_AND_US = ["placeholder", *PEERS]
 
 
 # 2. Bytes of every format -----------------------------------------------------------------
-
-
-def default_spec(width, height, image_format):
-    """The Spec of placeholder's default image (black, white "W X H") at this size."""
-    return placeholder.Spec(width, height, 1, image_format, BLACK, WHITE, f"{width} X {height}")
 
 
 def encoded(image, image_format, options):
