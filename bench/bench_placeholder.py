@@ -599,13 +599,12 @@ def nginx_requests(report, running, rounds, seconds):
         done = {case: [] for case in answering}
         for case in (first, second, second, first, "proxied"):
             done[case].append(measured(running.urls[case], answering[case], seconds=seconds))
-        rps = {case: sum(run["rps"] for run in done[case]) / len(done[case]) for case in done}
-        ratios["cached"].append(rps["cached"] / rps["static"])
-        ratios["proxied"].append(rps["proxied"] / rps["static"])
-        cpu = {case: sum(run["cpu"] for run in done[case]) for case in ("static", "cached")}
-        ratios["cached CPU"].append(cpu["static"] / cpu["cached"])
-        for case, case_runs in done.items():
-            runs[case] += case_runs
+        merged = {case: combined(case_runs) for case, case_runs in done.items()}
+        ratios["cached"].append(merged["cached"]["rps"] / merged["static"]["rps"])
+        ratios["proxied"].append(merged["proxied"]["rps"] / merged["static"]["rps"])
+        ratios["cached CPU"].append(merged["static"]["cpu"] / merged["cached"]["cpu"])
+        for case, run in merged.items():
+            runs[case].append(run)
     static = figures(runs["static"])
     for case, label, bound in [
         ("cached", "repeated through nginx as deployed (proxy_cache)", STATIC_BOUND),
@@ -620,6 +619,13 @@ def nginx_requests(report, running, rounds, seconds):
             None if bound is None else Target(ratios[case], ">=", bound, "x the static file"),
         )
     return [run for case in runs for run in runs[case]]
+
+
+def combined(runs):
+    """One round's figures from its wrk runs of one case: the means, and the requests and
+    errors summed."""
+    mean = {key: sum(run[key] for run in runs) / len(runs) for key in ("rps", "p50", "p99", "cpu")}
+    return mean | {key: sum(run[key] for run in runs) for key in ("requests", "errors")}
 
 
 def gunicorn_requests(report, running, rounds, seconds):
