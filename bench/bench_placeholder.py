@@ -1,4 +1,4 @@
-"""placeholder against its peers, all measured in this one run (issues 3 and 13).
+"""placeholder against its peers, all measured in this one run.
 
 1. Cold PNG render at 50x50, 200x100, 640x480 and 2000x2000, the peers interleaved round by
    round (their order rotating) and every output decoded and checked:
@@ -8,17 +8,32 @@
    - floor: zlib at that level over the picture's raw 8-bit scanlines (filter byte + row,
      already in memory), with the PNG chunks around it: the least a full-frame encoder does;
    - book: the book's recipe (RGB image, default font and PNG settings), for reference.
-   Targets: at most 1.1x the tuned recipe's time, and PNG bytes at most 1.2x the smallest
-   standard encoder's output of the same picture (Pillow's optimize, zlib level 9).
-   Beside it, the other formats at 2000x2000 in the same rounds, for detail.
-2. Cached images and their 304s through gunicorn against hello.py's "Hello World" under the
-   same gunicorn settings, each with its own wrk at the same time. Target: at least 0.8x hello's
-   requests per CPU-second of the server (req/s, p50 and p99 shown too); no failed request.
-3. Memory of one worker under a flood of distinct random sizes: each wrk thread seeded apart,
+   Target: at most 1.1x the tuned recipe's time. Beside it, the other formats at 2000x2000
+   in the same rounds, for detail.
+2. Bytes of every format placeholder serves, at the same four sizes, against the smallest
+   standard encoding of the same pixels (the picture decoded from placeholder's PNG), a table:
+   PNG: Pillow's optimize and zlib level 9; GIF: Pillow's optimize; JPEG: Pillow's optimize
+   at placeholder's quality; WebP: libwebp lossless at its most effort; AVIF: libavif at
+   Pillow's default speed and placeholder's quality (its slowest speed takes seconds). SVG is
+   text, shown for detail. Lossless outputs are checked pixel for pixel. Target: at most 1.2x
+   the smallest, at every size.
+3. A cached image through nginx, against the floor: the same nginx serving placeholder's own
+   bytes as a static file (nginx started on free ports from a temporary folder, set up as
+   compose's nginx image). As deployed: compose's proxy lines to gunicorn plus a proxy_cache
+   for the immutable image URLs, as a CDN would; and, for detail, without a cache (compose's
+   nginx today). The bodies are checked byte for byte against placeholder's, a repeat must be
+   a cache HIT; one wrk at a time, the static file and the cached image in the order A B B A
+   (which comes first rotating by round). Target: repeat requests through nginx as deployed
+   at least 0.8x the static file's requests per second (its requests per CPU-second shown).
+4. Cached images and their 304s through gunicorn alone against hello.py's "Hello World" under
+   the same gunicorn settings, each with its own wrk at the same time. Target: at least 1x
+   hello's requests per CPU-second of the server (req/s, p50 and p99 shown too); no failed
+   request (here and through nginx).
+5. Memory of one worker under a flood of distinct random sizes: each wrk thread seeded apart,
    every phase at least one cache-full of requests (of the image cache and of the memo of
    validated URLs), so both are cycled once per phase, and RSS is sampled after each phase.
    Target: RSS plateaus, less than 2 MiB of growth over the last two phases; no failed request.
-4. Peak memory of one render of each format's largest image, each in a fresh process.
+6. Peak memory of one render of each format's largest image, each in a fresh process.
    Target: at most 128 MiB for every format.
 
 Each figure is a median with min and IQR over its rounds; a target is MET only if the median
@@ -29,6 +44,7 @@ target is missed.
 """
 
 import argparse
+import contextlib
 import functools
 import io
 import itertools
@@ -39,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "placeholder"), str(ROOT / "tests")]
 
 import requests  # noqa: E402
-from harness import gunicorn, require_program  # noqa: E402
+from harness import Service, free_port, gunicorn, require_program  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from stats import Report, Target, spread, wrk_errors  # noqa: E402
 
@@ -57,12 +74,17 @@ MIB = 1024 * 1024
 TICKS = os.sysconf("SC_CLK_TCK")
 SIZES = [(50, 50), (200, 100), (640, 480), (2000, 2000)]
 RENDER_BOUND = 1.1  # at most this share of the tuned recipe's time
-BYTES_BOUND = 1.2  # at most this share of the bytes of Pillow's smallest PNG of the picture
+BYTES_BOUND = 1.2  # at most this share of the smallest standard encoding of the same pixels
+AVIF_DEFAULT_SPEED = 6  # Pillow's; speed 0 is smaller still, but takes seconds at 640x480
+LOSSY = {"jpeg", "avif"}
+SIZE_LABEL = ", ".join(f"{w}x{h}" for w, h in SIZES)
 BLACK, WHITE = (0, 0, 0, 255), (255, 255, 255, 255)
-OTHER_FORMATS = ["jpeg", "gif", "webp", "avif", "svg"]
+OTHER_FORMATS = [f for f in placeholder.FORMATS if f != "png"]  # AVIF where Pillow has it
 SERVER_ENV = {"DEBUG": "off", "SECRET_KEY": "bench-" + "x" * 44, "ALLOWED_HOSTS": "127.0.0.1"}
 SERVER_WORKERS = 2
 WARM_PATH = "/image/200x100/"
+STATIC_BOUND = 0.8  # nginx as deployed: at least this share of its static file's req/s
+HELLO_BOUND = 1.0  # gunicorn alone: at least this share of hello's requests per CPU-second
 PLATEAU = 2 * MIB  # growth allowed over the last two flood phases
 # A flood phase fills the image cache and the memo of validated URLs once over, at least.
 PHASE_REQUESTS = max(placeholder.CACHE_ENTRIES, placeholder.VALIDATED_URLS)
@@ -104,6 +126,55 @@ with open("/proc/self/status") as status:  # VmHWM, unlike ru_maxrss, is not inh
     peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(peak * 1024 - before)
 """
+# The floor and placeholder as deployed, in one nginx set up as compose's nginx image is (a
+# worker per core, sendfile, keep-alive). Compose's nginx proxies placeholder with the proxy
+# lines below (deploy/nginx.conf) and caches nothing; here a proxy_cache keeps the immutable
+# images, as a CDN in front would.
+NGINX_CONFIG = """
+daemon off;
+worker_processes auto;
+pid %(prefix)s/nginx.pid;
+error_log %(prefix)s/error.log warn;
+%(user)s
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_timeout 65;
+    client_body_temp_path %(prefix)s/body;
+    proxy_temp_path %(prefix)s/proxy;
+    fastcgi_temp_path %(prefix)s/fastcgi;
+    uwsgi_temp_path %(prefix)s/uwsgi;
+    scgi_temp_path %(prefix)s/scgi;
+    upstream placeholder { server 127.0.0.1:%(upstream)d; }
+    proxy_http_version 1.1;
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_connect_timeout 2s;
+    proxy_cache_path %(prefix)s/cache levels=1:2 keys_zone=images:1m max_size=64m
+                     inactive=1d use_temp_path=off;
+    server {  # the floor: placeholder's own bytes as a static file
+        listen 127.0.0.1:%(static)d;
+        root %(prefix)s/static;
+        location = %(path)s { try_files /image.png =404; default_type %(type)s; }
+    }
+    server {  # as deployed, images kept by nginx for as long as their Cache-Control says
+        listen 127.0.0.1:%(cached)d;
+        location / { proxy_pass http://placeholder; }
+        location /image/ {
+            proxy_pass http://placeholder;
+            proxy_cache images;
+            add_header X-Cache-Status $upstream_cache_status always;
+        }
+    }
+    server {  # compose's nginx today: every request goes to gunicorn
+        listen 127.0.0.1:%(proxied)d;
+        location / { proxy_pass http://placeholder; }
+    }
+}
+"""
 # Every thread (its own Lua state) gets its own seed from setup(), so no two share a sequence:
 # 4 million sizes, a few thousand requests, hardly a repeat.
 FLOOD_SCRIPT = """
@@ -125,6 +196,11 @@ end
 # 1. Cold render -------------------------------------------------------------------------
 
 
+def default_spec(width, height, image_format):
+    """The Spec of placeholder's default image (black, white "W X H") at this size."""
+    return placeholder.Spec(width, height, 1, image_format, BLACK, WHITE, f"{width} X {height}")
+
+
 def book_recipe(width, height):
     """The book's generate(): RGB image, default font, text centred when it fits, PNG."""
     image = Image.new("RGB", (width, height))
@@ -140,7 +216,7 @@ def book_recipe(width, height):
 
 def tuned_recipe(width, height):
     """The same picture the way Pillow does it best: the text drawn into a full-size 8-bit
-    palette image, saved at placeholder's zlib level (placeholder's PNG path before issue 13)."""
+    palette image, saved at placeholder's zlib level."""
     text = f"{width} X {height}"
     image = placeholder.text_mask(width, height, placeholder.text_ink(text, width, height, None))
     image.putpalette(placeholder.blend_palette(BLACK[:3], WHITE[:3]), "RGB")
@@ -196,7 +272,7 @@ def groups():
     anew on every call, is timed apart so that it cannot slow the others' font caches."""
     rivals, books = [], []
     for width, height in SIZES:
-        spec = placeholder.Spec(width, height, 1, "png", BLACK, WHITE, f"{width} X {height}")
+        spec = default_spec(width, height, "png")
         scanlines = scanlines_of(tuned_recipe(width, height))
         size = width, height
         rivals.append(
@@ -210,7 +286,7 @@ def groups():
     others = {
         ((2000, 2000), image_format): functools.partial(
             placeholder.render_image,
-            placeholder.Spec(2000, 2000, 1, image_format, BLACK, WHITE, "2000 X 2000"),
+            default_spec(2000, 2000, image_format),
         )
         for image_format in OTHER_FORMATS
     }
@@ -288,27 +364,12 @@ def cold_render(report, rounds, batch_seconds):
                 f"{spread(ratios, 'x', 2)} of the {peer}'s time",
                 None if bound is None else Target(ratios, "<=", bound, "x the tuned recipe"),
             )
-        png_bytes(report, label, outputs[size, "placeholder"])
     for image_format in OTHER_FORMATS:
         key = (2000, 2000), image_format
         report.row(
             f"placeholder {image_format} cold render 2000x2000",
             f"{spread([s * 1000 for s in times[key]], ' ms', 1)}, {len(outputs[key]):,} bytes",
         )
-
-
-def png_bytes(report, label, content):
-    """The row of a PNG's bytes against Pillow's smallest encoding of the same picture."""
-    smallest = io.BytesIO()
-    decode(content).save(smallest, "PNG", optimize=True)
-    ratio = len(content) / len(smallest.getvalue())
-    report.row(
-        f"placeholder PNG bytes {label}, against Pillow's smallest",
-        f"{len(content):,} bytes",
-        f"Pillow's optimize (zlib level 9): {len(smallest.getvalue()):,} bytes",
-        f"{ratio:.2f}x",
-        Target([ratio], "<=", BYTES_BOUND, "x Pillow's smallest"),
-    )
 
 
 PEERS = {
@@ -319,7 +380,102 @@ PEERS = {
 PEERS_AND_US = ["placeholder", *PEERS]
 
 
-# 2. Warm requests -----------------------------------------------------------------------
+# 2. Bytes of every format -----------------------------------------------------------------
+
+
+def encoded(image, image_format, options):
+    """``image`` encoded by Pillow with ``options``."""
+    content = io.BytesIO()
+    image.save(content, image_format.upper(), **options)
+    return content.getvalue()
+
+
+def standard_encodings():
+    """{format: (what, the mode it encodes, Pillow's options of its smallest outputs)}."""
+    return {
+        "png": ("Pillow optimize; zlib level 9", "P", [{"optimize": True}, {"compress_level": 9}]),
+        "gif": ("Pillow optimize", "P", [{"optimize": True}]),
+        "jpeg": (
+            "Pillow optimize, the same quality",
+            "RGB",
+            [{**placeholder.ENCODER_OPTIONS["jpeg"], "optimize": True}],
+        ),
+        "webp": (
+            "libwebp lossless at its most effort (method 6, quality 100)",
+            "RGB",
+            [{"lossless": True, "method": 6, "quality": 100}],
+        ),
+        "avif": (
+            f"libavif at Pillow's default speed ({AVIF_DEFAULT_SPEED}), the same quality",
+            "RGB",
+            [{**placeholder.ENCODER_OPTIONS["avif"], "speed": AVIF_DEFAULT_SPEED}],
+        ),
+    }
+
+
+def right_output(image_format, content, picture):
+    """Does placeholder's ``content`` hold ``picture``: the same pixels for a lossless format,
+    the same size for a lossy one, an SVG document for SVG?"""
+    if image_format == "svg":
+        return content.startswith(b"<svg")
+    image = decode(content)
+    if image_format in LOSSY:
+        return image.size == picture.size
+    return image.convert("RGB").tobytes() == picture.convert("RGB").tobytes()
+
+
+def format_bytes(report):
+    """Each format's bytes at each size against the smallest standard encoder's output of the
+    same pixels (the picture decoded from placeholder's PNG): a table, a row per format."""
+    standard = standard_encodings()
+    cells = {}
+    for width, height in SIZES:
+        picture = decode(placeholder.render_image(default_spec(width, height, "png")))
+        for image_format in placeholder.FORMATS:
+            ours = placeholder.render_image(default_spec(width, height, image_format))
+            if not right_output(image_format, ours, picture):
+                report.fail(f"placeholder {image_format} {width}x{height}", "wrong picture")
+                return
+            smallest = None
+            if image_format in standard:
+                _, mode, choices = standard[image_format]
+                source = picture.convert(mode)
+                smallest = min(len(encoded(source, image_format, o)) for o in choices)
+            cells[image_format, (width, height)] = len(ours), smallest
+    print_bytes_table(cells)
+    for image_format in placeholder.FORMATS:
+        mine = {size: cells[image_format, size] for size in SIZES}
+        listed = "; ".join(f"{w}x{h}: {ours:,}" for (w, h), (ours, _) in mine.items())
+        if image_format not in standard:
+            report.row(f"placeholder {image_format} bytes at {SIZE_LABEL}", f"{listed} bytes")
+            continue
+        ratios = [ours / smallest for ours, smallest in mine.values()]
+        report.row(
+            f"placeholder {image_format} bytes at {SIZE_LABEL}, against the smallest standard "
+            "encoding of the same pixels",
+            f"{listed} bytes",
+            f"{standard[image_format][0]}: "
+            + "; ".join(f"{w}x{h}: {smallest:,}" for (w, h), (_, smallest) in mine.items())
+            + " bytes",
+            ", ".join(f"{ratio:.2f}x" for ratio in ratios),
+            Target([max(ratios)], "<=", BYTES_BOUND, "x the smallest, at every size"),
+        )
+
+
+def print_bytes_table(cells):
+    """The table of bytes: a line per format and size."""
+    print(
+        "\n2. bytes of placeholder's default image in every format, against the smallest "
+        "standard encoding of the same pixels (SVG: text, no pixels)"
+    )
+    print(f"   {'format':<7}{'size':>10}{'ours':>10}{'smallest':>10}{'ratio':>8}")
+    for (image_format, (width, height)), (ours, smallest) in cells.items():
+        ratio = f"{ours / smallest:.2f}x" if smallest else ""
+        smallest = f"{smallest:,}" if smallest else "-"
+        print(f"   {image_format:<7}{f'{width}x{height}':>10}{ours:>10,}{smallest:>10}{ratio:>8}")
+
+
+# 3 and 4. Cached images: the static file, nginx as deployed, gunicorn alone, hello ------
 
 
 def seconds_of(figure):
@@ -343,54 +499,159 @@ def wrk(url, *options, seconds):
 
 
 def server_cpu(server):
-    """CPU seconds used so far by a gunicorn server: its arbiter and its workers."""
-    arbiter = server.proc.pid
-    children = Path(f"/proc/{arbiter}/task/{arbiter}/children").read_text().split()
+    """CPU seconds used so far by a server (gunicorn, nginx): its first process and the
+    processes it started (gunicorn's workers, nginx's)."""
+    first = server.proc.pid
+    children = Path(f"/proc/{first}/task/{first}/children").read_text().split()
     total = 0
-    for pid in [arbiter, *map(int, children)]:
+    for pid in [first, *map(int, children)]:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICKS
 
 
-def measured(server, path, *options, seconds):
-    """One wrk run against ``server`` with the server's CPU per request (cpu, in seconds)."""
-    before = server_cpu(server)
-    run = wrk(server.url + path, *options, seconds=seconds)
-    run["cpu"] = (server_cpu(server) - before) / max(run["requests"], 1)
+def measured(url, servers, *options, seconds):
+    """One wrk run against ``url`` with the CPU per request (cpu, in seconds) of the
+    ``servers`` that answer it."""
+    before = sum(map(server_cpu, servers))
+    run = wrk(url, *options, seconds=seconds)
+    run["cpu"] = (sum(map(server_cpu, servers)) - before) / max(run["requests"], 1)
     return run
 
 
-def warm_requests(report, rounds, seconds):
+def nginx(folder, upstream, content):
+    """An nginx Service serving ``content`` at WARM_PATH as a static file (on its own port)
+    and the gunicorn at port ``upstream`` with and without its cache: (service, {case: url})."""
+    ports = {case: free_port() for case in ("static", "cached", "proxied")}
+    (folder / "static").mkdir()
+    (folder / "static" / "image.png").write_bytes(content)
+    if os.geteuid() == 0:  # nginx's workers run as nobody: they read folder and write in it
+        folder.chmod(0o755)
+    settings = {"prefix": folder, "upstream": upstream, "path": WARM_PATH, "type": "image/png"}
+    settings["user"] = "user nobody nogroup;" if os.geteuid() == 0 else ""
+    (folder / "nginx.conf").write_text(NGINX_CONFIG % (settings | ports))
+    program = require_program("nginx", "/usr/sbin/nginx")
+    command = [program, "-p", folder, "-c", folder / "nginx.conf", "-e", folder / "error.log"]
+    service = Service(command, ROOT, port=ports["static"], ready_path=WARM_PATH)
+    urls = {case: f"http://127.0.0.1:{port}{WARM_PATH}" for case, port in ports.items()}
+    return service, urls
+
+
+@contextlib.contextmanager
+def servers(folder):
+    """hello and placeholder under gunicorn, and nginx in front of placeholder, all started;
+    nginx's static file is placeholder's image at WARM_PATH as placeholder serves it."""
+    with contextlib.ExitStack() as stack:
+        hello = gunicorn("hello", ROOT / "hello", SERVER_ENV, workers=SERVER_WORKERS)
+        ours = gunicorn("placeholder", ROOT / "placeholder", SERVER_ENV, workers=SERVER_WORKERS)
+        stack.enter_context(hello)
+        stack.enter_context(ours)
+        for _ in range(20):  # every worker renders and caches the image once
+            content = get(ours.url + WARM_PATH).content
+        front, urls = nginx(Path(folder), ours.port, content)
+        stack.enter_context(front)
+        yield types.SimpleNamespace(hello=hello, ours=ours, nginx=front, urls=urls)
+
+
+def rotated(keys, number):
+    """``keys`` rotated by ``number``: the order of a round."""
+    keys = list(keys)
+    return keys[number % len(keys) :] + keys[: number % len(keys)]
+
+
+def proxied_bodies(report, running):
+    """Are nginx's static file and its proxied answers byte for byte placeholder's image, and
+    is a repeat request an nginx cache HIT?"""
+    figure = f"placeholder {WARM_PATH} through nginx: output checked"
+    ours = get(running.ours.url + WARM_PATH).content
+    bodies = {case: get(url).content for case, url in running.urls.items()}
+    status = get(running.urls["cached"]).headers.get("X-Cache-Status")
+    different = [case for case, body in bodies.items() if body != ours]
+    if different or status != "HIT":
+        report.fail(figure, f"bodies unlike placeholder's: {different}; a repeat was {status}")
+        return False
+    print(f"   {figure}: {len(ours):,} bytes, identical in every case; a repeat is a HIT")
+    return True
+
+
+def nginx_requests(report, running, rounds, seconds):
+    """placeholder's image repeated through nginx as deployed (its cache), and through nginx
+    without a cache, against nginx serving the same bytes as a static file; one wrk at a time.
+    A round runs the static file and the cached image in the order A B B A (which comes first
+    rotating), so that a load that drifts weighs on both alike, then the uncached case once.
+    The target is on requests per second; nginx's requests per CPU-second are shown too."""
+    print(
+        f"\n3. {WARM_PATH} through nginx ({running.urls['static'].split('/image')[0]}, "
+        f"workers: one per core), wrk -t2 -c8, one case at a time, {rounds} rounds of "
+        f"static and cached in the order A B B A, then uncached, {seconds}s each"
+    )
+    if not proxied_bodies(report, running):
+        return []
+    answering = {
+        "static": [running.nginx],
+        "cached": [running.nginx],
+        "proxied": [running.nginx, running.ours],
+    }
+    runs = {case: [] for case in answering}
+    ratios = {"cached": [], "proxied": [], "cached CPU": []}
+    for number in range(rounds):
+        first, second = rotated(["static", "cached"], number)
+        done = {case: [] for case in answering}
+        for case in (first, second, second, first, "proxied"):
+            done[case].append(measured(running.urls[case], answering[case], seconds=seconds))
+        merged = {case: combined(case_runs) for case, case_runs in done.items()}
+        ratios["cached"].append(merged["cached"]["rps"] / merged["static"]["rps"])
+        ratios["proxied"].append(merged["proxied"]["rps"] / merged["static"]["rps"])
+        ratios["cached CPU"].append(merged["static"]["cpu"] / merged["cached"]["cpu"])
+        for case, run in merged.items():
+            runs[case].append(run)
+    static = figures(runs["static"])
+    for case, label, bound in [
+        ("cached", "repeated through nginx as deployed (proxy_cache)", STATIC_BOUND),
+        ("proxied", "through nginx without a cache (compose's today)", None),
+    ]:
+        cpu = f"; {spread(ratios['cached CPU'], 'x', 2)} of its req/CPU-s" if bound else ""
+        report.row(
+            f"placeholder {WARM_PATH} {label}: requests per second against nginx's static file",
+            figures(runs[case]),
+            f"nginx, the same bytes as a static file: {static}",
+            f"{spread(ratios[case], 'x', 2)} of the static file's req/s{cpu}",
+            None if bound is None else Target(ratios[case], ">=", bound, "x the static file"),
+        )
+    return [run for case in runs for run in runs[case]]
+
+
+def combined(runs):
+    """One round's figures from its wrk runs of one case: the means, and the requests and
+    errors summed."""
+    mean = {key: sum(run[key] for run in runs) / len(runs) for key in ("rps", "p50", "p99", "cpu")}
+    return mean | {key: sum(run[key] for run in runs) for key in ("requests", "errors")}
+
+
+def gunicorn_requests(report, running, rounds, seconds):
     """hello's Hello World against placeholder's cached image and its 304, same gunicorn.
 
     The figure is requests per CPU-second of the server (its arbiter and workers, from /proc):
     wrk and the other programs on the machine do not count. Each placeholder run has its own
     hello run at the same time (each server its own wrk), so both meet the same load.
     """
-    hello = gunicorn("hello", ROOT / "hello", SERVER_ENV, workers=SERVER_WORKERS).start()
-    ours = gunicorn("placeholder", ROOT / "placeholder", SERVER_ENV, workers=SERVER_WORKERS)
-    ours.start()
-    try:
-        etag = None
-        for _ in range(20):  # every worker renders and caches the image once
-            etag = get_etag(ours.url + WARM_PATH)
-        cases = {"warm": (), "304": ("-H", f"If-None-Match: {etag}")}
-        runs = {name: [] for name in cases} | {"hello": []}
-        pairs = {name: [] for name in cases}
-        with ThreadPoolExecutor(1) as pool:
-            for _ in range(rounds):
-                for name, options in cases.items():
-                    theirs = pool.submit(measured, hello, "/", seconds=seconds)
-                    mine = measured(ours, WARM_PATH, *options, seconds=seconds)
-                    runs[name].append(mine)
-                    runs["hello"].append(theirs.result())
-                    pairs[name].append(theirs.result()["cpu"] / mine["cpu"])
-    finally:
-        hello.stop()
-        ours.stop()
+    etag = get(running.ours.url + WARM_PATH).headers["ETag"]
+    cases = {"warm": (), "304": ("-H", f"If-None-Match: {etag}")}
+    runs = {name: [] for name in cases} | {"hello": []}
+    pairs = {name: [] for name in cases}
+    url = running.ours.url + WARM_PATH
+    with ThreadPoolExecutor(1) as pool:
+        for _ in range(rounds):
+            for name, options in cases.items():
+                theirs = pool.submit(
+                    measured, running.hello.url + "/", [running.hello], seconds=seconds
+                )
+                mine = measured(url, [running.ours], *options, seconds=seconds)
+                runs[name].append(mine)
+                runs["hello"].append(theirs.result())
+                pairs[name].append(theirs.result()["cpu"] / mine["cpu"])
     print(
-        f"\n2. through gunicorn ({SERVER_WORKERS} sync workers, DEBUG=off), wrk -t2 -c8 on each "
+        f"\n4. gunicorn alone ({SERVER_WORKERS} sync workers, DEBUG=off), wrk -t2 -c8 on each "
         f"server at the same time, {rounds} rounds of {seconds}s; requests per server CPU-second"
     )
     hello_figures = figures(runs["hello"])
@@ -400,13 +661,20 @@ def warm_requests(report, rounds, seconds):
             figures(runs[name]),
             f"hello.py Hello World: {hello_figures}",
             spread(pairs[name], "x", 2),
-            Target(pairs[name], ">=", 0.8, "x hello"),
+            Target(pairs[name], ">=", HELLO_BOUND, "x hello"),
         )
-    errors = sum(run["errors"] for name in runs for run in runs[name])
-    done = sum(run["requests"] for name in runs for run in runs[name])
+    return [run for name in runs for run in runs[name]]
+
+
+def warm_requests(report, rounds, seconds):
+    """Cached images through nginx and through gunicorn alone, and the failed requests."""
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as folder, servers(folder) as running:
+        done = nginx_requests(report, running, rounds, seconds)
+        done += gunicorn_requests(report, running, rounds, seconds)
+    errors = sum(run["errors"] for run in done)
     report.row(
-        "placeholder warm and 304: failed requests (socket errors, non-2xx)",
-        f"{errors} of {done:,}",
+        "placeholder cached, 304, through nginx: failed requests (socket errors, non-2xx)",
+        f"{errors} of {sum(run['requests'] for run in done):,}",
         target=Target([errors], "==", 0),
     )
 
@@ -420,14 +688,14 @@ def figures(runs):
     )
 
 
-def get_etag(url):
-    """ETag of a GET that must succeed."""
+def get(url):
+    """A GET that must succeed."""
     response = requests.get(url, timeout=30)
     response.raise_for_status()
-    return response.headers["ETag"]
+    return response
 
 
-# 3. Memory flood ------------------------------------------------------------------------
+# 5. Memory flood ------------------------------------------------------------------------
 
 
 def rss_bytes(pid):
@@ -458,7 +726,7 @@ def memory_flood(report, phases, seconds):
     ours = gunicorn("placeholder", ROOT / "placeholder", SERVER_ENV, workers=1).start()
     try:
         worker = worker_pid(ours.proc.pid)
-        get_etag(ours.url + WARM_PATH)
+        get(ours.url + WARM_PATH)
         baseline = rss_bytes(worker)
         samples, done, errors = [], 0, 0
         with tempfile.TemporaryDirectory() as folder:
@@ -469,7 +737,7 @@ def memory_flood(report, phases, seconds):
     finally:
         ours.stop()
     print(
-        f"\n3. one worker under a flood of random sizes up to 2000x2000, {phases} phases of at "
+        f"\n5. one worker under a flood of random sizes up to 2000x2000, {phases} phases of at "
         f"least {PHASE_REQUESTS} requests (image cache {placeholder.CACHE_ENTRIES} entries, "
         f"{placeholder.VALIDATED_URLS} validated URLs), wrk -t2 -c8"
     )
@@ -491,7 +759,7 @@ def memory_flood(report, phases, seconds):
     )
 
 
-# 4. Peak memory of one render -----------------------------------------------------------
+# 6. Peak memory of one render -----------------------------------------------------------
 
 
 def peak_memory(image_format, width, height, scale):
@@ -527,6 +795,7 @@ def main():
     require_program("wrk")
     report = Report("placeholder")
     cold_render(report, options["rounds"], options["batch_seconds"])
+    format_bytes(report)
     warm_requests(report, options["http_rounds"], options["wrk_seconds"])
     memory_flood(report, options["phases"], options["flood_seconds"])
     render_memory(report)

@@ -259,15 +259,23 @@ HEX_COLOUR = RegexValidator(
     "a colour is 3, 4, 6 or 8 hex digits (RGB, RGBA, RRGGBB or RRGGBBAA) or a CSS colour name",
 )
 CSS_COLOURS = {**ImageColor.colormap, "transparent": "#0000"}  # the CSS names
-# zlib's default level: PNGs within 1.11x of the bytes of Pillow's smallest (optimize) from
-# 50x50 to 2000x2000; level 3 renders 2000x2000 in 0.6x of the time but at 2.3x the bytes.
+# Each encoder's least effort whose bytes are within 1.2x of the smallest standard encoding of
+# the same pixels from 50x50 to 2000x2000 (bench/bench_placeholder.py measures them all).
+# PNG: zlib's default level, 1.00-1.11x of Pillow's optimize; level 3 renders 2000x2000 in 0.6x
+# of the time but at 2.3x the bytes. JPEG: optimized Huffman tables, the same pixels in 0.6-0.8x
+# the bytes. WebP: lossless method 1 at the least effort (quality 0), 1.05-1.11x of libwebp's
+# most (method 6: 3 s at 2000x2000); method 0 was 2-25x the bytes in twice the time. AVIF: speed
+# 8, 1.02-1.08x of Pillow's default speed (6) in at most half its time; 9 and 10 are 1.3-2.3x.
 PNG_COMPRESS_LEVEL = 6
 ENCODER_OPTIONS = {
     "png": {"compress_level": PNG_COMPRESS_LEVEL},
-    "jpeg": {"quality": 95, "subsampling": 0},
-    "webp": {"lossless": True, "method": 0},
-    "avif": {"quality": 90, "speed": 10},  # fastest; 4:2:0 needs a quarter less memory
+    "jpeg": {"quality": 95, "subsampling": 0, "optimize": True},
+    "webp": {"lossless": True, "method": 1, "quality": 0},
+    "avif": {"quality": 90, "speed": 8},  # 4:2:0 (Pillow's default) needs a quarter less memory
 }
+# Optimized Huffman tables keep the whole image's coefficients (6 bytes a pixel at 4:4:4): larger
+# JPEGs (retina ones only) use the standard tables, so that a render stays under about 100 MB.
+MAX_OPTIMIZED_JPEG_PIXELS = 2000 * 2000
 TEXT_WIDTH, TEXT_HEIGHT = 0.8, 0.5  # the text fills at most this share of the image
 MIN_FONT_SIZE = 6  # below this the text does not fit legibly and is left out
 REFERENCE_SIZE = 100  # font size at which text is measured before scaling
@@ -697,14 +705,22 @@ def render_raster(width, height, image_format, bg, fg, text, face):
         image.putpalette(blend_palette(bg[:3], fg[:3]), "RGB")
     else:
         image.putpalette(blend_palette(bg, fg), "RGBA")
-    options = ENCODER_OPTIONS.get(image_format, {})
-    if image_format == "gif" and not opaque:
-        options = {"transparency": 0 if bg[3] == 0 else 255}  # alpha is 0 or 255 (validated)
+    options = encoder_options(image_format, width * height, bg, opaque)
     if image_format in ("webp", "avif", "jpeg"):  # encoders of RGB(A) images only
         image = image.convert("RGB" if opaque else "RGBA")
     out = io.BytesIO()
     image.save(out, image_format.upper(), **options)
     return out.getvalue()
+
+
+def encoder_options(image_format, pixels, bg, opaque):
+    """Return Pillow's options for encoding an image of ``pixels`` pixels on background ``bg``."""
+    if image_format == "gif" and not opaque:
+        return {"transparency": 0 if bg[3] == 0 else 255}  # alpha is 0 or 255 (validated)
+    options = ENCODER_OPTIONS.get(image_format, {})
+    if image_format == "jpeg" and pixels > MAX_OPTIMIZED_JPEG_PIXELS:
+        return {**options, "optimize": False}
+    return options
 
 
 def svg_colour(attribute, rgba):

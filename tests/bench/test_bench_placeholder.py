@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,3 +67,31 @@ def test_the_floor_decodes_to_the_tuned_recipes_picture(size):
     tuned = bench_placeholder.tuned_recipe(*size)
     floor = bench_placeholder.floor_png(*size, bench_placeholder.scanlines_of(tuned))
     assert bench_placeholder.same_picture(floor, tuned)
+
+
+@pytest.mark.parametrize("image_format", list(bench_placeholder.placeholder.FORMATS))
+def test_each_formats_output_is_checked_against_the_picture(image_format):
+    """placeholder's own output passes; the image of another size never does."""
+    render = bench_placeholder.placeholder.render_image
+    spec = bench_placeholder.default_spec
+    picture = bench_placeholder.decode(render(spec(50, 50, "png")))
+    right = bench_placeholder.right_output(
+        image_format, render(spec(50, 50, image_format)), picture
+    )
+    assert right
+    other = render(spec(50, 51, image_format))
+    assert image_format == "svg" or not bench_placeholder.right_output(image_format, other, picture)
+
+
+def test_nginx_serves_placeholders_bytes_and_a_different_body_is_reported():
+    """The static file, the cached and the uncached proxied bodies are placeholder's own, and a
+    repeat is a cache HIT; a static file that differs fails the check. (The folder is the
+    bench's kind: pytest's tmp_path has a parent that nginx's workers, as nobody, cannot
+    enter.)"""
+    require_program("nginx", "/usr/sbin/nginx")
+    report = Report("placeholder")
+    with tempfile.TemporaryDirectory() as folder, bench_placeholder.servers(folder) as running:
+        assert bench_placeholder.proxied_bodies(report, running)
+        (Path(folder) / "static" / "image.png").write_bytes(b"not the image")
+        assert not bench_placeholder.proxied_bodies(report, running)
+    assert "['static']" in report.missed()[0].verdict
