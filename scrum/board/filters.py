@@ -4,7 +4,6 @@ strict ordering backend and the pagination shared by every list."""
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.paginator import Paginator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -14,7 +13,6 @@ from .models import Sprint, Task
 
 User = get_user_model()
 MAX_ID = 2**31 - 1  # the largest id PostgreSQL's integer keys hold
-MAX_OFFSET = 2**62  # far beyond any list, within both databases' 64-bit OFFSET
 
 
 class StrictBooleanField(forms.Field):
@@ -92,27 +90,10 @@ class TaskFilter(BoardFilterSet):
         fields = ("sprint", "status", "assigned", "backlog")
 
 
-class TotalInRowsPaginator(Paginator):
-    """Takes a list's total from its rows when its query counts them (a `list_total` column,
-    COUNT(*) OVER (), as the task list has): one query for count and page instead of two.
-    Other lists, and empty pages, use Django's separate count query."""
-
-    def page(self, number):
-        first = (int(number) - 1) * self.per_page if str(number).isdecimal() else -1
-        counted = "list_total" in self.object_list.query.annotations
-        if counted and 0 <= first <= MAX_OFFSET and "count" not in self.__dict__:
-            rows = list(self.object_list[first : first + self.per_page])
-            if rows:
-                self.count = rows[0].list_total  # count is a cached_property
-                return self._get_page(rows, int(number), self)
-        return super().page(number)
-
-
 class Pagination(PageNumberPagination):
     """Pages of 25 by default; page_size asks for 1 to 500 (anything else is a 400, as the
     schema says). 500 lets the board load a big sprint in one request."""
 
-    django_paginator_class = TotalInRowsPaginator
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 500

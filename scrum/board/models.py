@@ -77,7 +77,10 @@ class Task(models.Model):
     completed = models.DateField(blank=True, null=True)
 
     class Meta:
-        indexes = [models.Index(fields=["sprint", "status", "order"])]
+        indexes = [
+            models.Index(fields=["sprint", "status", "order"]),  # a column, in order: moves
+            models.Index(fields=["sprint", "order", "id"], name="board_task_list"),  # lists
+        ]
 
     def __str__(self):
         return self.name

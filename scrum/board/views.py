@@ -11,7 +11,7 @@ import json
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Count, F, Subquery, Value, Window
+from django.db.models import F, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
@@ -354,15 +354,14 @@ class TaskViewSet(BoardViewSet):
     conflict_actions = LOCKED_ACTIONS | {"move"}
 
     def get_queryset(self):
-        """Lists fetch named rows with the assignee's username and the list's total (building
-        model objects would be most of a page's cost); single tasks, which may be written,
-        are model objects."""
+        """Lists fetch named rows with the assignee's username (building model objects would
+        be most of a page's cost), in the order of the board_task_list index, which reads a
+        page of a long sprint without sorting it; single tasks, which may be written, are
+        model objects."""
         queryset = super().get_queryset()
         if self.action == "list":
-            return queryset.annotate(
-                assigned_username=F(f"assigned__{User.USERNAME_FIELD}"),
-                list_total=Window(Count("*")),  # read by the pagination instead of a count query
-            ).values_list(*TASK_ROW, "list_total", named=True)
+            username = F(f"assigned__{User.USERNAME_FIELD}")
+            return queryset.annotate(assigned_username=username).values_list(*TASK_ROW, named=True)
         return queryset.select_related("assigned")
 
     def list(self, request, *args, **kwargs):
