@@ -1,27 +1,40 @@
-"""Watercooler against tuned Django Channels and the physical floor, interleaved round by round.
+"""Watercooler against tuned Django Channels, websockets, Socket.IO and the floor, interleaved.
 
-Contenders, each one process on 127.0.0.1, the two real servers on the same Redis:
+Contenders, each on 127.0.0.1, the brokered ones on the same throwaway Redis:
 - watercooler with its shipped defaults (rate limit on: 20 messages/s per socket, bursts of 40);
 - Django Channels: daphne + channels_redis (bench/channels_peer.py), tuned as channels_redis
   documents (channel capacity, Redis connection pool; see there);
-- the floor (fan-out only): bench/fanout_floor.py, a bare asyncio program writing the same
-  pre-framed message to the same sockets.
+- the websockets library's own ``broadcast`` (bench/websockets_peer.py, one process; fan-out);
+- Socket.IO on node (bench/socketio_peer, the version its package.json pins, installed by this
+  benchmark with ``npm ci`` when its node_modules is missing; websocket transport only, one
+  process; fan-out);
+- the floor (fan-out): bench/fanout_floor.py, a bare asyncio program writing the same
+  pre-framed message to the same sockets, timed by itself around those writes alone.
 
 Figures, each from --rounds rounds in which every contender takes its turn (the order
 rotating), printed as median with min and IQR (bench/stats.py):
-1. fan-out: one signed announcement to 1,000 sockets; per round the p99 over the sockets of
-   the time from sending the PUT until a socket has the message. Targets: Channels' p99 at
-   least 5x watercooler's, watercooler within 2x of the floor, no delivery missed;
-2. relay: SENDERS sockets each send a burst of BURST messages (within the shipped rate limit)
+1. fan-out, at every --sizes (100, 1,000 and 10,000 sockets; from --split-at on, watercooler
+   and Channels run two processes each, half the sockets on each, the POST to the first): one
+   signed announcement, a POST as the scrum API sends it; per round the p99 over the sockets
+   of the time from sending the POST until a socket has the frame. Every frame must carry the
+   round's marker (anything else is counted as wrong). Targets at every size: ahead of every
+   peer (the peer's p99 over watercooler's above 1x), within 1.5x of the floor's write time,
+   no delivery missed or wrong. The floor as its own clients see it is shown beside: what the
+   clients and the POST add to every contender;
+2. end to end: watercooler's p99 of the same fan-out at 1,000 sockets (the largest size up to
+   1,000 that was measured), from the signed hook POST until the sockets have the frame.
+   Target: under 100 ms;
+3. relay: SENDERS sockets each send a burst of BURST messages (within the shipped rate limit)
    to one sprint with PEERS more sockets on it; messages/s until every peer has them all.
    Targets: at least 5x Channels, nothing lost;
-3. idle: 10,000 sockets on 100 sprints on a freshly started server, its RSS. Target: all
+4. idle: 10,000 sockets on 100 sprints on a freshly started server, its RSS. Target: all
    connected and under 250 MB.
 
-The sockets are held by several client processes with a minimal asyncio websocket client, so
-that the clients stay cheap on a shared machine. Every wait is bounded. Exit status 1 when a
-target is missed. Usage: python bench/bench_watercooler.py [--sockets 1000] [--rounds 30]
-[--idle 10000] [--idle-rounds 10] [--quick]
+The sockets are held by several client processes with a minimal asyncio websocket client (which
+speaks the engine.io/Socket.IO handshake to Socket.IO), so that the clients stay cheap on a
+shared machine. Every wait is bounded. Exit status 1 when a target is missed. Usage:
+python bench/bench_watercooler.py [--sizes 100,1000,10000 | --sockets N] [--split-at 10000]
+[--rounds 30] [--idle 10000] [--idle-rounds 10] [--only fanout|relay|idle ...] [--quick]
 """
 
 import argparse
