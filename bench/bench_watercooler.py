@@ -479,9 +479,9 @@ def fanout(clients, redis_service, size, processes, rounds):
                 measured = one_fanout(clients, kind, servers[kind][0], size, index)
                 if index >= WARMUP:
                     sweep.add(kind, *measured)
+    finally:
         for kind in CONTENDERS:
             clients.close(kind)
-    finally:
         for services in servers.values():
             for service in services:
                 service.stop()
