@@ -75,7 +75,7 @@ WARMUP = 3  # fan-out rounds per contender not counted
 SOCKETIO = ROOT / "bench" / "socketio_peer"
 SOCKETIO_VERSION = json.loads((SOCKETIO / "package.json").read_text())["dependencies"]["socket.io"]
 CONTENDERS = ("watercooler", "channels", "websockets", "socketio", "floor")
-PEERS = ("channels", "websockets", "socketio")
+RIVALS = ("channels", "websockets", "socketio")  # the fan-out peers
 BROKERED = ("watercooler", "channels")  # several processes as one; relay and idle compare them
 LABELS = {
     "watercooler": "watercooler",
@@ -540,7 +540,7 @@ class Sweep:
         ours, size = self.p99s["watercooler"], self.size
         split = f", watercooler and Channels on {self.processes} processes" * (self.processes > 1)
         figure = f"fan-out p99, a signed POST to {size:,} sockets{split} (ms)"
-        for kind in PEERS:
+        for kind in RIVALS:
             ratios = [p / o for p, o in zip(self.p99s[kind], ours, strict=True)]
             report.row(
                 f"{figure}, against {LABELS[kind]}",
@@ -565,7 +565,7 @@ class Sweep:
         total = len(ours) * size
         others = ", ".join(
             f"{LABELS[kind]} {self.missed[kind]} missed, {self.wrong[kind]} wrong"
-            for kind in (*PEERS, "floor")
+            for kind in (*RIVALS, "floor")
         )
         report.row(
             f"fan-out to {size:,} sockets: deliveries missed or wrong",
