@@ -1,9 +1,12 @@
-"""The floor of bench_watercooler's fan-out: a bare asyncio program doing only the physical work.
+"""The floor of bench_watercooler's fan-out: the loopback writes alone, timed by the server.
 
-It accepts websocket handshakes on any path and, for ``PUT|POST|DELETE /<model>/<pk>``, frames
-the announcement once (the same fields watercooler sends) and writes that one frame to every
-open socket, then answers 200. No signatures, no broker, no per-socket state: nothing a real
-server could skip is left but the loopback writes. ``GET /health`` answers 200.
+A bare asyncio program (the standard loop, no uvloop). It accepts websocket handshakes on any
+path and, for ``PUT|POST|DELETE /<model>/<pk>``, frames the announcement once (the same fields
+watercooler sends) and writes that one pre-framed message to every open socket with
+``transport.write``, timing only that loop; it answers 200 with ``{"sockets": N, "seconds": T}``.
+No signatures, no broker, no per-socket state, and no client in the figure: nothing any server
+could skip is left but the writes. The clients still count the frames, so a floor that did
+not deliver is seen. ``GET /health`` answers 200.
 
     python bench/fanout_floor.py PORT
 """
@@ -13,6 +16,7 @@ import base64
 import hashlib
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "watercooler"))
@@ -20,13 +24,12 @@ from watercooler import text_frame  # noqa: E402  the same framing, so only the 
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ACTIONS = {"POST": "add", "PUT": "update", "DELETE": "remove"}
-OK = b'HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{"status": "ok"}'
 SOCKETS = set()
 SEQUENCE = iter(range(1, 2**62))
 
 
 def announce(method, path, body):
-    """Frame the announcement once and write it to every socket."""
+    """Frame the announcement once, write it to every socket; return the writes' seconds."""
     model, pk = path.strip("/").split("/")
     message = {
         "model": model,
@@ -37,9 +40,11 @@ def announce(method, path, body):
         "seq": next(SEQUENCE),
         "epoch": "floor",
     }
-    frame = text_frame(json.dumps(message).encode())
+    frame = text_frame(json.dumps(message, separators=(",", ":")).encode())
+    started = time.perf_counter()
     for transport in SOCKETS:
         transport.write(frame)
+    return time.perf_counter() - started
 
 
 class Connection(asyncio.Protocol):
@@ -68,9 +73,12 @@ class Connection(asyncio.Protocol):
         if headers.get("upgrade", "").lower() == "websocket":
             self.upgrade(headers["sec-websocket-key"])
         elif len(body) >= int(headers.get("content-length", 0)):
-            if method in ACTIONS:
-                announce(method, path, body)
-            self.transport.write(OK)
+            seconds = announce(method, path, body) if method in ACTIONS else 0.0
+            answer = json.dumps({"sockets": len(SOCKETS), "seconds": seconds}).encode()
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+            )
             self.transport.close()
 
     def upgrade(self, key):
