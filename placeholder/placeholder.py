@@ -243,7 +243,7 @@ MAX_PIXELS = {"webp": MAX_WEBP_PIXELS, "avif": MAX_WEBP_PIXELS}
 MAX_TEXT = 100
 VALIDATED_URLS = 1024  # memoized validations; URLs are at most ~4 KB (gunicorn's limit)
 IMMUTABLE = f"public, max-age={365 * 24 * 60 * 60}, immutable"
-RENDER_VERSION = "2"  # part of every ETag and cache key: bump it when rendering changes
+RENDER_VERSION = "1"  # part of every ETag and cache key: bump it when rendering changes
 FORMATS = {
     "png": "image/png",
     "jpeg": "image/jpeg",
