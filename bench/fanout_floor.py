@@ -28,19 +28,25 @@ SOCKETS = set()
 SEQUENCE = iter(range(1, 2**62))
 
 
-def announce(method, path, body):
-    """Frame the announcement once, write it to every socket; return the writes' seconds."""
-    model, pk = path.strip("/").split("/")
+def announcement(method, model, pk, body, seq, epoch):
+    """The compact JSON text a socket gets for a hook: the watercooler's message and fields
+    (the websockets peer sends the same)."""
     message = {
         "model": model,
         "id": int(pk),
         "action": ACTIONS[method],
         "body": json.loads(body) if body else None,
         "channel": "all",
-        "seq": next(SEQUENCE),
-        "epoch": "floor",
+        "seq": seq,
+        "epoch": epoch,
     }
-    frame = text_frame(json.dumps(message, separators=(",", ":")).encode())
+    return json.dumps(message, separators=(",", ":"))
+
+
+def announce(method, path, body):
+    """Frame the announcement once, write it to every socket; return the writes' seconds."""
+    model, pk = path.strip("/").split("/")
+    frame = text_frame(announcement(method, model, pk, body, next(SEQUENCE), "floor").encode())
     started = time.perf_counter()
     for transport in SOCKETS:
         transport.write(frame)

@@ -14,20 +14,19 @@ bench_watercooler.py with REDIS_URL unused and WATERCOOLER_SECRET set:
 import asyncio
 import hashlib
 import itertools
-import json
 import os
 import sys
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.signing import BadSignature, TimestampSigner
 from django.utils.crypto import constant_time_compare
+from fanout_floor import ACTIONS, announcement
 from websockets import broadcast
 from websockets.asyncio.server import serve
 
 SECRET = os.environ["WATERCOOLER_SECRET"]
 CHANNEL_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.channel", fallback_keys=[])
 HOOK_SIGNER = TimestampSigner(key=SECRET, salt="watercooler.hook", fallback_keys=[])
-ACTIONS = {"POST": "add", "PUT": "update", "DELETE": "remove"}
 MODELS = ("task", "sprint", "user")
 SOCKETS = set()
 SEQUENCE = itertools.count(1)
@@ -66,16 +65,7 @@ def announce(method, path, headers, body):
     url = f"http://{headers.get('host', '')}{path}"
     if not signed(method, url, body, headers.get("x-signature", "")):
         return 400, "bad signature"
-    message = {
-        "model": model,
-        "id": int(pk),
-        "action": ACTIONS[method],
-        "body": json.loads(body) if body else None,
-        "channel": "all",
-        "seq": next(SEQUENCE),
-        "epoch": "websockets",
-    }
-    broadcast(SOCKETS, json.dumps(message, separators=(",", ":")))
+    broadcast(SOCKETS, announcement(method, model, pk, body, next(SEQUENCE), "websockets"))
     return 200, '{"status": "ok"}'
 
 
