@@ -267,6 +267,12 @@ def json_entries(output):
     return [json.loads(line) for line in entries]
 
 
+def metric_sample(text, name):
+    """The value of one sample (its name with its labels) in Prometheus text, or None."""
+    values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(values[0]) if values else None
+
+
 def content_security_policy(header):
     """{directive: [sources]} of a Content-Security-Policy header."""
     directives = (part.split() for part in header.split(";") if part.strip())
