@@ -209,15 +209,8 @@ from django.utils.cache import get_conditional_response  # noqa: E402
 from django.views.decorators.http import require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
-from prometheus_client import (  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Histogram  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
+from prometheus_client.django import PrometheusDjangoView  # noqa: E402
 
 log = logging.getLogger("placeholder")
 
@@ -1002,15 +995,6 @@ def measured(get_response):
     return middleware
 
 
-def metrics(request):
-    """Prometheus text: this process's figures, or every gunicorn worker's summed."""
-    registry = REGISTRY
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-
-
 def head_without_body(get_response):
     """Return middleware giving a HEAD GET's headers and no body (gunicorn warns of a body).
 
@@ -1042,7 +1026,7 @@ urlpatterns = [
     path("health", health, name="health"),
 ]
 if METRICS:
-    urlpatterns.append(path("metrics", metrics, name="metrics"))
+    urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 application = get_wsgi_application()
 

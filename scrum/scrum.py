@@ -309,9 +309,9 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("api/", include("board.urls")),
 ]
 if METRICS:
-    from board.metrics import metrics
+    from prometheus_client.django import PrometheusDjangoView
 
-    urlpatterns.append(path("metrics", metrics, name="metrics"))
+    urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 handler400 = "board.limits.bad_request"
 handler404 = "board.views.not_found"
