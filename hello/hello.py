@@ -12,8 +12,6 @@ record on stderr (time, level, service, logger: message), server errors with the
 whatever DEBUG is, gunicorn's worker and access lines too.
 """
 
-import json
-import logging
 import os
 import sys
 import tempfile
@@ -75,17 +73,6 @@ if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in o
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-class JsonLines(logging.Formatter):
-    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
-
-    def format(self, record):
-        fields = {"time": self.formatTime(record), "level": record.levelname}
-        fields.update(service="hello", logger=record.name, message=record.getMessage())
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return json.dumps(fields)
-
-
 settings.configure(
     DEBUG=DEBUG,
     SECRET_KEY=SECRET_KEY,
@@ -115,7 +102,17 @@ settings.configure(
         "disable_existing_loggers": False,
         "formatters": {
             "text": {"format": "%(asctime)s %(levelname)s hello %(name)s: %(message)s"},
-            "json": {"()": JsonLines},
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "exc_info": "error",  # the traceback
+                },
+                "static_fields": {"service": "hello"},
+            },
         },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},

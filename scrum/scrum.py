@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dj_database_url
 import django
-from board.logs import TEXT, JsonLines, Repeats
+from board.logs import JSON, TEXT, Repeats
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -254,7 +254,7 @@ settings.configure(
     LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"text": {"format": TEXT}, "json": {"()": JsonLines}},
+        "formatters": {"text": {"format": TEXT}, "json": JSON},
         "filters": {"repeats": {"()": Repeats}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},

@@ -11,8 +11,6 @@ environment; a value that is not one of a setting's choices stops every command 
 (exit status 3), naming the variable.
 """
 
-import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -42,17 +40,6 @@ if LOG_FORMAT not in {"text", "json"}:
     print(f"sitebuilder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
     sys.exit(BOOT_ERROR)
 METRICS = env_flag("METRICS", False)
-
-
-class JsonLines(logging.Formatter):
-    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
-
-    def format(self, record):
-        fields = {"time": self.formatTime(record), "level": record.levelname}
-        fields.update(service="sitebuilder", logger=record.name, message=record.getMessage())
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return json.dumps(fields)
 
 
 settings.configure(
@@ -100,7 +87,17 @@ settings.configure(
         "disable_existing_loggers": False,
         "formatters": {
             "text": {"format": "%(asctime)s %(levelname)s sitebuilder %(name)s: %(message)s"},
-            "json": {"()": JsonLines},
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "exc_info": "error",  # the traceback
+                },
+                "static_fields": {"service": "sitebuilder"},
+            },
         },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},
