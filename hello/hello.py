@@ -9,7 +9,7 @@ json) and METRICS (on: Prometheus text at /metrics) come from the environment. E
 carries the other services' security headers (a Content-Security-Policy for this origin only,
 nosniff, no framing). GET /health answers 200 while the process can serve. Logs: one line a
 record on stderr (time, level, service, logger: message), server errors with their traceback
-whatever DEBUG is, gunicorn's worker and access lines too.
+whatever DEBUG is, gunicorn's own and access lines too (gunicorn.conf.py).
 """
 
 import os

@@ -259,7 +259,7 @@ def log_line(output, service, logger, text):
 
 def json_entries(output):
     """The JSON objects of a server's output (LOG_FORMAT=json), one a line; no other line is
-    in the text format (gunicorn's master keeps its own: start, workers, signals, stop)."""
+    in the text format."""
     entries, others = [], []
     for line in filter(None, output.splitlines()):
         (entries if line.startswith("{") else others).append(line)
