@@ -4,18 +4,19 @@
     gunicorn hello                     # production, configured from the environment
 
 DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list),
-HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto, send HSTS) and LOG_FORMAT (text
-or json) come from the environment. Every answer carries the other services' security
-headers (a Content-Security-Policy for this origin only, nosniff, no framing). GET /health
-answers 200 while the process can serve. Logs: one line a record on stderr (time, level,
-service, logger: message), server errors with their traceback whatever DEBUG is, gunicorn's
-worker and access lines too.
+HTTPS (on: behind a TLS proxy, trust its X-Forwarded-Proto, send HSTS), LOG_FORMAT (text or
+json) and METRICS (on: Prometheus text at /metrics) come from the environment. Every answer
+carries the other services' security headers (a Content-Security-Policy for this origin only,
+nosniff, no framing). GET /health answers 200 while the process can serve. Logs: one line a
+record on stderr (time, level, service, logger: message), server errors with their traceback
+whatever DEBUG is, gunicorn's own and access lines too (gunicorn.conf.py).
 """
 
-import json
-import logging
 import os
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
@@ -63,17 +64,13 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"hello: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
     sys.exit(BOOT_ERROR)
-
-
-class JsonLines(logging.Formatter):
-    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
-
-    def format(self, record):
-        fields = {"time": self.formatTime(record), "level": record.levelname}
-        fields.update(service="hello", logger=record.name, message=record.getMessage())
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return json.dumps(fields)
+METRICS = env_flag("METRICS", False)
+# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
+# one): the temporary directory's, named after the user and the gunicorn's process id.
+if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    folder = Path(tempfile.gettempdir()) / f"hello-metrics-{os.getuid()}-{os.getppid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 settings.configure(
@@ -82,6 +79,7 @@ settings.configure(
     ALLOWED_HOSTS=ALLOWED_HOSTS,
     ROOT_URLCONF=__name__,
     MIDDLEWARE=[
+        *([f"{__name__}.measured"] if METRICS else []),
         f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -104,7 +102,17 @@ settings.configure(
         "disable_existing_loggers": False,
         "formatters": {
             "text": {"format": "%(asctime)s %(levelname)s hello %(name)s: %(message)s"},
-            "json": {"()": JsonLines},
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "exc_info": "error",  # the traceback
+                },
+                "static_fields": {"service": "hello"},
+            },
         },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},
@@ -122,6 +130,13 @@ settings.configure(
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
+from prometheus_client import Histogram  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
+from prometheus_client.django import PrometheusDjangoView  # noqa: E402
+
+# Prometheus text at /metrics with METRICS=on; under gunicorn the sum of every worker's.
+REQUESTS = Histogram(
+    "hello_request_duration_seconds", "HTTP requests, by route and status", ["route", "status"]
+)
 
 
 def index(request):
@@ -146,10 +161,25 @@ def head_without_body(get_response):
     return middleware
 
 
+def measured(get_response):
+    """Middleware (METRICS=on): each request's duration, by route (its URL's name) and status."""
+
+    def middleware(request):
+        started = time.perf_counter()
+        response = get_response(request)
+        route = getattr(request.resolver_match, "url_name", None) or "other"  # 404s: other
+        REQUESTS.labels(route, response.status_code).observe(time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
 urlpatterns = [
-    path("", index),
-    path("health", health),
+    path("", index, name="index"),
+    path("health", health, name="health"),
 ]
+if METRICS:
+    urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 application = get_wsgi_application()
 

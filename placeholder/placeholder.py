@@ -24,7 +24,6 @@ import collections
 import functools
 import hashlib
 import io
-import json
 import logging
 import math
 import os
@@ -98,17 +97,6 @@ if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in o
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
-class JsonLines(logging.Formatter):
-    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
-
-    def format(self, record):
-        fields = {"time": self.formatTime(record), "level": record.levelname}
-        fields.update(service="placeholder", logger=record.name, message=record.getMessage())
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return json.dumps(fields)
-
-
 # Memory bound of the image cache without Redis, per process: at most CACHE_ENTRIES images of
 # at most MAX_CACHED_BYTES each (larger renders are served but not kept), so <= 64 MiB of image
 # bytes; when it is full, the least recently used image is dropped.
@@ -176,7 +164,17 @@ settings.configure(
         "disable_existing_loggers": False,
         "formatters": {
             "text": {"format": "%(asctime)s %(levelname)s placeholder %(name)s: %(message)s"},
-            "json": {"()": JsonLines},
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "exc_info": "error",  # the traceback
+                },
+                "static_fields": {"service": "placeholder"},
+            },
         },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},
@@ -209,15 +207,8 @@ from django.utils.cache import get_conditional_response  # noqa: E402
 from django.views.decorators.http import require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
-from prometheus_client import (  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Histogram  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
+from prometheus_client.django import PrometheusDjangoView  # noqa: E402
 
 log = logging.getLogger("placeholder")
 
@@ -1018,15 +1009,6 @@ def measured(get_response):
     return middleware
 
 
-def metrics(request):
-    """Prometheus text: this process's figures, or every gunicorn worker's summed."""
-    registry = REGISTRY
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
-
-
 def head_without_body(get_response):
     """Return middleware giving a HEAD GET's headers and no body (gunicorn warns of a body).
 
@@ -1058,7 +1040,7 @@ urlpatterns = [
     path("health", health, name="health"),
 ]
 if METRICS:
-    urlpatterns.append(path("metrics", metrics, name="metrics"))
+    urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 application = get_wsgi_application()
 

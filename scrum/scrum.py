@@ -24,7 +24,7 @@ from pathlib import Path
 
 import dj_database_url
 import django
-from board.logs import TEXT, JsonLines, Repeats
+from board.logs import JSON, TEXT, Repeats
 from django.conf import settings
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -254,7 +254,7 @@ settings.configure(
     LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"text": {"format": TEXT}, "json": {"()": JsonLines}},
+        "formatters": {"text": {"format": TEXT}, "json": JSON},
         "filters": {"repeats": {"()": Repeats}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},
@@ -309,9 +309,9 @@ urlpatterns = [  # every API path answers with and without its trailing slash
     path("api/", include("board.urls")),
 ]
 if METRICS:
-    from board.metrics import metrics
+    from prometheus_client.django import PrometheusDjangoView
 
-    urlpatterns.append(path("metrics", metrics, name="metrics"))
+    urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 handler400 = "board.limits.bad_request"
 handler404 = "board.views.not_found"

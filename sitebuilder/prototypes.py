@@ -4,14 +4,13 @@
     python prototypes.py build [page ...]    # render the site into _build/ (or --output DIR)
     python prototypes.py preview             # serve the built site over HTTP, as a host would
 
-DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list) and
-SITE_URL (the address the built site is published at, for sitemap.xml) come from the
+DEBUG (on/off), SECRET_KEY (random per start when unset), ALLOWED_HOSTS (comma list), SITE_URL
+(the address the built site is published at, for sitemap.xml), LOG_FORMAT (text or json) and
+METRICS (on: the live server answers /metrics with Prometheus text) come from the
 environment; a value that is not one of a setting's choices stops every command at start-up
 (exit status 3), naming the variable.
 """
 
-import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -40,17 +39,7 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 if LOG_FORMAT not in {"text", "json"}:
     print(f"sitebuilder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
     sys.exit(BOOT_ERROR)
-
-
-class JsonLines(logging.Formatter):
-    """LOG_FORMAT=json: a record is one JSON object (a traceback in its "error")."""
-
-    def format(self, record):
-        fields = {"time": self.formatTime(record), "level": record.levelname}
-        fields.update(service="sitebuilder", logger=record.name, message=record.getMessage())
-        if record.exc_info:
-            fields["error"] = self.formatException(record.exc_info)
-        return json.dumps(fields)
+METRICS = env_flag("METRICS", False)
 
 
 settings.configure(
@@ -59,6 +48,7 @@ settings.configure(
     ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF="sitebuilder.urls",
     MIDDLEWARE=[
+        *(["sitebuilder.metrics.measured"] if METRICS else []),
         "django.middleware.common.CommonMiddleware",
         "sitebuilder.livereload.LiveReloadMiddleware",  # only under runserver with DEBUG on
     ],
@@ -74,6 +64,7 @@ settings.configure(
     SITE_PAGES_DIRECTORY=BASE_DIR / "pages",
     SITE_OUTPUT_DIRECTORY=BASE_DIR / "_build",
     SITE_URL=os.environ.get("SITE_URL", "http://localhost:8002").rstrip("/"),
+    SITE_METRICS=METRICS,  # /metrics (Prometheus text) on the live server
     SITE_LIVE_RELOAD=None,  # runserver sets it: how long (s) a browser's /__reload__/ may wait
     STATIC_URL="/static/",
     STATIC_ROOT=BASE_DIR / "_build" / "static",
@@ -96,7 +87,17 @@ settings.configure(
         "disable_existing_loggers": False,
         "formatters": {
             "text": {"format": "%(asctime)s %(levelname)s sitebuilder %(name)s: %(message)s"},
-            "json": {"()": JsonLines},
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {
+                    "asctime": "time",
+                    "levelname": "level",
+                    "name": "logger",
+                    "exc_info": "error",  # the traceback
+                },
+                "static_fields": {"service": "sitebuilder"},
+            },
         },
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
         "root": {"handlers": ["stderr"], "level": "INFO"},

@@ -259,12 +259,18 @@ def log_line(output, service, logger, text):
 
 def json_entries(output):
     """The JSON objects of a server's output (LOG_FORMAT=json), one a line; no other line is
-    in the text format (gunicorn's master keeps its own: start, workers, signals, stop)."""
+    in the text format."""
     entries, others = [], []
     for line in filter(None, output.splitlines()):
         (entries if line.startswith("{") else others).append(line)
     assert not [line for line in others if re.match(LOG_LINE, line)], others
     return [json.loads(line) for line in entries]
+
+
+def metric_sample(text, name):
+    """The value of one sample (its name with its labels) in Prometheus text, or None."""
+    values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
+    return float(values[0]) if values else None
 
 
 def content_security_policy(header):

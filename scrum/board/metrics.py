@@ -1,25 +1,15 @@
 """scrum's Prometheus figures, served at /metrics with METRICS=on (see scrum.py).
 
 Under gunicorn every worker counts into one folder (prometheus-client's multiprocess mode) and
-/metrics answers the sum of them all, whichever worker it reaches; scrum.py chooses the folder
-before this module is imported.
+/metrics (prometheus-client's own Django view) answers the sum of them all, whichever worker it
+reaches; scrum.py chooses the folder before this module is imported.
 """
 
 import atexit
 import os
 import time
 
-from django.http import HttpResponse
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
 
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
@@ -48,15 +38,6 @@ def measured(get_response):
         return response
 
     return middleware
-
-
-def metrics(request):
-    """Prometheus text: this process's figures, or every gunicorn worker's summed."""
-    registry = REGISTRY
-    if MULTIPROCESS:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
 if MULTIPROCESS:  # a worker that exits takes its queue depth with it

@@ -2,6 +2,8 @@
 JSON objects with LOG_FORMAT=json, a server error with its traceback with DEBUG off, and the
 access log."""
 
+import re
+
 import pytest
 import requests
 from harness import ROOT, gunicorn, json_entries, log_line, with_failing_view
@@ -48,3 +50,24 @@ def test_an_unknown_log_format_stops_the_start(start):
     with pytest.raises(RuntimeError) as failed:
         start(gunicorn("hello", HELLO, {**PRODUCTION, "LOG_FORMAT": "xml"}))
     assert "hello: LOG_FORMAT must be text or json, not 'xml'" in str(failed.value)
+
+
+def test_gunicorns_own_lines_are_in_the_services_format(start):
+    service = start(gunicorn("hello", HELLO, PRODUCTION))
+    service.stop()
+    output = service.output()
+    log_line(output, "hello", "gunicorn.error", "Starting gunicorn")
+    log_line(output, "hello", "gunicorn.error", "Booting worker with pid")
+    log_line(output, "hello", "gunicorn.error", "Handling signal: term")
+    log_line(output, "hello", "gunicorn.error", "Shutting down: Master")
+
+
+def test_gunicorns_own_lines_are_json_objects_too(start):
+    service = start(gunicorn("hello", HELLO, {**PRODUCTION, "LOG_FORMAT": "json"}))
+    service.stop()
+    gunicorns_format = r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\]"
+    assert not re.search(gunicorns_format, service.output(), re.MULTILINE)
+    entries = json_entries(service.output())
+    master = [entry for entry in entries if entry["logger"] == "gunicorn.error"]
+    assert master[0]["message"].startswith("Starting gunicorn")
+    assert {(entry["service"], entry["level"]) for entry in master} == {("hello", "INFO")}

@@ -20,9 +20,15 @@ def test_a_server_error_is_logged_in_text_or_json(start, tmp_path):
         if log_format == "text":
             log_line(output, "placeholder", "django.request", "Internal Server Error: /boom")
             log_line(output, "placeholder", "gunicorn.access", '"GET /boom HTTP/1.1" 500')
+            log_line(output, "placeholder", "gunicorn.error", "Starting gunicorn")  # the master
             assert "RuntimeError: a bug in a view" in output
         else:
             entries = json_entries(output)
             error = next(entry for entry in entries if entry["logger"] == "django.request")
             assert (error["service"], error["level"]) == ("placeholder", "ERROR")
             assert "RuntimeError: a bug in a view" in error["error"]
+            master = next(entry for entry in entries if entry["logger"] == "gunicorn.error")
+            assert (master["service"], master["message"][:17]) == (
+                "placeholder",
+                "Starting gunicorn",
+            )

@@ -48,6 +48,7 @@ def test_logs_are_lines_of_the_services_format_or_json_objects(scrum_server):
     assert requests.post(f"{server.url}/api/token/", data={"username": "demo"}).status_code == 400
     server.stop()
     log_line(server.output(), "scrum", "gunicorn.access", '"POST /api/token/ HTTP/1.1" 400')
+    log_line(server.output(), "scrum", "gunicorn.error", "Starting gunicorn")  # the master's
     server = scrum_server({**PRODUCTION, "LOG_FORMAT": "json"})
     login = {"username": "demo", "password": "wrong"}
     assert requests.post(f"{server.url}/api/token/", data=login).status_code == 400
@@ -56,3 +57,5 @@ def test_logs_are_lines_of_the_services_format_or_json_objects(scrum_server):
     failed = next(entry for entry in entries if entry["logger"] == "board.logins")
     assert (failed["service"], failed["level"]) == ("scrum", "WARNING")
     assert failed["message"].startswith("failed login for username 'demo' from 127.0.0.1")
+    master = next(entry for entry in entries if entry["logger"] == "gunicorn.error")
+    assert (master["service"], master["message"][:17]) == ("scrum", "Starting gunicorn")
