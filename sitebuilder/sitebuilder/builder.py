@@ -144,7 +144,12 @@ def previous_build(output, pages, force):
 
 def stale_pages(pages, known, output, layout):
     """The pages whose output the previous build ({slug: state entry}) left out of date."""
-    return [slug for slug in pages if changed(known.get(slug), pages[slug], output, slug, layout)]
+    root = os.path.join(output, "")
+    return [
+        slug
+        for slug, source in pages.items()
+        if changed(known.get(slug), source, root + output_name(slug), layout)
+    ]
 
 
 def apply_plan(plan, jobs=None, progress=None):
@@ -234,13 +239,13 @@ def source_clash(output, source):
     return None
 
 
-def changed(entry, source, output, slug, layout):
-    """Whether a page must be rendered again: new, new layout, output gone or source edited."""
-    if not entry or entry["layout"] != layout:
+def changed(entry, source, target, layout):
+    """Whether a page must be rendered again (target: its output file): new, new layout,
+    output gone or source edited."""
+    if not entry or entry["layout"] != layout or not os.path.isfile(target):
         return True
-    if not os.path.isfile(os.path.join(output, output_name(slug))):
-        return True
-    if entry["stat"] == file_stat(source):
+    status = os.stat(source)
+    if entry["stat"] == [status.st_mtime_ns, status.st_size]:
         return False
     return entry["digest"] != file_digest(source)
 
@@ -312,11 +317,6 @@ def layout_digest():
 
 def file_digest(path):
     return hashlib.blake2b(path.read_bytes()).hexdigest()
-
-
-def file_stat(path):
-    status = os.stat(path)
-    return [status.st_mtime_ns, status.st_size]
 
 
 def state_file(output):
