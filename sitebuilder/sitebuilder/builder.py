@@ -22,6 +22,7 @@ and this module alone turns the problems found into a BuildError.
 import filecmp
 import gc
 import hashlib
+import html
 import json
 import multiprocessing
 import os
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
-from xml.sax.saxutils import escape
 
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
@@ -340,9 +340,9 @@ def made_by_build(output, pages, state):
         return True
     if not state or not output.is_dir():
         return False
-    slugs = [*pages, *map(str, state.get("pages", ()))]
-    names = {*EXTRAS, "index.html", "static", *(slug.split("/")[0] for slug in slugs)}
-    return set(os.listdir(output)) <= names
+    others = set(os.listdir(output)) - {*EXTRAS, "index.html", "static"} - pages.keys()
+    slugs = [*pages, *map(str, state.get("pages", ()))] if others else []
+    return others <= {slug.split("/")[0] for slug in slugs}
 
 
 def save_state(output, state):
@@ -468,7 +468,7 @@ def write_extras(root, entries):
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
         *(
-            f"  <url><loc>{escape(settings.SITE_URL + quote(url))}</loc>"
+            f"  <url><loc>{html.escape(settings.SITE_URL + quote(url), quote=False)}</loc>"
             f"<lastmod>{datetime.fromtimestamp(mtime / 1e9, UTC).date()}</lastmod></url>"
             for url, mtime in urls
         ),
