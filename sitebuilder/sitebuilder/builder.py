@@ -22,6 +22,7 @@ and this module alone turns the problems found into a BuildError.
 import filecmp
 import gc
 import hashlib
+import html
 import json
 import multiprocessing
 import os
@@ -32,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
-from xml.sax.saxutils import escape
 
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
@@ -144,7 +144,12 @@ def previous_build(output, pages, force):
 
 def stale_pages(pages, known, output, layout):
     """The pages whose output the previous build ({slug: state entry}) left out of date."""
-    return [slug for slug in pages if changed(known.get(slug), pages[slug], output, slug, layout)]
+    root = os.path.join(output, "")
+    return [
+        slug
+        for slug, source in pages.items()
+        if changed(known.get(slug), source, root + output_name(slug), layout)
+    ]
 
 
 def apply_plan(plan, jobs=None, progress=None):
@@ -234,13 +239,13 @@ def source_clash(output, source):
     return None
 
 
-def changed(entry, source, output, slug, layout):
-    """Whether a page must be rendered again: new, new layout, output gone or source edited."""
-    if not entry or entry["layout"] != layout:
+def changed(entry, source, target, layout):
+    """Whether a page must be rendered again (target: its output file): new, new layout,
+    output gone or source edited."""
+    if not entry or entry["layout"] != layout or not os.path.isfile(target):
         return True
-    if not os.path.isfile(os.path.join(output, output_name(slug))):
-        return True
-    if entry["stat"] == file_stat(source):
+    status = os.stat(source)
+    if entry["stat"] == [status.st_mtime_ns, status.st_size]:
         return False
     return entry["digest"] != file_digest(source)
 
@@ -314,11 +319,6 @@ def file_digest(path):
     return hashlib.blake2b(path.read_bytes()).hexdigest()
 
 
-def file_stat(path):
-    status = os.stat(path)
-    return [status.st_mtime_ns, status.st_size]
-
-
 def state_file(output):
     """The build state lives beside the output folder, so it is never published with it."""
     return output.with_name(f".{output.name}{STATE_SUFFIX}")
@@ -340,9 +340,9 @@ def made_by_build(output, pages, state):
         return True
     if not state or not output.is_dir():
         return False
-    slugs = [*pages, *map(str, state.get("pages", ()))]
-    names = {*EXTRAS, "index.html", "static", *(slug.split("/")[0] for slug in slugs)}
-    return set(os.listdir(output)) <= names
+    others = set(os.listdir(output)) - {*EXTRAS, "index.html", "static"} - pages.keys()
+    slugs = [*pages, *map(str, state.get("pages", ()))] if others else []
+    return others <= {slug.split("/")[0] for slug in slugs}
 
 
 def save_state(output, state):
@@ -468,7 +468,7 @@ def write_extras(root, entries):
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
         *(
-            f"  <url><loc>{escape(settings.SITE_URL + quote(url))}</loc>"
+            f"  <url><loc>{html.escape(settings.SITE_URL + quote(url), quote=False)}</loc>"
             f"<lastmod>{datetime.fromtimestamp(mtime / 1e9, UTC).date()}</lastmod></url>"
             for url, mtime in urls
         ),

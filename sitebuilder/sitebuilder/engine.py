@@ -62,8 +62,9 @@ def debug_engine():
 @cache
 def build_engine():
     """The site's template engine for rendering pages, with {% url %}, {% static %} and
-    {% compress %} memoized (below)."""
-    engine = copy_engine(builtins=[*engines["django"].engine.builtins, __name__])
+    {% compress %} memoized (below), never in debug mode (whatever DEBUG was when the site's
+    engine was made: the build's checks make it before the build turns DEBUG off)."""
+    engine = copy_engine(builtins=[*engines["django"].engine.builtins, __name__], debug=False)
     libraries = engine.template_libraries
     for name in MEMOIZED_TAGS:
         if name in libraries:

@@ -60,10 +60,12 @@ def broken_links(pages, links, roots, not_found_links):
     """Every internal link ({slug: targets}, and the 404 page's) that reaches neither a page
     nor a file under roots, as a problem naming its page, in order."""
     urls = {page_url(slug) for slug in pages}
+    targets = set(not_found_links).union(*links.values())
+    dead = {target for target in targets if not reaches(target, urls, roots)}
+    if not dead:
+        return []
     named = [(display_name, pages[slug], found) for slug, found in links.items()]
     named.append((str, "404.html", not_found_links))
-    targets = {target for *_, found in named for target in found}
-    dead = {target for target in targets if not reaches(target, urls, roots)}
     broken = [
         f'{name(source)}: broken link "{target}"'
         for name, source, found in named

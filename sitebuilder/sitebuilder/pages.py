@@ -81,12 +81,15 @@ def walk_pages(folder=None, base="", seen=frozenset()):
     folder = folder or pages_directory()
     seen = seen | {folder.resolve()}
     for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
-        path = Path(entry.path)
-        if is_hidden([entry.name]) or entry.is_symlink() and not reachable(path, seen):
+        name = entry.name
+        if name.startswith((".", "_")):
+            continue
+        path = folder / name
+        if entry.is_symlink() and not reachable(path, seen):
             continue  # (what is not a symlink is where its folder is)
-        stem, suffix = os.path.splitext(entry.name)
+        stem, suffix = os.path.splitext(name)
         if entry.is_dir():
-            yield from walk_pages(path, f"{base}{entry.name}/", seen)
+            yield from walk_pages(path, f"{base}{name}/", seen)
         elif suffix in SUFFIXES and entry.is_file():
             yield (base.rstrip("/") if base and stem == "index" else base + stem), path
 
