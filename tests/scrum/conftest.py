@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
+import requests
 from django.core.signing import TimestampSigner
 from harness import ROOT, PostgresCluster, gunicorn
 
@@ -89,6 +90,18 @@ def scrum_server(start, server_database):
         return start(gunicorn("scrum", SCRUM, environment, workers=workers, extra=options))
 
     return start_server
+
+
+def add_tasks(server, count):
+    """Add `count` backlog tasks as demo through the API, with one token for them all (Basic
+    auth would hash the password on every write: about half a second each on a busy machine)."""
+    api = requests.Session()
+    login = {"username": "demo", "password": "test"}
+    answer = api.post(f"{server.url}/api/token/", data=login, timeout=20)
+    api.headers["Authorization"] = f"Token {answer.json()['token']}"
+    for n in range(count):
+        response = api.post(f"{server.url}/api/tasks/", json={"name": f"task {n}"}, timeout=20)
+        assert response.status_code == 201, response.text
 
 
 class Listener:

@@ -5,20 +5,12 @@ import re
 import time
 
 import requests
-from conftest import SECRET
+from conftest import SECRET, add_tasks
 from harness import json_entries, log_line
 
 PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "scrum-test-key-Hd7Kp3Xv9Qw2Nb5Tz8"}
 PRODUCTION["WATERCOOLER_SECRET"] = SECRET
 WRITES = 40
-
-
-def add_tasks(server, count):
-    api = requests.Session()
-    api.auth = ("demo", "test")
-    for n in range(count):
-        response = api.post(f"{server.url}/api/tasks/", json={"name": f"task {n}"}, timeout=20)
-        assert response.status_code == 201
 
 
 def failures(output):

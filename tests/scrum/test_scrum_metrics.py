@@ -5,7 +5,7 @@ import time
 
 import pytest
 import requests
-from conftest import SECRET
+from conftest import SECRET, add_tasks
 
 PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "scrum-test-key-Hd7Kp3Xv9Qw2Nb5Tz8"}
 PRODUCTION["WATERCOOLER_SECRET"] = SECRET
@@ -16,13 +16,6 @@ def sample(server, name):
     text = requests.get(f"{server.url}/metrics", timeout=20).text
     values = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " ")]
     return float(values[0]) if values else None
-
-
-def add_tasks(server, count):
-    for n in range(count):
-        task = {"name": f"task {n}"}
-        response = requests.post(f"{server.url}/api/tasks/", json=task, auth=("demo", "test"))
-        assert response.status_code == 201
 
 
 def wait_for(condition, timeout=10):

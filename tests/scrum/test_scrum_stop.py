@@ -5,8 +5,7 @@ import re
 import signal
 import threading
 
-import requests
-from conftest import SECRET, Listener
+from conftest import SECRET, Listener, add_tasks
 
 PRODUCTION = {"DEBUG": "off", "SECRET_KEY": "scrum-test-key-Hd7Kp3Xv9Qw2Nb5Tz8"}
 PRODUCTION["WATERCOOLER_SECRET"] = SECRET
@@ -16,13 +15,6 @@ def slow_watercooler(delay):
     listener = Listener(delay)
     threading.Thread(target=listener.server.serve_forever, daemon=True).start()
     return listener
-
-
-def add_tasks(server, count):
-    for n in range(count):
-        task = {"name": f"task {n}"}
-        response = requests.post(f"{server.url}/api/tasks/", json=task, auth=("demo", "test"))
-        assert response.status_code == 201
 
 
 def test_a_stopped_worker_sends_the_announcements_it_still_holds(scrum_server):
