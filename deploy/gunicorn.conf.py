@@ -1,0 +1,82 @@
+"""gunicorn's settings for every gunicorn-run service (hello, placeholder, scrum).
+
+Each service folder links its ``gunicorn.conf.py`` here, and gunicorn reads that file from the
+folder it runs in (``--chdir hello``, or ``gunicorn hello:application`` inside it), so the
+Procfile, compose, the Dockerfile and the READMEs' commands all get it without a flag. The
+service is named after that folder.
+
+- Logs: gunicorn's own lines (the master's: starting, workers booted, signals, stop) and its
+  access lines take the services' format, LOG_FORMAT text or json (each service refuses any
+  other value), like every other line; the access log is on.
+- Stops: on SIGTERM a worker finishes its request, then serves the connections already waiting
+  in the listen queue before it exits (within the graceful timeout), where gunicorn's own
+  workers would leave them to be reset. Clients that connect later are refused, so the
+  balancer sends them elsewhere.
+"""
+
+import errno
+import os
+from pathlib import Path
+
+from gunicorn.workers.sync import SyncWorker
+
+SERVICE = Path.cwd().name
+JSON_LOGS = os.environ.get("LOG_FORMAT", "").strip().lower() == "json"
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": f"%(asctime)s %(levelname)s {SERVICE} %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "error",  # the traceback
+            },
+            "static_fields": {"service": SERVICE},
+        },
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json" if JSON_LOGS else "text"}
+    },
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": [], "propagate": True},
+        "gunicorn.access": {"handlers": [], "propagate": True},
+    },
+}
+
+NOTHING_WAITING = (errno.EAGAIN, errno.EWOULDBLOCK)
+
+
+def post_worker_init(worker):
+    """Have a sync worker (the services' kind) drain its listen queue once its loop ends
+    (SIGTERM). Other kinds keep gunicorn's behaviour (gthread closes its listeners itself)."""
+    if not isinstance(worker, SyncWorker):
+        return
+    run = worker.run
+
+    def run_then_drain():
+        run()
+        drain(worker)
+
+    worker.run = run_then_drain
+
+
+def drain(worker):
+    """Serve every connection waiting on the worker's listeners (non-blocking since its loop
+    started) until none is left."""
+    for listener in worker.sockets:
+        while True:
+            worker.notify()  # still alive for the master while it works
+            try:
+                worker.accept(listener)
+            except OSError as error:
+                if error.errno in NOTHING_WAITING:
+                    break
+                if error.errno != errno.ECONNABORTED:
+                    raise
