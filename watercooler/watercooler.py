@@ -949,10 +949,13 @@ class Revocations:
             await pipe.execute()
 
     def heard(self, data):
-        """A revocation some process published (this one's included)."""
+        """A revocation some process published (this one's included); one in another format
+        (another version's) is skipped, never raised into the broker's listener."""
         try:
-            revocation = json.loads(data)
+            revocation = revocation_from(json.loads(data))
         except ValueError:
+            revocation = None
+        if revocation is None:
             log.warning("broker: skipped a revocation in an unknown format")
             return
         self.close(revocation)

@@ -10,6 +10,7 @@ import time
 from urllib.parse import quote
 
 import pytest
+import redis
 import requests
 from conftest import MARKER, SECRET, hook, is_marker, signer
 
@@ -123,6 +124,7 @@ def test_a_revocation_counts_once_and_only_by_post(server, clients):
 
 @pytest.mark.redis
 def test_a_revocation_reaches_every_process_and_outlives_none(launch, clients, redis_url):
+    redis.Redis.from_url(redis_url).flushdb()  # no revocation left by another test
     env = {"REDIS_URL": redis_url}
     a, b = launch(env=env), launch(env=env)
     on_b = clients(b, 1, query=viewer("alice", "s-laptop", age=60))
@@ -132,3 +134,18 @@ def test_a_revocation_reaches_every_process_and_outlives_none(launch, clients, r
     hear_hook(b, bob)
     c = launch(env=env)  # a process started after the revocation knows it too
     assert revoked(clients(c, 1, query=viewer("alice", "s-laptop", age=60)))
+
+
+@pytest.mark.redis
+def test_a_foreign_message_on_the_revocation_channel_breaks_nothing(launch, clients, redis_url):
+    broker = redis.Redis.from_url(redis_url)
+    broker.flushdb()  # no revocation left by another test
+    server = launch(env={"REDIS_URL": redis_url})
+    alice = clients(server, 1, query=viewer("alice", "s-laptop", age=60))
+    bob = clients(server, 1, query=viewer("bob", "s-bob", age=60))
+    for foreign in (b"not JSON", b'{"at": 1}', b'["session", "s-laptop"]'):  # another version's
+        assert broker.publish("watercooler:revoked", foreign) == 1
+    hear_hook(server, alice, bob)  # the broker's listener is still there
+    assert revoke(server, session="s-laptop").status_code == 200
+    assert revoked(alice)
+    hear_hook(server, bob)
