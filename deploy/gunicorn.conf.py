@@ -9,13 +9,13 @@ service is named after that folder.
   access lines take the services' format, LOG_FORMAT text or json (each service refuses any
   other value), like every other line; the access log is on.
 - Stops: on SIGTERM a worker finishes its request, then serves the connections already waiting
-  in the listen queue before it exits (within the graceful timeout), where gunicorn's own
-  workers would leave them to be reset. Clients that connect later are refused, so the
-  balancer sends them elsewhere.
+  in the listen queue before it exits (for up to DRAIN_SECONDS), where gunicorn's own sync
+  worker would leave them all to be reset.
 """
 
 import errno
 import os
+import time
 from pathlib import Path
 
 from gunicorn.workers.sync import SyncWorker
@@ -51,27 +51,33 @@ logconfig_dict = {
 }
 
 NOTHING_WAITING = (errno.EAGAIN, errno.EWOULDBLOCK)
+DRAIN_SECONDS = 5  # at most, so that a stop under steady load still ends well within 30 s
 
 
 def post_worker_init(worker):
-    """Have a sync worker (the services' kind) drain its listen queue once its loop ends
-    (SIGTERM). Other kinds keep gunicorn's behaviour (gthread closes its listeners itself)."""
+    """Have a sync worker (the services' kind) drain its listen queue when a stop (SIGTERM)
+    ends its loop. A worker retiring after --max-requests does not: the master still listens,
+    so the others take what waits. Other kinds keep gunicorn's behaviour (gthread closes its
+    listeners itself)."""
     if not isinstance(worker, SyncWorker):
         return
     run = worker.run
 
     def run_then_drain():
         run()
-        drain(worker)
+        if worker.nr < worker.max_requests:
+            drain(worker)
 
     worker.run = run_then_drain
 
 
 def drain(worker):
-    """Serve every connection waiting on the worker's listeners (non-blocking since its loop
-    started) until none is left."""
+    """Serve the connections waiting on the worker's listeners (non-blocking since its loop
+    started) until none is left or DRAIN_SECONDS have passed (under steady load the queue
+    never empties: what still waits then is reset, as without the drain)."""
+    deadline = time.monotonic() + DRAIN_SECONDS
     for listener in worker.sockets:
-        while True:
+        while time.monotonic() < deadline:
             worker.notify()  # still alive for the master while it works
             try:
                 worker.accept(listener)

@@ -24,13 +24,15 @@ def request(port):
 
 
 def answer(connection):
-    """Everything the server sends until it closes (b"" or a reset: no answer)."""
+    """Everything the server sends until it closes (b"" or a reset: no answer); then the
+    connection is closed, as a client does (gunicorn waits a moment for that)."""
     chunks = []
     try:
         while chunk := connection.recv(65536):
             chunks.append(chunk)
     except ConnectionResetError:
         pass
+    connection.close()
     return b"".join(chunks)
 
 
