@@ -92,6 +92,7 @@
       this.closing = false;  // Close or Escape: saved first, then closed
       this.listenTo(this.task, 'change', this.render);
       this.listenTo(this.task, 'remove', this.done);
+      this.listenTo(app.users, 'update', this.render);  // the picker's users may come later
       this.readVersion();
     },
     readVersion: function () {
