@@ -143,6 +143,10 @@ def test_numbers_lost_by_a_redis_restart_start_a_new_epoch(start, launch, client
     env = {"REDIS_URL": f"redis://127.0.0.1:{first_run.port}/0"}
     a, b = launch(env=env), launch(env=env)
     sender, peer = clients(a, 1), clients(b, 1)
+    # A socket's open is answered before its process has subscribed to the sprint in Redis:
+    # wait until both processes hear it.
+    numsub = redis.Redis(port=first_run.port).pubsub_numsub
+    assert wait_for(lambda: numsub("watercooler:sprint:1")[0][1] == 2)
     for _ in range(3):
         sender.send(TASK)
     old_epoch = peer.receive_all(3)[-1]["epoch"]
