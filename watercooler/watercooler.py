@@ -372,6 +372,7 @@ class RedisBroker:
         self.state = "connecting"
         self.queue = asyncio.Queue(self.QUEUE_SIZE)
         self.pubsub = None
+        self.confirmations = {}  # channel -> future set when Redis confirms its subscription
         self.tasks = []
 
     def describe(self):
@@ -394,8 +395,16 @@ class RedisBroker:
         return f"{self.PREFIX}{{{channel}}}:{kind}"
 
     async def subscribe(self, channel):
+        """Subscribe, and return once Redis has confirmed it (waiting at most 2 s): from then
+        on every message published on the channel reaches this process."""
         self.channels.add(channel)
+        confirmed = self.confirmations.get(channel)
+        if confirmed is None or confirmed.done():
+            confirmed = self.confirmations[channel] = asyncio.get_running_loop().create_future()
         await self._change(self.pubsub and self.pubsub.subscribe, channel)
+        if self.state == "up":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(confirmed), 2)
 
     async def unsubscribe(self, channel):
         self.channels.discard(channel)
@@ -466,9 +475,11 @@ class RedisBroker:
                     if self.resync_due:
                         self.resync_due = False
                         await self._reconnected()
-                    message = await self.pubsub.get_message(True, timeout=1.0)
+                    message = await self.pubsub.get_message(timeout=1.0)
                     if message and message["type"] == "message":
                         self._dispatch(message)
+                    elif message and message["type"] == "subscribe":
+                        self._confirmed(message["channel"].decode()[len(self.PREFIX) :])
             except (RedisError, OSError) as exc:
                 self._set_state("down", exc)
             finally:
@@ -477,6 +488,11 @@ class RedisBroker:
                     await pubsub.aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    def _confirmed(self, channel):
+        confirmed = self.confirmations.pop(channel, None)
+        if confirmed is not None and not confirmed.done():
+            confirmed.set_result(None)
 
     async def _connected(self, connection):
         """Every subscriber connection's handshake; after the first, a resync is due."""
@@ -570,51 +586,62 @@ class SprintHandler(Hardened, WebSocketHandler):
         parsed = urlparse(origin.lower())
         return any(host in (parsed.netloc, parsed.hostname) for host in ALLOWED_HOSTS)
 
-    def prepare(self):
-        """A draining server takes no new sockets: the client reconnects to another one."""
+    async def prepare(self):
+        """Join the token's sprint before the handshake is answered, so that nothing another
+        process relays after the client sees its socket open is missed: until open() has
+        caught up, live messages are held back. A draining server takes no new sockets (the
+        client reconnects to another one)."""
         if self.application.draining:
             raise HTTPError(503, reason="Draining")
-
-    async def open(self):
         self.uid = uuid.uuid4().hex
         self.seen = {}  # channel -> (epoch, last sequence number) this socket got
-        self.backlog = None  # live messages held back while catching up
+        self.backlog = []  # live messages held back until open() has caught up
         self.closed = False
-        sprint = self._sprint_from_token()
-        if sprint is None:
-            return  # closed with the reason
+        sprint, _ = self._checked_token()
+        if sprint is not None:
+            self.channel = f"sprint:{sprint}"
+            await self.application.add_subscriber(self.channel, self)
+
+    def on_finish(self):
+        """A handshake refused after prepare() (not an upgrade, another origin) leaves."""
+        if self.get_status() != 101 and self.channel is not None:
+            self.application.remove_subscriber(self.channel, self)
+            self.channel = None
+
+    async def open(self):
+        sprint, refusal = self._checked_token()
+        if refusal:
+            return self.close(*refusal)
         since = self._since()
         if since is None:
             return
         stream = self.ws_connection.stream
         stream.max_write_buffer_size = options.max_buffer
         self.bucket = TokenBucket(options.rate_limit)
-        self.channel = f"sprint:{sprint}"
         self.viewer = self._viewer(sprint)
-        self.backlog = [] if since else None
-        await self.application.add_subscriber(self.channel, self)
         if await self.application.revocations.refuses(self):
             return self.revoke()
         if since and not self.closed:
             await self._catch_up(since)
+        self._release_held()
         if self.viewer and not self.closed:
             await self.application.presence.join(self.channel, self, self.viewer)
 
-    def _sprint_from_token(self):
-        """The sprint id signed in ?channel=, or None once the socket is closed with why."""
+    def _checked_token(self):
+        """(the sprint id signed in ?channel=, None), or (None, (close code, why not))."""
         token = self.get_argument("channel", "")
         if not token:
-            return self.close(CLOSE_BAD_REQUEST, "channel token missing")
+            return None, (CLOSE_BAD_REQUEST, "channel token missing")
         try:
             sprint = self.application.channel_signer.unsign(token, max_age=TOKEN_MAX_AGE)
         except SignatureExpired:
-            return self.close(CLOSE_TOKEN_EXPIRED, "channel token expired")
+            return None, (CLOSE_TOKEN_EXPIRED, "channel token expired")
         except BadSignature:
-            return self.close(CLOSE_TOKEN_INVALID, "channel token invalid")
+            return None, (CLOSE_TOKEN_INVALID, "channel token invalid")
         if not NUMBER.fullmatch(sprint):
-            return self.close(CLOSE_TOKEN_INVALID, "channel token is not for a sprint")
+            return None, (CLOSE_TOKEN_INVALID, "channel token is not for a sprint")
         self.issued = issued_at(token)
-        return sprint
+        return sprint, None
 
     def _viewer(self, sprint):
         """Who this socket's user is, from ?viewer= (signed by scrum for this sprint), or None:
@@ -667,6 +694,9 @@ class SprintHandler(Hardened, WebSocketHandler):
             elif after != last:
                 self.resync(channel, last, current)
             self.seen[channel] = (current, last)
+
+    def _release_held(self):
+        """Deliver the live messages held back since prepare(), but those already replayed."""
         held, self.backlog = self.backlog, None
         for channel, sender, seq, epoch, data in held:
             seen_epoch, seen_seq = self.seen.get(channel, (None, 0))
