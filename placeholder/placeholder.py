@@ -133,7 +133,7 @@ settings.configure(
         "whitenoise.middleware.WhiteNoiseMiddleware",
         "django.middleware.common.CommonMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
-        "csp.middleware.CSPMiddleware",
+        f"{__name__}.PolicyBuiltOnce",  # django-csp's
     ],
     CONTENT_SECURITY_POLICY={  # the home page's script and CSS, its example images
         "DIRECTIVES": {
@@ -189,6 +189,9 @@ settings.configure(
     },
 )
 
+from csp.constants import HEADER as CSP_HEADER  # noqa: E402
+from csp.middleware import CSPMiddleware  # noqa: E402
+from csp.utils import build_policy  # noqa: E402
 from django import forms  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.validators import RegexValidator  # noqa: E402
@@ -1007,6 +1010,28 @@ def measured(get_response):
         return response
 
     return middleware
+
+
+class PolicyBuiltOnce(CSPMiddleware):
+    """django-csp's middleware, with CONTENT_SECURITY_POLICY built once instead of for every
+    response. django-csp copies and builds the policy twice a response: in-process a cached
+    image took 128-133 µs with it and takes 93 µs; under gunicorn (bench_placeholder, 8 rounds)
+    2,020 then 2,209 cached images per server CPU-second, 0.92x then 1.03x hello. A response
+    whose view changes the policy, a request that took a nonce and DEBUG's error pages take
+    django-csp's own path (placeholder has no report-only policy and no excluded prefix,
+    which that path would also handle)."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.policy = build_policy()
+
+    def process_response(self, request, response):
+        own = any(name.startswith("_csp") for name in vars(response))
+        debug_page = settings.DEBUG and response.status_code in (404, 500)
+        if own or debug_page or getattr(request, "_csp_nonce", None):
+            return super().process_response(request, response)
+        response.headers.setdefault(CSP_HEADER, self.policy)
+        return response
 
 
 def head_without_body(get_response):
