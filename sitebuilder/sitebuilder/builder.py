@@ -49,7 +49,6 @@ from .links import broken_links, internal_links, missing_css_files
 from .pages import PageError, display_name, find_pages, page_url, source_folders
 
 STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
-OLD_STATE = ".sitebuilder.json"  # where builds before version 3 kept it, inside the output
 STATE_VERSION = 3
 EXTRAS = ("404.html", "sitemap.xml")
 MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
@@ -203,7 +202,6 @@ def put_in_place(plan, staging):
         swap_in(staging / "static", plan.output / "static", staging / "old-static")
     move_into(staging, plan.output, [output_file(Path(), slug) for slug in plan.todo])
     remove_pages(plan.output, plan.removed)
-    (plan.output / OLD_STATE).unlink(missing_ok=True)
 
 
 def check_output(output, pages, state):
@@ -334,10 +332,7 @@ def read_state(output):
 
 def made_by_build(output, pages, state):
     """Whether build made the output folder: its state is beside it and the folder holds only
-    names build puts there for these pages or those of the state (or an older build left its
-    state inside)."""
-    if (output / OLD_STATE).is_file():
-        return True
+    names build puts there for these pages or those of the state."""
     if not state or not output.is_dir():
         return False
     others = set(os.listdir(output)) - {*EXTRAS, "index.html", "static"} - pages.keys()
