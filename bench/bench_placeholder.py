@@ -19,11 +19,11 @@
    the smallest, at every size.
 3. A cached image through nginx, against the floor: the same nginx serving placeholder's own
    bytes as a static file (nginx started on free ports from a temporary folder, set up as
-   compose's nginx image). As deployed: compose's proxy lines to gunicorn plus a proxy_cache
-   for the immutable image URLs, as a CDN would; and, for detail, without a cache (compose's
-   nginx today). The bodies are checked byte for byte against placeholder's, a repeat must be
-   a cache HIT; one wrk at a time, the static file and the cached image in the order A B B A
-   (which comes first rotating by round). Target: repeat requests through nginx as deployed
+   compose's nginx image). As deployed: compose's proxy lines to gunicorn and its proxy_cache
+   for the immutable image URLs (deploy/nginx.conf); and, for detail, without a cache. The
+   bodies are checked byte for byte against placeholder's, a repeat must be a cache HIT;
+   one wrk at a time, the static file and the cached image in the order A B B A (which comes
+   first rotating by round). Target: repeat requests through nginx as deployed
    at least 0.8x the static file's requests per second (its requests per CPU-second shown).
 4. Cached images and their 304s through gunicorn alone against hello.py's "Hello World" under
    the same gunicorn settings, each with its own wrk at the same time. Target: at least 1x
@@ -127,9 +127,8 @@ with open("/proc/self/status") as status:  # VmHWM, unlike ru_maxrss, is not inh
 print(peak * 1024 - before)
 """
 # The floor and placeholder as deployed, in one nginx set up as compose's nginx image is (a
-# worker per core, sendfile, keep-alive). Compose's nginx proxies placeholder with the proxy
-# lines below (deploy/nginx.conf) and caches nothing; here a proxy_cache keeps the immutable
-# images, as a CDN in front would.
+# worker per core, sendfile, keep-alive), with deploy/nginx.conf's proxy lines and its cache of
+# the immutable images.
 NGINX_CONFIG = """
 daemon off;
 worker_processes auto;
@@ -166,10 +165,10 @@ http {
         location /image/ {
             proxy_pass http://placeholder;
             proxy_cache images;
-            add_header X-Cache-Status $upstream_cache_status always;
+            add_header X-Proxy-Cache $upstream_cache_status always;
         }
     }
-    server {  # compose's nginx today: every request goes to gunicorn
+    server {  # without the cache: every request goes to gunicorn
         listen 127.0.0.1:%(proxied)d;
         location / { proxy_pass http://placeholder; }
     }
@@ -565,7 +564,7 @@ def proxied_bodies(report, running):
     figure = f"placeholder {WARM_PATH} through nginx: output checked"
     ours = get(running.ours.url + WARM_PATH).content
     bodies = {case: get(url).content for case, url in running.urls.items()}
-    status = get(running.urls["cached"]).headers.get("X-Cache-Status")
+    status = get(running.urls["cached"]).headers.get("X-Proxy-Cache")
     different = [case for case, body in bodies.items() if body != ours]
     if different or status != "HIT":
         report.fail(figure, f"bodies unlike placeholder's: {different}; a repeat was {status}")
@@ -608,7 +607,7 @@ def nginx_requests(report, running, rounds, seconds):
     static = figures(runs["static"])
     for case, label, bound in [
         ("cached", "repeated through nginx as deployed (proxy_cache)", STATIC_BOUND),
-        ("proxied", "through nginx without a cache (compose's today)", None),
+        ("proxied", "through nginx without a cache", None),
     ]:
         cpu = f"; {spread(ratios['cached CPU'], 'x', 2)} of its req/CPU-s" if bound else ""
         report.row(

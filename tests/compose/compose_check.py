@@ -156,17 +156,46 @@ def test_hook_reaches_sockets_on_every_replica(stack, api, sprint):
             socket.close()
 
 
+ASK_IMAGE = """import hashlib, sys, urllib.request
+response = urllib.request.urlopen(sys.argv[1], timeout=5)
+digest = hashlib.sha256(response.read()).hexdigest()
+print(response.getcode(), response.headers["X-Cache"], digest)"""
+
+
+def image_inside(path):
+    """(status, X-Cache, sha256 of the body) of an image asked of placeholder itself, inside
+    its container: nginx's cache in front would answer a repeat without asking it."""
+    url = f"http://127.0.0.1:{PORTS['placeholder']}{path}"
+    return compose("exec", "-T", "placeholder", "python", "-c", ASK_IMAGE, url).split()
+
+
 def test_placeholder_image_cached_in_redis(stack):
     """Rendered once, then a HIT from Redis even after every worker has been replaced."""
     path = f"/image/321x{100 + uuid.uuid4().int % 500}/?text=compose"
-    first = requests.get(stack["placeholder"] + path, timeout=WAIT)
-    assert (first.status_code, first.headers["X-Cache"]) == (200, "MISS")
-    assert first.headers["Content-Type"] == "image/png"
+    status, cache, digest = image_inside(path)
+    assert (status, cache) == ("200", "MISS")
     compose("restart", "placeholder")
     compose("up", "--wait", "placeholder")
-    again = requests.get(stack["placeholder"] + path, timeout=WAIT)
-    assert (again.status_code, again.headers["X-Cache"]) == (200, "HIT")
-    assert again.content == first.content
+    assert image_inside(path) == ["200", "HIT", digest]
+
+
+def test_nginx_keeps_images_while_placeholder_is_down(stack):
+    """An immutable image is kept by nginx: a repeat never reaches placeholder."""
+    path = f"/image/123x{100 + uuid.uuid4().int % 500}/?text=nginx"
+    first = requests.get(stack["placeholder"] + path, timeout=WAIT)
+    assert (first.status_code, first.headers["X-Proxy-Cache"]) == (200, "MISS")
+    assert first.headers["Content-Type"] == "image/png"
+    compose("stop", "placeholder")
+    try:
+        again = requests.get(stack["placeholder"] + path, timeout=WAIT)
+        assert (again.status_code, again.headers["X-Proxy-Cache"]) == (200, "HIT")
+        assert again.content == first.content
+        never = f"/image/7x7/?text={uuid.uuid4().hex[:8]}"
+        other = requests.get(stack["placeholder"] + never, timeout=WAIT)
+        assert other.status_code in (502, 504)  # never asked before: placeholder is needed
+    finally:
+        compose("start", "placeholder")
+        compose("up", "--wait", "placeholder")
 
 
 def test_built_site_served_by_nginx(stack):
