@@ -20,20 +20,21 @@ and this module alone turns the problems found into a BuildError.
 """
 
 import filecmp
+import functools
 import gc
 import hashlib
 import html
-import json
 import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+import orjson
 from compressor.cache import flush_offline_manifest
 from compressor.storage import default_offline_manifest_storage as offline_manifest_storage
 from compressor.storage import default_storage as compressor_storage
@@ -49,10 +50,13 @@ from .links import broken_links, internal_links, missing_css_files
 from .pages import PageError, display_name, find_pages, page_url, source_folders
 
 STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
-STATE_VERSION = 3
+STATE_VERSION = 4
+DIGEST_SIZE = 16  # bytes of a blake2b digest: enough to tell versions of a file apart
 EXTRAS = ("404.html", "sitemap.xml")
 MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
 BATCHES_PER_JOB = 4  # tasks per worker: few (each costs the parent a round trip), but enough
+DAY = 24 * 3600 * 10**9  # nanoseconds, as st_mtime_ns counts
+EPOCH = date(1970, 1, 1)
 MAX_BATCH = 250  # to even out the workers and show progress; pages per task at most
 
 
@@ -109,8 +113,15 @@ class Plan:
 def build(output, slugs=(), jobs=None, force=False, progress=None):
     """Build the site into output, or only the pages named in slugs; returns a Summary."""
     started = time.perf_counter()
-    plan = plan_build(Path(output).resolve(), list(dict.fromkeys(slugs)), force)
-    apply_plan(plan, jobs, progress)
+    # What is loaded by now stays for good: garbage collections walking it again and again
+    # took a rebuild of one page of 10,000 from 160 to 180 ms (the state alone is 100,000
+    # objects). Forked workers share it too, never touched by the collector.
+    gc.freeze()
+    try:
+        plan = plan_build(Path(output).resolve(), list(dict.fromkeys(slugs)), force)
+        apply_plan(plan, jobs, progress)
+    finally:
+        gc.unfreeze()
     count = len(plan.named) or len(plan.pages)
     seconds = time.perf_counter() - started
     return Summary(count, len(plan.todo), len(plan.removed), plan.collect, seconds)
@@ -298,7 +309,7 @@ def collect_static():
 
 def layout_digest():
     """A digest of everything every page depends on besides its own source."""
-    digest = hashlib.blake2b(settings.STATIC_URL.encode())
+    digest = hashlib.blake2b(settings.STATIC_URL.encode(), digest_size=DIGEST_SIZE)
     template_dirs = engines["django"].template_dirs
     sources = [path for folder in template_dirs for path in Path(folder).rglob("*")]
     sources += Path(__file__).parent.glob("*.py")
@@ -314,7 +325,12 @@ def layout_digest():
 
 
 def file_digest(path):
-    return hashlib.blake2b(path.read_bytes()).hexdigest()
+    with open(path, "rb") as file:
+        return content_digest(file.read())
+
+
+def content_digest(data):
+    return hashlib.blake2b(data, digest_size=DIGEST_SIZE).hexdigest()
 
 
 def state_file(output):
@@ -324,7 +340,7 @@ def state_file(output):
 
 def read_state(output):
     try:
-        state = json.loads(state_file(output).read_text())
+        state = orjson.loads(state_file(output).read_bytes())  # json: 30 ms at 10,000 pages
     except (OSError, ValueError):
         return {}
     return state if isinstance(state, dict) else {}
@@ -344,7 +360,7 @@ def save_state(output, state):
     """Record the state of a build of output beside it (all at once: written, then renamed)."""
     target = state_file(output)
     temporary = target.with_name(f"{target.name}.{os.getpid()}")
-    temporary.write_text(json.dumps({"version": STATE_VERSION, **state}))
+    temporary.write_bytes(orjson.dumps({"version": STATE_VERSION, **state}))
     os.replace(temporary, target)
 
 
@@ -402,12 +418,9 @@ def render_pages(slugs, pages, root, layout, jobs=None, progress=None):
     if jobs > 1 and "fork" in multiprocessing.get_all_start_methods():
         collect(render_batch([batches[0].pop(0)]))  # warms caches the workers inherit
         gc.freeze()  # the collector leaves what they inherit untouched, so it stays shared
-        try:
-            with multiprocessing.get_context("fork").Pool(jobs) as pool:
-                for batch_results in pool.imap_unordered(render_batch, batches):
-                    collect(batch_results)
-        finally:
-            gc.unfreeze()
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for batch_results in pool.imap_unordered(render_batch, batches):
+                collect(batch_results)
     else:
         for batch in batches:
             collect(render_batch(batch))
@@ -446,7 +459,7 @@ def render_to_file(slug, source, root, layout):
         slug,
         {
             "stat": [status.st_mtime_ns, status.st_size],
-            "digest": hashlib.blake2b(data).hexdigest(),
+            "digest": content_digest(data),
             "layout": layout,
             "links": internal_links(page_url(slug), content),
         },
@@ -459,15 +472,21 @@ def write_extras(root, entries):
     not_found = build_engine().get_template("404.html").render(Context())
     (root / "404.html").write_text(not_found, encoding="utf-8")
     urls = sorted((page_url(slug), entry["stat"][0]) for slug, entry in entries.items())
+    site = html.escape(settings.SITE_URL, quote=False)  # a quoted path has nothing to escape
     sitemap = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
         *(
-            f"  <url><loc>{html.escape(settings.SITE_URL + quote(url), quote=False)}</loc>"
-            f"<lastmod>{datetime.fromtimestamp(mtime / 1e9, UTC).date()}</lastmod></url>"
+            f"  <url><loc>{site}{quote(url)}</loc><lastmod>{utc_date(mtime // DAY)}</lastmod></url>"
             for url, mtime in urls
         ),
         "</urlset>\n",
     ]
     (root / "sitemap.xml").write_text("\n".join(sitemap), encoding="utf-8")
     return internal_links("/404.html", not_found)
+
+
+@functools.cache
+def utc_date(day):
+    """The date of a day counted from 1970-01-01 (UTC); most pages share a few."""
+    return (EPOCH + timedelta(days=day)).isoformat()

@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
@@ -45,11 +44,12 @@ def fingerprint():
         paths = []
     for folder in source_folders():
         if folder != pages_directory().resolve():
-            paths += [Path(top, name) for top, _, names in os.walk(folder) for name in names]
+            for top, _, names in os.walk(folder):
+                paths += [os.path.join(top, name) for name in names]
     digest = hashlib.blake2b(digest_size=12)
     for path in sorted(paths):
         try:
-            status = path.stat()
+            status = os.stat(path)
         except OSError:
             continue
         digest.update(f"{path}\0{status.st_mtime_ns}\0{status.st_size}\n".encode())

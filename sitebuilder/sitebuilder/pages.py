@@ -73,31 +73,31 @@ def source_folders():
 
 
 def walk_pages(folder=None, base="", seen=frozenset()):
-    """(slug, path) of every file under pages/ with a page suffix, in name order.
+    """(slug, path) of every file under pages/ with a page suffix, in name order; the path is
+    a string (a Path for each of 10,000 pages took a rebuild 30 ms).
 
     Symlinks are followed when their target is inside the project, never into a folder the
     walk is already inside (a loop); hidden names and anything else are skipped.
     """
-    folder = folder or pages_directory()
-    seen = seen | {folder.resolve()}
+    folder = str(folder or pages_directory())
+    seen = seen | {Path(folder).resolve()}
     for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
         name = entry.name
         if name.startswith((".", "_")):
             continue
-        path = folder / name
-        if entry.is_symlink() and not reachable(path, seen):
+        if entry.is_symlink() and not reachable(entry.path, seen):
             continue  # (what is not a symlink is where its folder is)
         stem, suffix = os.path.splitext(name)
         if entry.is_dir():
-            yield from walk_pages(path, f"{base}{name}/", seen)
+            yield from walk_pages(entry.path, f"{base}{name}/", seen)
         elif suffix in SUFFIXES and entry.is_file():
-            yield (base.rstrip("/") if base and stem == "index" else base + stem), path
+            yield (base.rstrip("/") if base and stem == "index" else base + stem), entry.path
 
 
 def reachable(path, seen):
     """Whether a file or folder under pages/ may hold pages: it really is inside the project
     and is not a folder the walk already went through."""
-    real = path.resolve()
+    real = Path(path).resolve()
     return real.is_relative_to(project_directory()) and real not in seen
 
 
