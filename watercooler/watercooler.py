@@ -597,7 +597,7 @@ class SprintHandler(Hardened, WebSocketHandler):
         self.seen = {}  # channel -> (epoch, last sequence number) this socket got
         self.backlog = []  # live messages held back until open() has caught up
         self.closed = False
-        sprint, _ = self._checked_token()
+        sprint, self.refusal = self._checked_token()  # open() says why, once it can
         if sprint is not None:
             self.channel = f"sprint:{sprint}"
             await self.application.add_subscriber(self.channel, self)
@@ -609,16 +609,15 @@ class SprintHandler(Hardened, WebSocketHandler):
             self.channel = None
 
     async def open(self):
-        sprint, refusal = self._checked_token()
-        if refusal:
-            return self.close(*refusal)
+        if self.refusal:
+            return self.close(*self.refusal)
         since = self._since()
         if since is None:
             return
         stream = self.ws_connection.stream
         stream.max_write_buffer_size = options.max_buffer
         self.bucket = TokenBucket(options.rate_limit)
-        self.viewer = self._viewer(sprint)
+        self.viewer = self._viewer(self.channel.removeprefix("sprint:"))
         if await self.application.revocations.refuses(self):
             return self.revoke()
         if since and not self.closed:
