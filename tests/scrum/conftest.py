@@ -160,10 +160,12 @@ def verify(request, address):
 
 
 def as_announced(sprint):
-    """A sprint's JSON as the API answered its writer, as every socket is sent it: the
-    channel link without the writer's ?viewer=."""
-    channel = sprint["links"]["channel"].split("&viewer=", 1)[0]
-    return {**sprint, "links": {**sprint["links"], "channel": channel}}
+    """A sprint's JSON as every socket is sent it: the channel link without the writer's
+    ?viewer=, its token checked and reduced to the sprint it names (a link signed a second
+    later carries another timestamp)."""
+    address, token = sprint["links"]["channel"].split("&viewer=", 1)[0].split("channel=", 1)
+    named = TimestampSigner(key=SECRET, salt="watercooler.channel").unsign(token)
+    return {**sprint, "links": {**sprint["links"], "channel": f"{address}channel={named}"}}
 
 
 @pytest.fixture
