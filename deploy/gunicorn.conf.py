@@ -14,41 +14,14 @@ service is named after that folder.
 """
 
 import errno
-import os
 import time
 from pathlib import Path
 
 from gunicorn.workers.sync import SyncWorker
+from observability import log_format, logging_config  # linked beside this file too
 
 SERVICE = Path.cwd().name
-JSON_LOGS = os.environ.get("LOG_FORMAT", "").strip().lower() == "json"
-
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "text": {"format": f"%(asctime)s %(levelname)s {SERVICE} %(name)s: %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-            "rename_fields": {
-                "asctime": "time",
-                "levelname": "level",
-                "name": "logger",
-                "exc_info": "error",  # the traceback
-            },
-            "static_fields": {"service": SERVICE},
-        },
-    },
-    "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "json" if JSON_LOGS else "text"}
-    },
-    "root": {"handlers": ["stderr"], "level": "INFO"},
-    "loggers": {
-        "gunicorn.error": {"handlers": [], "propagate": True},
-        "gunicorn.access": {"handlers": [], "propagate": True},
-    },
-}
+logconfig_dict = logging_config(SERVICE, log_format(SERVICE))
 
 NOTHING_WAITING = (errno.EAGAIN, errno.EWOULDBLOCK)
 DRAIN_SECONDS = 5  # at most, so that a stop under steady load still ends well within 30 s

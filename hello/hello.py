@@ -9,19 +9,23 @@ json) and METRICS (on: Prometheus text at /metrics) come from the environment. E
 carries the other services' security headers (a Content-Security-Policy for this origin only,
 nosniff, no framing). GET /health answers 200 while the process can serve. Logs: one line a
 record on stderr (time, level, service, logger: message), server errors with their traceback
-whatever DEBUG is, gunicorn's own and access lines too (gunicorn.conf.py).
+whatever DEBUG is, gunicorn's own and access lines too. The log format and the request metrics
+are observability.py's, gunicorn's settings gunicorn.conf.py's: links to deploy/, where the
+other services' folders link too.
 """
 
 import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
-
-BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
+from observability import (
+    BOOT_ERROR,
+    log_format,
+    logging_config,
+    request_timer,
+    share_metrics_folder,
+)
 
 
 def env_flag(name, default):
@@ -60,17 +64,10 @@ if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     sys.exit(BOOT_ERROR)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 HTTPS = env_flag("HTTPS", False)
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    print(f"hello: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
+LOG_FORMAT = log_format("hello")
 METRICS = env_flag("METRICS", False)
-# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
-# one): the temporary directory's, named after the user and the gunicorn's process id.
-if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    folder = Path(tempfile.gettempdir()) / f"hello-metrics-{os.getuid()}-{os.getppid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+if METRICS:
+    share_metrics_folder("hello")
 
 
 settings.configure(
@@ -97,46 +94,13 @@ settings.configure(
     },
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
     SECURE_HSTS_SECONDS=31536000 if HTTPS else 0,
-    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "text": {"format": "%(asctime)s %(levelname)s hello %(name)s: %(message)s"},
-            "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {
-                    "asctime": "time",
-                    "levelname": "level",
-                    "name": "logger",
-                    "exc_info": "error",  # the traceback
-                },
-                "static_fields": {"service": "hello"},
-            },
-        },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "loggers": {
-            **dict.fromkeys(
-                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
-                {"handlers": [], "propagate": True},
-            ),
-            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
-            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
-        },
-    },
+    LOGGING=logging_config("hello", LOG_FORMAT),
 )
 
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpResponse, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
-from prometheus_client import Histogram  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
-from prometheus_client.django import PrometheusDjangoView  # noqa: E402
-
-# Prometheus text at /metrics with METRICS=on; under gunicorn the sum of every worker's.
-REQUESTS = Histogram(
-    "hello_request_duration_seconds", "HTTP requests, by route and status", ["route", "status"]
-)
+from prometheus_client.django import PrometheusDjangoView  # noqa: E402  (after the folder)
 
 
 def index(request):
@@ -161,24 +125,12 @@ def head_without_body(get_response):
     return middleware
 
 
-def measured(get_response):
-    """Middleware (METRICS=on): each request's duration, by route (its URL's name) and status."""
-
-    def middleware(request):
-        started = time.perf_counter()
-        response = get_response(request)
-        route = getattr(request.resolver_match, "url_name", None) or "other"  # 404s: other
-        REQUESTS.labels(route, response.status_code).observe(time.perf_counter() - started)
-        return response
-
-    return middleware
-
-
 urlpatterns = [
     path("", index, name="index"),
     path("health", health, name="health"),
 ]
-if METRICS:
+if METRICS:  # Prometheus text; under gunicorn the sum of every worker's
+    measured = request_timer("hello")
     urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 application = get_wsgi_application()

@@ -29,7 +29,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 from html import escape
@@ -39,11 +38,15 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
+from observability import (
+    BOOT_ERROR,
+    log_format,
+    logging_config,
+    request_timer,
+    share_metrics_folder,
+)
 
 # ---- Settings: from the environment --------------------------------------------------------------
-
-
-BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
 
 
 def env_flag(name, default):
@@ -84,17 +87,10 @@ ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace("
 REDIS_URL = os.environ.get("REDIS_URL")
 HTTPS = env_flag("HTTPS", False)
 NEGOTIATE = env_flag("PLACEHOLDER_NEGOTIATE", True)
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    print(f"placeholder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
+LOG_FORMAT = log_format("placeholder")
 METRICS = env_flag("METRICS", False)
-# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
-# one): the temporary directory's, named after the user and the gunicorn's process id.
-if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    folder = Path(tempfile.gettempdir()) / f"placeholder-metrics-{os.getuid()}-{os.getppid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+if METRICS:
+    share_metrics_folder("placeholder")
 
 
 # Memory bound of the image cache without Redis, per process: at most CACHE_ENTRIES images of
@@ -159,34 +155,7 @@ settings.configure(
     CACHES={"default": IMAGE_CACHE},
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
     SECURE_HSTS_SECONDS=31536000 if HTTPS else 0,
-    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "text": {"format": "%(asctime)s %(levelname)s placeholder %(name)s: %(message)s"},
-            "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {
-                    "asctime": "time",
-                    "levelname": "level",
-                    "name": "logger",
-                    "exc_info": "error",  # the traceback
-                },
-                "static_fields": {"service": "placeholder"},
-            },
-        },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "loggers": {
-            **dict.fromkeys(
-                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
-                {"handlers": [], "propagate": True},
-            ),
-            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
-            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
-        },
-    },
+    LOGGING=logging_config("placeholder", LOG_FORMAT),
 )
 
 from csp.constants import HEADER as CSP_HEADER  # noqa: E402
@@ -210,7 +179,7 @@ from django.utils.cache import get_conditional_response  # noqa: E402
 from django.views.decorators.http import require_safe  # noqa: E402
 from fontTools.ttLib import TTFont  # noqa: E402
 from PIL import Image, ImageColor, ImageDraw, ImageFont, features  # noqa: E402
-from prometheus_client import Counter, Histogram  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR)
+from prometheus_client import Counter  # noqa: E402  (after share_metrics_folder())
 from prometheus_client.django import PrometheusDjangoView  # noqa: E402
 
 log = logging.getLogger("placeholder")
@@ -219,11 +188,6 @@ log = logging.getLogger("placeholder")
 # ---- Limits, formats and fonts -------------------------------------------------------------------
 
 # Prometheus text at /metrics with METRICS=on; under gunicorn the sum of every worker's.
-REQUESTS = Histogram(
-    "placeholder_request_duration_seconds",
-    "HTTP requests, by route and status",
-    ["route", "status"],
-)
 RENDERS = Counter("placeholder_renders", "Images rendered, by format", ["format"])
 CACHE_LOOKUPS = Counter("placeholder_cache_lookups", "Image cache lookups, by result", ["result"])
 
@@ -998,20 +962,6 @@ def health(request):
     return JsonResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def measured(get_response):
-    """Middleware (METRICS=on): each request's duration, by route (its URL's name) and status."""
-
-    def middleware(request):
-        started = time.perf_counter()
-        response = get_response(request)
-        match = request.resolver_match  # None: static files, 404s
-        route = (match and match.url_name) or "other"
-        REQUESTS.labels(route, response.status_code).observe(time.perf_counter() - started)
-        return response
-
-    return middleware
-
-
 class PolicyBuiltOnce(CSPMiddleware):
     """django-csp's middleware, with CONTENT_SECURITY_POLICY built once instead of for every
     response. django-csp copies and builds the policy twice a response: in-process a cached
@@ -1065,6 +1015,7 @@ urlpatterns = [
     path("health", health, name="health"),
 ]
 if METRICS:
+    measured = request_timer("placeholder")
     urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 application = get_wsgi_application()

@@ -13,22 +13,27 @@ WATERCOOLER_SERVER (hooks), WATERCOOLER_PUBLIC (links.channel; default WATERCOOL
 WATERCOOLER_SECURE and WATERCOOLER_SECRET.
 With DEBUG off the service refuses to start without SECRET_KEY and WATERCOOLER_SECRET, or with
 one that is short or a published placeholder. GET /health: 200 while the database and the
-cache answer, else 503 naming what is down. LOG_FORMAT (text or json): see board/logs.py.
+cache answer, else 503 naming what is down. LOG_FORMAT (text or json): see observability.py.
 METRICS (on/off, default off): Prometheus text at /metrics (board/metrics.py).
 """
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import dj_database_url
 import django
-from board.logs import JSON, TEXT, Repeats
+from board.logs import Repeats
 from django.conf import settings
+from observability import (
+    BOOT_ERROR,
+    log_format,
+    logging_config,
+    request_timer,
+    share_metrics_folder,
+)
 
 BASE_DIR = Path(__file__).resolve().parent
-BOOT_ERROR = 3  # the exit status gunicorn reads as "worker failed to boot": it stops, no respawn
 CACHE_TABLE = "scrum_cache"
 # Parts of values that are published (examples, dev-only defaults), so never secret.
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
@@ -130,17 +135,10 @@ DEBUG = env_flag("DEBUG", True)
 STATIC_ROOT = BASE_DIR / "static_collected"
 COLLECTED = (STATIC_ROOT / "staticfiles.json").exists() or sys.argv[1:2] == ["collectstatic"]
 HTTPS = env_flag("HTTPS", False)
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    print(f"scrum: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
+LOG_FORMAT = log_format("scrum")
 METRICS = env_flag("METRICS", False)
-# With METRICS=on, every worker of a gunicorn counts into one folder (unless the operator names
-# one): the temporary directory's, named after the user and the gunicorn's process id.
-if METRICS and "gunicorn" in sys.modules and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    folder = Path(tempfile.gettempdir()) / f"scrum-metrics-{os.getuid()}-{os.getppid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+if METRICS:
+    share_metrics_folder("scrum")
 
 settings.configure(
     DEBUG=DEBUG,
@@ -167,7 +165,7 @@ settings.configure(
         "board",
     ],
     MIDDLEWARE=[
-        *(["board.metrics.measured"] if METRICS else []),
+        *([f"{__name__}.measured"] if METRICS else []),
         f"{__name__}.head_without_body",
         "django.middleware.security.SecurityMiddleware",
         "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -251,23 +249,12 @@ settings.configure(
             "board.schema.empty_query_values",
         ],
     },
-    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"text": {"format": TEXT}, "json": JSON},
-        "filters": {"repeats": {"()": Repeats}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "loggers": {
-            **dict.fromkeys(
-                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
-                {"handlers": [], "propagate": True},
-            ),
-            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
-            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
-            "board.hooks": {"filters": ["repeats"]},  # a watercooler outage: a line a second
-        },
-    },
+    LOGGING=logging_config(
+        "scrum",
+        LOG_FORMAT,
+        filters={"repeats": {"()": Repeats}},
+        loggers={"board.hooks": {"filters": ["repeats"]}},  # a watercooler outage: a line a second
+    ),
     SECURE_SSL_REDIRECT=HTTPS,
     SECURE_REDIRECT_EXEMPT=[r"^health$"],  # load balancers probe over plain HTTP
     SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None,
@@ -311,6 +298,7 @@ urlpatterns = [  # every API path answers with and without its trailing slash
 if METRICS:
     from prometheus_client.django import PrometheusDjangoView
 
+    measured = request_timer("scrum")
     urlpatterns.append(path("metrics", PrometheusDjangoView.as_view(), name="metrics"))
 
 handler400 = "board.limits.bad_request"

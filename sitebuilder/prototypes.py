@@ -17,9 +17,9 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
+from observability import BOOT_ERROR, log_format, logging_config, request_timer
 
 BASE_DIR = Path(__file__).resolve().parent
-BOOT_ERROR = 3  # a start-up error (bad configuration): the exit status says so
 
 
 def env_flag(name, default):
@@ -35,10 +35,7 @@ def env_flag(name, default):
     sys.exit(BOOT_ERROR)
 
 
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
-if LOG_FORMAT not in {"text", "json"}:
-    print(f"sitebuilder: LOG_FORMAT must be text or json, not {LOG_FORMAT!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
+LOG_FORMAT = log_format("sitebuilder")
 METRICS = env_flag("METRICS", False)
 
 
@@ -48,7 +45,7 @@ settings.configure(
     ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF="sitebuilder.urls",
     MIDDLEWARE=[
-        *(["sitebuilder.metrics.measured"] if METRICS else []),
+        *([f"{__name__}.measured"] if METRICS else []),
         "django.middleware.common.CommonMiddleware",
         "sitebuilder.livereload.LiveReloadMiddleware",  # only under runserver with DEBUG on
     ],
@@ -82,35 +79,11 @@ settings.configure(
     # of time, so a built page only looks its bundles up in the offline manifest.
     COMPRESS_OFFLINE=True,
     COMPRESS_CSS_HASHING_METHOD="content",
-    LOGGING={  # one handler for every logger (no mail_admins), gunicorn's too
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "text": {"format": "%(asctime)s %(levelname)s sitebuilder %(name)s: %(message)s"},
-            "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",  # one object a line
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {
-                    "asctime": "time",
-                    "levelname": "level",
-                    "name": "logger",
-                    "exc_info": "error",  # the traceback
-                },
-                "static_fields": {"service": "sitebuilder"},
-            },
-        },
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-        "root": {"handlers": ["stderr"], "level": "INFO"},
-        "loggers": {
-            **dict.fromkeys(
-                ["django", "django.server", "gunicorn.error", "gunicorn.access"],
-                {"handlers": [], "propagate": True},
-            ),
-            "django.request": {"level": "ERROR"},  # its 4xx warnings: the access log has them
-            "django.security.DisallowedHost": {"level": "CRITICAL"},  # a 400 there too
-        },
-    },
+    LOGGING=logging_config("sitebuilder", LOG_FORMAT),
 )
+
+if METRICS:  # the live server's figures, at /metrics (sitebuilder/urls.py)
+    measured = request_timer("sitebuilder")
 
 if __name__ == "__main__":
     import gc

@@ -1,4 +1,4 @@
-"""scrum's log lines: time, level, service, logger: message; JSON objects with LOG_FORMAT=json.
+"""scrum's own log filter; the log lines' format is observability.py's, as for every service.
 
 Repeats (on the announcements' logger) keeps an outage of the watercooler to one line a second:
 the first warning goes out, the same warnings in the next second are counted, and one line
@@ -8,19 +8,6 @@ then says how many there were.
 import logging
 import threading
 import time
-
-TEXT = "%(asctime)s %(levelname)s scrum %(name)s: %(message)s"
-JSON = {  # LOG_FORMAT=json: one object a line, with a traceback in its "error"
-    "()": "pythonjsonlogger.json.JsonFormatter",
-    "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-    "rename_fields": {
-        "asctime": "time",
-        "levelname": "level",
-        "name": "logger",
-        "exc_info": "error",
-    },
-    "static_fields": {"service": "scrum"},
-}
 
 
 class Repeats(logging.Filter):

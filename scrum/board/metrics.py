@@ -7,15 +7,11 @@ reaches; scrum.py chooses the folder before this module is imported.
 
 import atexit
 import os
-import time
 
-from prometheus_client import Counter, Gauge, Histogram, multiprocess
+from prometheus_client import Counter, Gauge, multiprocess
 
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
-REQUESTS = Histogram(
-    "scrum_request_duration_seconds", "HTTP requests, by route and status", ["route", "status"]
-)
 QUEUED = Gauge(
     "scrum_announcements_queued", "Announcements waiting to be sent", multiprocess_mode="livesum"
 )
@@ -24,20 +20,6 @@ FAILED = Counter(
     "scrum_announcements_failed", "Announcements sent but not taken, by reason", ["reason"]
 )
 DROPPED = Counter("scrum_announcements_dropped", "Announcements never sent, by reason", ["reason"])
-
-
-def measured(get_response):
-    """Middleware: each request's duration, by route (its URL's name) and status."""
-
-    def middleware(request):
-        started = time.perf_counter()
-        response = get_response(request)
-        match = request.resolver_match  # None: static files, 404s
-        route = (match and match.url_name) or "other"
-        REQUESTS.labels(route, response.status_code).observe(time.perf_counter() - started)
-        return response
-
-    return middleware
 
 
 if MULTIPROCESS:  # a worker that exits takes its queue depth with it
