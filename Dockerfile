@@ -30,4 +30,4 @@ COPY . .
 # The board's static files under hashed names with gzipped copies (scrum/static_collected/).
 RUN cd scrum && DEBUG=on python scrum.py collectstatic --noinput --verbosity 0
 USER app
-CMD ["gunicorn", "--chdir", "hello", "--bind", "0.0.0.0:8003", "hello:application"]
+CMD ["sh", "-c", "cd hello && exec gunicorn --bind 0.0.0.0:8003 hello:application"]

@@ -1,9 +1,9 @@
 """gunicorn's settings for every gunicorn-run service (hello, placeholder, scrum).
 
 Each service folder links its ``gunicorn.conf.py`` here, and gunicorn reads that file from the
-folder it runs in (``--chdir hello``, or ``gunicorn hello:application`` inside it), so the
-Procfile, compose, the Dockerfile and the READMEs' commands all get it without a flag. The
-service is named after that folder.
+folder it starts in (``gunicorn hello:application`` inside it; ``--chdir`` comes too late, so
+the Procfile, compose and the Dockerfile ``cd`` into the folder first). The service is named
+after that folder.
 
 - Logs: gunicorn's own lines (the master's: starting, workers booted, signals, stop) and its
   access lines take the services' format, LOG_FORMAT text or json (each service refuses any

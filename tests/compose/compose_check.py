@@ -394,6 +394,14 @@ def test_no_metrics_through_nginx_access_logs_and_bounded_log_files(stack):
         assert config == {"Type": "local", "Config": {"max-size": "10m", "max-file": "5"}}, name
 
 
+def test_gunicorns_own_lines_take_the_services_format(stack):
+    """Each gunicorn read its service's gunicorn.conf.py (gunicorn looks for it in the folder it
+    starts in, before any --chdir): the master's own start line is one of the service's."""
+    for name in ("scrum", "placeholder", "hello"):
+        logs = compose("logs", "--no-color", name)
+        assert re.search(rf" INFO {name} gunicorn\.error: Starting gunicorn ", logs), logs[-3000:]
+
+
 def test_board_scripts_have_hashed_names_are_cached_for_good_and_gzipped(stack):
     page = requests.get(stack["scrum"] + "/", timeout=WAIT).text
     app = re.search(r'<script src="(/static/board/js/app\.[0-9a-f]{12}\.js)"', page).group(1)

@@ -1,6 +1,6 @@
 """`make run`'s stack as the Procfile starts it under honcho: ports from the environment, a
-service that dies started again while the others keep serving, no shared gunicorn control
-socket, and PUBLIC_HOST opening the stack to other machines. All on 127.0.0.1 free ports."""
+service that dies started again while the others keep serving, each gunicorn on its folder's
+gunicorn.conf.py, no shared gunicorn control socket, and PUBLIC_HOST opening the stack to other machines. All on 127.0.0.1 free ports."""
 
 import json
 import os
@@ -73,6 +73,8 @@ def test_a_service_that_dies_comes_back_and_the_others_keep_serving(start, tmp_p
     stack = start(honcho(tmp_path))
     wait_until_serving(stack, PORTS)
     assert not (tmp_path / ".gunicorn").exists()  # no gunicorn made a control socket
+    for name in ("hello", "placeholder", "scrum"):  # each read its folder's gunicorn.conf.py
+        assert f" INFO {name} gunicorn.error: Starting gunicorn " in stack.output(), name
     first = watercooler_pid(stack)
     os.kill(first, signal.SIGKILL)
     for name in ("SCRUM_PORT", "PLACEHOLDER_PORT", "HELLO_PORT", "SITE_PORT"):
