@@ -4,7 +4,6 @@ access log."""
 
 import re
 
-import pytest
 import requests
 from harness import ROOT, gunicorn, json_entries, log_line, with_failing_view
 
@@ -44,12 +43,6 @@ def test_json_logs_are_one_object_a_line(start, tmp_path):
     assert error["time"][:4].isdigit()
     access = [entry["message"] for entry in entries if entry["logger"] == "gunicorn.access"]
     assert any('"GET /health HTTP/1.1" 200' in message for message in access)
-
-
-def test_an_unknown_log_format_stops_the_start(start):
-    with pytest.raises(RuntimeError) as failed:
-        start(gunicorn("hello", HELLO, {**PRODUCTION, "LOG_FORMAT": "xml"}))
-    assert "hello: LOG_FORMAT must be text or json, not 'xml'" in str(failed.value)
 
 
 def test_gunicorns_own_lines_are_in_the_services_format(start):

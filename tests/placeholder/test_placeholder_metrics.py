@@ -1,5 +1,6 @@
 """placeholder's Prometheus figures at /metrics (METRICS=on): requests by route and status,
-renders, cache hits and misses, summed over every gunicorn worker; nothing unless asked."""
+renders, cache hits and misses, summed over every gunicorn worker (nothing unless asked: see
+tests/observability)."""
 
 import os
 import shutil
@@ -43,15 +44,3 @@ def test_metrics_add_up_every_workers_requests_renders_and_cache_lookups(start):
     folder = Path(tempfile.gettempdir()) / f"placeholder-metrics-{os.getuid()}-{service.proc.pid}"
     assert any(folder.glob("counter_*.db"))
     shutil.rmtree(folder)
-
-
-def test_metrics_are_not_served_unless_asked(start):
-    service = start(gunicorn("placeholder", PLACEHOLDER, PRODUCTION))
-    assert requests.get(service.url + "/metrics", timeout=10).status_code == 404
-
-
-def test_a_metrics_setting_that_is_not_on_or_off_stops_the_start(start):
-    with pytest.raises(RuntimeError) as failed:
-        start(gunicorn("placeholder", PLACEHOLDER, {**PRODUCTION, "METRICS": "maybe"}))
-    assert "exited with 3" in str(failed.value)  # the master stopped, no worker respawned
-    assert str(failed.value).count("placeholder: METRICS must be on or off, not 'maybe'") == 1

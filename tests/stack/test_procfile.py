@@ -1,6 +1,7 @@
 """`make run`'s stack as the Procfile starts it under honcho: ports from the environment, a
 service that dies started again while the others keep serving, each gunicorn on its folder's
-gunicorn.conf.py, no shared gunicorn control socket, and PUBLIC_HOST opening the stack to other machines. All on 127.0.0.1 free ports."""
+gunicorn.conf.py, no shared gunicorn control socket, and PUBLIC_HOST opening the stack to
+other machines. All on 127.0.0.1 free ports."""
 
 import json
 import os
