@@ -115,7 +115,8 @@ LOREM = (
 
 def generate_site(folder, pages):
     """A copy of sitebuilder with the book's four pages and generated ones, pages in all."""
-    shutil.copy(SITEBUILDER / "prototypes.py", folder)
+    for name in ("prototypes.py", "observability.py"):
+        shutil.copy(SITEBUILDER / name, folder)
     shutil.copytree(SITEBUILDER / "sitebuilder", folder / "sitebuilder")
     (folder / "pages").mkdir()
     for name in BOOK_PAGES:

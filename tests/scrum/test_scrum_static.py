@@ -21,7 +21,8 @@ def test_collected_scripts_have_hashed_names_are_cached_for_good_and_gzipped(
 ):
     copy = tmp_path / "scrum"
     copy.mkdir()
-    shutil.copy(SCRUM / "scrum.py", copy)
+    for name in ("scrum.py", "observability.py"):
+        shutil.copy(SCRUM / name, copy)
     shutil.copytree(SCRUM / "board", copy / "board", ignore=shutil.ignore_patterns("__pycache__"))
     command = [sys.executable, "scrum.py", "collectstatic", "--noinput", "--verbosity", "0"]
     subprocess.run(command, cwd=copy, env={**os.environ, "DEBUG": "on"}, check=True)
