@@ -198,6 +198,7 @@ def test_errors_name_the_page_and_keep_the_previous_build(
     assert sorted(p.name for p in site.iterdir()) == [
         "._build.sitebuilder.json",
         "_build",
+        "observability.py",
         "pages",
         "prototypes.py",
         "sitebuilder",
@@ -208,7 +209,12 @@ def test_a_failed_first_build_leaves_no_output(site, prototypes):
     break_page(site, "pricing.html", '"Storage"]},', '"Storage"]}')
     result = prototypes("build", check=False)
     assert result.returncode != 0 and "pages/pricing.html, line 7" in result.stderr
-    assert sorted(p.name for p in site.iterdir()) == ["pages", "prototypes.py", "sitebuilder"]
+    assert sorted(p.name for p in site.iterdir()) == [
+        "observability.py",
+        "pages",
+        "prototypes.py",
+        "sitebuilder",
+    ]
 
 
 def test_every_error_is_reported_at_once(site, prototypes):
@@ -463,7 +469,12 @@ def test_a_failed_named_build_on_a_clean_checkout_changes_nothing(site, prototyp
     (site / "pages" / "broken.html").write_text("<p>{% bogus %}</p>")
     result = prototypes("build", "broken", check=False)
     assert result.returncode == 1 and "pages/broken.html, line 1" in result.stderr
-    assert sorted(p.name for p in site.iterdir()) == ["pages", "prototypes.py", "sitebuilder"]
+    assert sorted(p.name for p in site.iterdir()) == [
+        "observability.py",
+        "pages",
+        "prototypes.py",
+        "sitebuilder",
+    ]
     (site / "pages" / "broken.html").unlink()
     assert "1 page rendered" in prototypes("build", "pricing").stdout
     assert "4 pages: 3 rendered, 1 unchanged" in prototypes("build").stdout
