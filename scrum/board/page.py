@@ -1,9 +1,11 @@
 """The single-page board at / (book ch. 5-6), sent with a strict Content-Security-Policy."""
 
 from django.conf import settings
+from django.urls import reverse
 from django.views.generic import TemplateView
 
 from .models import DESCRIPTION_LENGTH, NAME_LENGTH
+from .urls import api_links
 
 
 def content_security_policy():
@@ -29,10 +31,15 @@ def content_security_policy():
 
 
 class BoardPage(TemplateView):
-    """The board's page; its forms bound each field as the model does."""
+    """The board's page; its forms bound each field as the model does, and it carries the API
+    root's links, so the board need not ask the root for them before it asks for a list."""
 
     template_name = "board/index.html"
     extra_context = {"name_length": NAME_LENGTH, "description_length": DESCRIPTION_LENGTH}
+
+    def get_context_data(self, **kwargs):
+        links = api_links(reverse("api-root"))  # paths: the board talks to its own origin
+        return super().get_context_data(api_links=links, **kwargs)
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)

@@ -9,14 +9,19 @@ from .serializers import api_root
 
 
 class RootView(APIRootView):
-    """The root answers without credentials (the board discovers the API before login), and
+    """The root answers without credentials (a client discovers the API before it logs in), and
     its links end in / like every other link of the API."""
 
     permission_classes = (AllowAny,)
 
     def get(self, request, *args, **kwargs):
-        root = api_root(request)
-        return Response({prefix: f"{root}{prefix}/" for prefix in self.api_root_dict})
+        return Response(api_links(api_root(request)))
+
+
+def api_links(root):
+    """Return the root's answer: each list's URL under ``root``, by name (sprints, tasks,
+    users); ``root`` is the API's absolute URL, or its path for the board's own page."""
+    return {prefix: f"{root}{prefix}/" for prefix, _, _ in router.registry}
 
 
 router = DefaultRouter()

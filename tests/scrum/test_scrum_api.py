@@ -1,6 +1,7 @@
 """The scrum API in-process (DRF test client): auth, resources, links, filters, rules, ETags."""
 
 import base64
+import json
 import re
 from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -867,7 +868,7 @@ def test_the_board_page_configures_the_client_and_forbids_inline_script(settings
     assert "<title>Scrum Board</title>" in page
     assert '"apiRoot": "/api/"' in page and '"apiLogin": "/api/token"' in page
     scripts = re.findall(r'<script src="/static/board/(\S+)"', page)
-    assert scripts == [  # app.js first: it asks for the API root while the libraries load
+    assert scripts == [
         "js/app.js",
         "vendor/jquery.min.js",
         "vendor/underscore-min.js",
@@ -888,6 +889,18 @@ def test_the_board_page_configures_the_client_and_forbids_inline_script(settings
     assert policy["style-src"] == "'self'"
     assert policy["connect-src"] == f"'self' ws://{settings.WATERCOOLER_SERVER}"
     assert policy["frame-ancestors"] == "'none'"
+
+
+def test_the_board_page_carries_the_api_roots_links():
+    """The board asks for its lists without asking the root first: the page has the links."""
+    client = APIClient()
+    page = client.get("/").content.decode()
+    carried = json.loads(
+        re.search(r'id="api-links" type="application/json">(.*?)</script>', page)[1]
+    )
+    answered = client.get("/api/").json()
+    assert carried == {name: urlsplit(url).path for name, url in answered.items()}
+    assert set(carried) == {"sprints", "tasks", "users"}
 
 
 def test_move_to_the_same_place_closes_gaps_without_duplicates(api, sprint):
