@@ -10,9 +10,8 @@ a stale If-Match gets 412.
 import json
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import F, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import F
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
@@ -303,17 +302,29 @@ class SprintViewSet(BoardViewSet):
 
 def scope_versions(sprint=None):
     """Return {"backlog": M}, with "sprint" and its "version" too when `sprint` (an id, as
-    the URL or query gives it) names a sprint that exists: one query."""
-    backlog = Backlog.objects.filter(pk=Backlog.BACKLOG).values("version")
-    if str(sprint).isdigit() and int(sprint) < 2**63:
-        found = (
-            Sprint.objects.filter(pk=int(sprint))
-            .values("pk", "version", backlog=Coalesce(Subquery(backlog), Value(0)))
-            .first()
-        )
-        if found:
-            return {"sprint": found["pk"], "version": found["version"], "backlog": found["backlog"]}
-    return {"backlog": backlog.values_list("version", flat=True).first() or 0}
+    the URL or query gives it) names a sprint that exists: one query.
+
+    Written in SQL: every list and every check of a board reads it, and the ORM took longer
+    to build the query (a subquery under Coalesce) than the database took to answer it
+    (bench_scrum, 100 tasks a list: 4.36 against 4.7 ms of CPU a request).
+    """
+    text = str(sprint)
+    whole = (
+        text.isascii() and text.isdecimal() and int(text) < 2**63
+    )  # not "²", which int() refuses
+    number = int(text) if whole else None
+    with connection.cursor() as cursor:
+        cursor.execute(VERSIONS, [Backlog.BACKLOG, number])
+        backlog, version = cursor.fetchone()
+    if version is None:
+        return {"backlog": backlog or 0}
+    return {"sprint": number, "version": version, "backlog": backlog or 0}
+
+
+VERSIONS = "SELECT (SELECT version FROM {} WHERE id = %s), (SELECT version FROM {} WHERE id = %s)"
+VERSIONS = VERSIONS.format(
+    *(connection.ops.quote_name(model._meta.db_table) for model in (Backlog, Sprint))
+)
 
 
 MOVING_WRITE = (

@@ -513,6 +513,9 @@ def test_pagination(api, sprint):
         ("/api/tasks/?backlog=yes please", 400),
         ("/api/tasks/?status=doing", 400),
         ("/api/tasks/?sprint=1.5", 400),
+        ("/api/tasks/?sprint=%C2%B2", 400),  # "²": a digit to str.isdigit, not to int()
+        ("/api/tasks/?sprint=%D9%A3", 400),  # an Arabic-Indic 3
+        ("/api/sprints/%C2%B2/versions/", 404),
     ],
 )
 def test_hostile_query_parameters_are_client_errors(api, path, status):
