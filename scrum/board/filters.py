@@ -4,6 +4,7 @@ strict ordering backend and the pagination shared by every list."""
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.paginator import Paginator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -90,10 +91,26 @@ class TaskFilter(BoardFilterSet):
         fields = ("sprint", "status", "assigned", "backlog")
 
 
+class FirstPageCounts(Paginator):
+    """Django's paginator, except that the first page is read as up to one row more than it
+    holds: when every row fits, their number is the count and no COUNT query is made (the
+    board asks for pages of 500, so a sprint's list is one query less). Otherwise the extra
+    row is dropped and the count is asked for as before."""
+
+    def page(self, number):
+        if number not in (1, "1"):
+            return super().page(number)
+        rows = list(self.object_list[: self.per_page + 1])
+        if len(rows) <= self.per_page:
+            self.count = len(rows)  # Paginator.count is a cached_property
+        return self._get_page(rows[: self.per_page], 1, self)
+
+
 class Pagination(PageNumberPagination):
     """Pages of 25 by default; page_size asks for 1 to 500 (anything else is a 400, as the
     schema says). 500 lets the board load a big sprint in one request."""
 
+    django_paginator_class = FirstPageCounts
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 500

@@ -532,19 +532,27 @@ def test_listing_costs_a_constant_number_of_queries(api, sprint):
         with CaptureQueriesContext(connection) as captured:
             response = api.get(f"/api/tasks/?sprint={sprint.pk}&page_size=100")
         assert response.status_code == 200
-        return len(captured), len(response.json()["results"])
+        body = response.json()
+        counted = ["COUNT(" in query["sql"] for query in captured]
+        return len(captured), any(counted), body["count"], len(body["results"]), body["next"]
 
     task(sprint=sprint, assigned=users[0])
-    few = queries()
+    # token lookup, the scopes' versions (read before the rows: the Scrum-Versions header) and
+    # one page of tasks joined to users, one row more than the page holds: when they all fit,
+    # they are the count
+    assert queries() == (3, False, 1, 1, None)
     Task.objects.bulk_create(
         Task(name=f"T{n}", sprint=sprint, status=1 + n % 4, assigned=users[n % 10])
-        for n in range(150)
+        for n in range(99)
     )
-    many = queries()
-    assert many[1] == 100
-    # token lookup, the scopes' versions (read before the rows: the Scrum-Versions header), the
-    # list's count, one page of tasks joined to users: as many for 150 tasks as for 3
-    assert few[0] == many[0] == 4
+    assert queries() == (3, False, 100, 100, None)  # a full page, and nothing after it
+    Task.objects.bulk_create(
+        Task(name=f"T{n}", sprint=sprint, status=1 + n % 4, assigned=users[n % 10])
+        for n in range(99, 150)
+    )
+    count, counted, total, listed, following = queries()
+    assert (count, counted, total, listed) == (4, True, 151, 100)  # as many for 151 as for 1
+    assert following.endswith(f"page=2&page_size=100&sprint={sprint.pk}")
 
 
 # ETags -----------------------------------------------------------------------------------
