@@ -691,7 +691,7 @@ def test_preview_refuses_a_busy_or_impossible_port(site, prototypes):
         busy.listen()
         port = busy.getsockname()[1]
         assert "Address already in use" in preview_fails(site, f"127.0.0.1:{port}")
-    for address in ("70000", "127.0.0.1:0", "localhost:http"):
+    for address in ("70000", "127.0.0.1:0", "localhost:http", "²"):  # ²: a digit to isdigit()
         assert "is not an address:port or a port" in preview_fails(site, address)
 
 

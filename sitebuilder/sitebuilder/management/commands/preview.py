@@ -42,7 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"{root} holds no built site; run `python prototypes.py build`")
         host, _, port = options["addrport"].rpartition(":")
         host = host or "127.0.0.1"
-        if not (port.isdigit() and 0 < int(port) < 65536):
+        if not (port.isascii() and port.isdecimal() and 0 < int(port) < 65536):
             raise CommandError(f"{options['addrport']!r} is not an address:port or a port")
         handler = partial(PreviewHandler, directory=str(root))
         try:
