@@ -5,6 +5,7 @@ Every service under test runs as a subprocess on 127.0.0.1 exactly as a user wou
 With CI=true a missing program fails the test; elsewhere it skips with the reason.
 """
 
+import atexit
 import glob
 import json
 import os
@@ -191,6 +192,11 @@ class PostgresCluster:
         subprocess.run([*self.as_user, *command], check=True, capture_output=True, text=True)
 
     def start(self):
+        # stopped when this process ends even if its owner never gets to stop it (a conftest
+        # that fails to import after starting one never reaches pytest_unconfigure), but not
+        # by a forked child that exits
+        owner = os.getpid()
+        atexit.register(lambda: os.getpid() == owner and self.stop())
         self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
         return self.resume()
 

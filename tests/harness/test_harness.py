@@ -1,10 +1,15 @@
 """The shared fixtures start real, throwaway servers that the service suites rely on."""
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 import redis
 import requests
-from harness import Service
+from harness import ROOT, Service
 
 
 def test_redis_fixture_starts_a_real_redis_server(redis_url):
@@ -21,6 +26,21 @@ def test_postgres_fixture_starts_a_real_cluster(postgres_url):
         connection.execute("insert into harness values (1)")
         assert connection.execute("select count(*) from harness").fetchone()[0] == 1
     assert int(version.split(".")[0]) >= 13
+
+
+def test_a_cluster_whose_owner_fails_before_stopping_it_is_stopped_at_exit():
+    started = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from harness import PostgresCluster; "
+        "cluster = PostgresCluster().start(); print(cluster.dir, cluster.port, flush=True); "
+        "raise ImportError('a conftest that fails after starting its cluster')"
+    )
+    command = [sys.executable, "-c", started, str(ROOT / "tests")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert "ImportError" in result.stderr
+    folder, port = result.stdout.split()
+    assert not Path(folder).exists()
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
+        pass
 
 
 def test_service_is_stopped_when_the_test_ends(start, tmp_path):
