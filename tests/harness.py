@@ -196,7 +196,12 @@ class PostgresCluster:
         # that fails to import after starting one never reaches pytest_unconfigure), but not
         # by a forked child that exits
         owner = os.getpid()
-        atexit.register(lambda: os.getpid() == owner and self.stop())
+
+        def stop_if_owner():
+            if os.getpid() == owner:
+                self.stop()
+
+        atexit.register(stop_if_owner)
         self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
         return self.resume()
 
@@ -216,6 +221,8 @@ class PostgresCluster:
         return self
 
     def stop(self):
+        if not self.dir.exists():  # stopped already
+            return
         subprocess.run(
             [*self.as_user, self.pg_ctl, "-D", self.data, "-m", "immediate", "stop"],
             capture_output=True,

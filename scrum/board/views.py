@@ -300,6 +300,13 @@ class SprintViewSet(BoardViewSet):
         return Response(BurndownSerializer(columns.burndown(sprint, first)).data)
 
 
+# The backlog's version and a sprint's (NULL for a sprint that does not exist), in one row.
+VERSIONS = "SELECT (SELECT version FROM {} WHERE id = %s), (SELECT version FROM {} WHERE id = %s)"
+VERSIONS = VERSIONS.format(
+    *(connection.ops.quote_name(m._meta.db_table) for m in (Backlog, Sprint))
+)
+
+
 def scope_versions(sprint=None):
     """Return {"backlog": M}, with "sprint" and its "version" too when `sprint` (an id, as
     the URL or query gives it) names a sprint that exists: one query.
@@ -308,10 +315,8 @@ def scope_versions(sprint=None):
     query (a subquery under Coalesce) cost more than the database's answer (a list of 100
     tasks through Django's test client on SQLite: 2.6 ms a request instead of 3.0).
     """
-    text = str(sprint)
-    whole = (
-        text.isascii() and text.isdecimal() and int(text) < 2**63
-    )  # not "²", which int() refuses
+    text = str(sprint)  # ASCII digits only: "²" is a digit to str.isdigit, not to int()
+    whole = text.isascii() and text.isdecimal() and int(text) < 2**63
     number = int(text) if whole else None
     with connection.cursor() as cursor:
         cursor.execute(VERSIONS, [Backlog.BACKLOG, number])
@@ -319,12 +324,6 @@ def scope_versions(sprint=None):
     if version is None:
         return {"backlog": backlog or 0}
     return {"sprint": number, "version": version, "backlog": backlog or 0}
-
-
-VERSIONS = "SELECT (SELECT version FROM {} WHERE id = %s), (SELECT version FROM {} WHERE id = %s)"
-VERSIONS = VERSIONS.format(
-    *(connection.ops.quote_name(model._meta.db_table) for model in (Backlog, Sprint))
-)
 
 
 MOVING_WRITE = (
