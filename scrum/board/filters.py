@@ -57,15 +57,25 @@ class IdFilter(django_filters.Filter):
         super().__init__(*args, min_value=1, max_value=MAX_ID, **kwargs)
 
 
+class SharedFields(dict):
+    """A form class's fields, which each of its forms uses as they are: Django's forms
+    deep-copy them (a copy of every field, widget and queryset: 0.15 ms of a list request)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class BoardFilterSet(django_filters.FilterSet):
     """A filter set that builds its form class once rather than on every list request
-    (django-filter makes a new class with new form fields each time). Safe because these
-    filters' fields hold no per-request state (their querysets are fixed)."""
+    (django-filter makes a new class with new form fields each time), and whose forms share
+    that class's fields. Safe because these filters' fields hold no per-request state: their
+    querysets are fixed, and cleaning a value changes nothing in a field."""
 
     def get_form_class(self):
         cls = type(self)
         if "form_class" not in cls.__dict__:
             cls.form_class = super().get_form_class()
+            cls.form_class.base_fields = SharedFields(cls.form_class.base_fields)
         return cls.form_class
 
 

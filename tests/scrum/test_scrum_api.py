@@ -88,7 +88,20 @@ def test_token_auth(user):
     assert response.status_code == 200
     token = response.json()["token"]
     assert client.get("/api/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
-    assert client.get("/api/", HTTP_AUTHORIZATION="Token nonsense").status_code == 401
+    refused = client.get("/api/", HTTP_AUTHORIZATION="Token nonsense")
+    assert (refused.status_code, refused.json()) == (401, {"detail": "Invalid token."})
+    assert refused["WWW-Authenticate"] == 'Basic realm="api"'
+
+
+def test_a_token_reads_its_user_in_one_query(api, user):
+    with CaptureQueriesContext(connection) as captured:
+        assert api.get("/api/").status_code == 200
+    (query,) = captured.captured_queries
+    assert "board_token" in query["sql"] and "JOIN" in query["sql"]
+    user.is_active = False
+    user.save()
+    refused = api.get("/api/")
+    assert (refused.status_code, refused.json()) == (401, {"detail": "User inactive or deleted."})
 
 
 def test_a_token_records_its_use_at_most_once_a_minute(user, sprint):
