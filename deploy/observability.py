@@ -1,5 +1,6 @@
-"""Log lines and request metrics, the same for every Django service (hello, placeholder, scrum,
-sitebuilder) and for gunicorn's own lines.
+"""Log lines, request metrics and on/off settings, the same for every Django service (hello,
+placeholder, scrum, sitebuilder) and for gunicorn's own lines; the watercooler reads its on/off
+settings here too.
 
 Each of those folders links this file, as it links ``gunicorn.conf.py``, so a service still runs
 from its own folder (``cd hello && python hello.py runserver``) and keeps one copy of what is
@@ -32,6 +33,20 @@ JSON_FORMATTER = {  # python-json-logger, renamed to the fields above
         "exc_info": "error",  # the traceback
     },
 }
+
+
+def env_flag(service, name, default, exit_status=BOOT_ERROR):
+    """Return the on/off environment variable ``name`` as a bool (``default`` when unset); stop
+    the start-up on any other value, with ``exit_status``."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    print(f"{service}: {name} must be on or off, not {value!r}", file=sys.stderr)
+    sys.exit(exit_status)
 
 
 def log_format(service):

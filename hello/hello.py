@@ -21,27 +21,14 @@ from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 from observability import (
     BOOT_ERROR,
+    env_flag,
     log_format,
     logging_config,
     request_timer,
     share_metrics_folder,
 )
 
-
-def env_flag(name, default):
-    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    print(f"hello: {name} must be on or off, not {value!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
-
-
-DEBUG = env_flag("DEBUG", True)
+DEBUG = env_flag("hello", "DEBUG", True)
 # Parts of values that are published (examples, dev-only defaults), so never secret.
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
 
@@ -63,9 +50,9 @@ if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     print(f"hello: SECRET_KEY {problem} (refusing to start with DEBUG off)", file=sys.stderr)
     sys.exit(BOOT_ERROR)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
-HTTPS = env_flag("HTTPS", False)
+HTTPS = env_flag("hello", "HTTPS", False)
 LOG_FORMAT = log_format("hello")
-METRICS = env_flag("METRICS", False)
+METRICS = env_flag("hello", "METRICS", False)
 if METRICS:
     share_metrics_folder("hello")
 

@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 from observability import (
     BOOT_ERROR,
+    env_flag,
     log_format,
     logging_config,
     request_timer,
@@ -49,21 +50,8 @@ from observability import (
 # ---- Settings: from the environment --------------------------------------------------------------
 
 
-def env_flag(name, default):
-    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    print(f"placeholder: {name} must be on or off, not {value!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
-
-
 BASE_DIR = Path(__file__).resolve().parent
-DEBUG = env_flag("DEBUG", True)
+DEBUG = env_flag("placeholder", "DEBUG", True)
 # Parts of values that are published (examples, dev-only defaults), so never secret.
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
 
@@ -85,10 +73,10 @@ if not DEBUG and (problem := unsafe_secret(SECRET_KEY)):
     sys.exit(BOOT_ERROR)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split()
 REDIS_URL = os.environ.get("REDIS_URL")
-HTTPS = env_flag("HTTPS", False)
-NEGOTIATE = env_flag("PLACEHOLDER_NEGOTIATE", True)
+HTTPS = env_flag("placeholder", "HTTPS", False)
+NEGOTIATE = env_flag("placeholder", "PLACEHOLDER_NEGOTIATE", True)
 LOG_FORMAT = log_format("placeholder")
-METRICS = env_flag("METRICS", False)
+METRICS = env_flag("placeholder", "METRICS", False)
 if METRICS:
     share_metrics_folder("placeholder")
 

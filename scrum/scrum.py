@@ -27,6 +27,7 @@ from board.logs import Repeats
 from django.conf import settings
 from observability import (
     BOOT_ERROR,
+    env_flag,
     log_format,
     logging_config,
     request_timer,
@@ -39,19 +40,6 @@ CACHE_TABLE = "scrum_cache"
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "change_me", "dev-only", "django-insecure")
 REDIS_SOCKET_SECONDS = 1  # a Redis that hangs costs a request at most this, twice
 BODY_LIMIT = 1024 * 1024  # bytes of one request's body; a task's largest JSON is ~60 KB
-
-
-def env_flag(name, default):
-    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    print(f"scrum: {name} must be on or off, not {value!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
 
 
 def unsafe_secret(value):
@@ -128,15 +116,15 @@ def database(url):
     return config
 
 
-DEBUG = env_flag("DEBUG", True)
+DEBUG = env_flag("scrum", "DEBUG", True)
 # `python scrum.py collectstatic` (the image does it) writes the static files under hashed names,
 # each with a gzipped copy, into STATIC_ROOT: once they are there WhiteNoise serves those,
 # cached for good; until then it serves the app folders' own under their plain names.
 STATIC_ROOT = BASE_DIR / "static_collected"
 COLLECTED = (STATIC_ROOT / "staticfiles.json").exists() or sys.argv[1:2] == ["collectstatic"]
-HTTPS = env_flag("HTTPS", False)
+HTTPS = env_flag("scrum", "HTTPS", False)
 LOG_FORMAT = log_format("scrum")
-METRICS = env_flag("METRICS", False)
+METRICS = env_flag("scrum", "METRICS", False)
 if METRICS:
     share_metrics_folder("scrum")
 
@@ -270,7 +258,7 @@ settings.configure(
     WATERCOOLER_SERVER=os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
     WATERCOOLER_PUBLIC=os.environ.get("WATERCOOLER_PUBLIC")
     or os.environ.get("WATERCOOLER_SERVER", "localhost:8080"),
-    WATERCOOLER_SECURE=env_flag("WATERCOOLER_SECURE", False),
+    WATERCOOLER_SECURE=env_flag("scrum", "WATERCOOLER_SECURE", False),
     WATERCOOLER_SECRET=required_secret("WATERCOOLER_SECRET", DEBUG),
 )
 

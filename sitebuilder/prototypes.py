@@ -17,30 +17,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.utils import get_random_secret_key
-from observability import BOOT_ERROR, log_format, logging_config, request_timer
+from observability import env_flag, log_format, logging_config, request_timer
 
 BASE_DIR = Path(__file__).resolve().parent
 
 
-def env_flag(name, default):
-    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    print(f"sitebuilder: {name} must be on or off, not {value!r}", file=sys.stderr)
-    sys.exit(BOOT_ERROR)
-
-
 LOG_FORMAT = log_format("sitebuilder")
-METRICS = env_flag("METRICS", False)
+METRICS = env_flag("sitebuilder", "METRICS", False)
 
 
 settings.configure(
-    DEBUG=env_flag("DEBUG", True),
+    DEBUG=env_flag("sitebuilder", "DEBUG", True),
     SECRET_KEY=os.environ.get("SECRET_KEY") or get_random_secret_key(),
     ALLOWED_HOSTS=os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").replace(",", " ").split(),
     ROOT_URLCONF="sitebuilder.urls",

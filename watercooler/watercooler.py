@@ -49,6 +49,7 @@ import prometheus_client as prometheus
 import redis.asyncio as redis
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner, b62_decode
 from django.utils.crypto import constant_time_compare
+from observability import env_flag
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
@@ -151,18 +152,6 @@ CLOSE_RATE_LIMITED = 4429  # sent more than --rate_limit messages per second
 
 
 # ---- Environment and metrics (Prometheus text at /metrics when METRICS=on) -----------------------
-
-
-def env_flag(name, default):
-    """Return the on/off environment variable ``name`` as a bool (``default`` when unset)."""
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    if value in ("on", "true", "1", "yes"):
-        return True
-    if value in ("off", "false", "0", "no"):
-        return False
-    raise SystemExit(f"watercooler: {name} must be on or off, not {value!r}")
 
 
 SOCKETS = prometheus.Gauge("watercooler_sockets", "Open sockets")
@@ -1531,7 +1520,7 @@ def main():
         raise SystemExit(f"watercooler: {exc} (see --help)") from None
     check_options()
     configure_logs()
-    key, metrics = secret(), env_flag("METRICS", False)
+    key, metrics = secret(), env_flag("watercooler", "METRICS", False, exit_status=1)
     asyncio.run(serve(key, listening_sockets(), metrics))
 
 
