@@ -103,7 +103,7 @@ class IdleTokenAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, key):
         """Return (user, token) for a known, recently used token of an active user (DRF's
-        checks and messages, in one prepared query)."""
+        checks and messages, in one query compiled once)."""
         token = find(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
