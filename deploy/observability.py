@@ -49,12 +49,13 @@ def env_flag(service, name, default, exit_status=BOOT_ERROR):
     sys.exit(exit_status)
 
 
-def log_format(service):
-    """Return LOG_FORMAT, text (the default) or json; stop the start-up on any other value."""
-    value = os.environ.get("LOG_FORMAT", "text").strip().lower()
+def log_format(service, exit_status=BOOT_ERROR):
+    """Return LOG_FORMAT, text (the default, also when empty) or json; stop the start-up on
+    any other value, with ``exit_status``."""
+    value = os.environ.get("LOG_FORMAT", "").strip().lower() or "text"
     if value not in {"text", "json"}:
         print(f"{service}: LOG_FORMAT must be text or json, not {value!r}", file=sys.stderr)
-        sys.exit(BOOT_ERROR)
+        sys.exit(exit_status)
     return value
 
 

@@ -49,7 +49,7 @@ import prometheus_client as prometheus
 import redis.asyncio as redis
 from django.core.signing import BadSignature, SignatureExpired, TimestampSigner, b62_decode
 from django.utils.crypto import constant_time_compare
-from observability import env_flag
+from observability import env_flag, log_format
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import RedisError
@@ -1415,9 +1415,7 @@ REPEATS = Repeats()
 
 def configure_logs():
     """Our format (LOG_FORMAT: text or json) and the summary of repeats on Tornado's handlers."""
-    kind = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
-    if kind not in ("text", "json"):
-        raise SystemExit(f"watercooler: LOG_FORMAT must be text or json, not {kind!r}")
+    kind = log_format("watercooler", exit_status=1)
     formatter = JsonFormatter() if kind == "json" else logging.Formatter(TEXT_FORMAT)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(formatter)

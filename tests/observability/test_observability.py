@@ -79,3 +79,12 @@ def test_a_setting_that_is_none_of_its_values_stops_the_start(start, name, setti
     assert "exited with 3" in str(failed.value)  # gunicorn stopped, no worker respawned
     choices = "on or off" if setting == "METRICS" else "text or json"
     assert str(failed.value).count(f"{name}: {setting} must be {choices}, not 'maybe'") == 1
+
+
+def test_an_empty_setting_means_its_default(start, name):
+    """LOG_FORMAT= and METRICS= (set but empty, as compose passes an unset variable) are text
+    logs and no /metrics, as when they are not set at all."""
+    service = start(gunicorn(name, ROOT / name, {**PRODUCTION, "LOG_FORMAT": "", "METRICS": ""}))
+    assert requests.get(service.url + "/metrics", timeout=10).status_code == 404
+    service.stop()
+    log_line(service.output(), name, "gunicorn.error", "Listening at")

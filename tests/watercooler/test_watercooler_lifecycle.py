@@ -132,10 +132,14 @@ def test_metrics_are_not_served_unless_asked(server):
     assert requests.get(server.url + "/metrics", timeout=5).status_code == 404
 
 
-def test_a_metrics_setting_that_is_not_on_or_off_is_a_start_up_error():
-    result = run_watercooler(f"--port={free_port()}", env={"METRICS": "maybe"})
+@pytest.mark.parametrize(
+    "setting, message",
+    [("METRICS", "METRICS must be on or off"), ("LOG_FORMAT", "LOG_FORMAT must be text or json")],
+)
+def test_a_setting_that_is_none_of_its_values_is_a_start_up_error(setting, message):
+    result = run_watercooler(f"--port={free_port()}", env={setting: "maybe"})
     assert result.returncode == 1
-    assert result.stderr == "watercooler: METRICS must be on or off, not 'maybe'\n"
+    assert result.stderr == f"watercooler: {message}, not 'maybe'\n"
 
 
 def test_a_burst_of_one_warning_is_summarised(launch):
