@@ -6,6 +6,7 @@ With CI=true a missing program fails the test; elsewhere it skips with the reaso
 """
 
 import atexit
+import functools
 import glob
 import json
 import os
@@ -63,6 +64,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@functools.cache
+def logs_folder():
+    """This process's folder for its services' output, removed when it exits (a log file per
+    server left in /tmp by every run filled it: thousands after a few test runs)."""
+    folder = tempfile.mkdtemp(prefix="service-logs-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 # A server the tests start turns every warning into an error (a warning at start-up stops it),
 # so a dependency that starts to warn about how a service uses it fails the tests, not users.
 SERVICE_WARNINGS = {"PYTHONWARNINGS": "error"}
@@ -83,7 +93,9 @@ class Service:
         self.ready_path = ready_path
         self.timeout = timeout
         self.proc = None
-        self.log_path = Path(tempfile.mkstemp(prefix="service-", suffix=".log")[1])
+        log, name = tempfile.mkstemp(prefix="service-", suffix=".log", dir=logs_folder())
+        os.close(log)
+        self.log_path = Path(name)
 
     @property
     def url(self):
