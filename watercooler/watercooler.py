@@ -264,6 +264,14 @@ class LocalBroker:
         loop.call_soon(self.deliver, channel, sender, seq, self.epoch, frame)
         return True
 
+    async def announce(self, channel, head, key, ttl):
+        """A hook's message published as publish() does, unless ``key`` was claimed within
+        ``ttl`` seconds: its sequence number, or 0 for a replay."""
+        if not await self.claim(key, ttl):
+            return 0
+        self.publish(channel, None, head)
+        return self.seqs[channel]
+
     async def history(self, channel):
         """(last sequence number, its epoch, the kept frames, oldest first)."""
         return self.seqs.get(channel, 0), self.epoch, list(self.histories.get(channel, ()))
@@ -294,11 +302,15 @@ end
 """
 
 # Atomically number a message, keep it in the channel's bounded history and publish it with
-# its sender, so every process and every catch-up sees the same numbers.
+# its sender, so every process and every catch-up sees the same numbers. A hook's message has a
+# third key, its signature's claim: if that is taken the script returns 0 and does nothing,
+# otherwise it takes it (for ARGV[7] seconds) with the message, so a hook is answered 200 only
+# once Redis has published it, in one round trip.
 PUBLISH_SCRIPT = (
     NUMBERING
     + f"local NUMBERS = '{NUMBERS}'"
     + """
+if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local frame = ARGV[5] .. string.format(NUMBERS, seq, epoch)
@@ -306,6 +318,7 @@ redis.call('RPUSH', KEYS[2], frame)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+if KEYS[3] then redis.call('SET', KEYS[3], 1, 'EX', ARGV[7]) end
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. seq .. ' ' .. epoch .. ' ' .. frame)
 return seq
 """
@@ -336,6 +349,7 @@ class RedisBroker:
     KEY_TTL = 24 * 3600
     QUEUE_SIZE = 10_000
     BATCH = 500
+    CONFIRM_SECONDS = 10  # a hook waits this long for Redis to publish its message
 
     def __init__(self, url, deliver, on_reconnect, on_revoked, history_size):
         self.deliver = deliver
@@ -407,16 +421,29 @@ class RedisBroker:
             except (RedisError, OSError) as exc:
                 log.warning("broker: could not change subscription to %s: %s", channel, exc)
 
-    def publish(self, channel, sender, head):
-        """Queue a message for the publishing task; False when it cannot be sent now."""
+    def publish(self, channel, sender, head, claim=None):
+        """Queue a message for the publishing task; False when it cannot be sent now.
+
+        ``claim`` (key, seconds, future) makes it a hook's: see announce().
+        """
         if self.state != "up":
             return False
         try:
-            self.queue.put_nowait((channel, sender, head))
+            self.queue.put_nowait((channel, sender, head, claim))
         except asyncio.QueueFull:
             log.warning("broker: publish queue full, message to %s dropped", channel)
             return False
         return True
+
+    async def announce(self, channel, head, key, ttl):
+        """Publish a hook's message unless ``key`` was claimed within ``ttl`` seconds, and wait
+        for Redis's answer: its sequence number, 0 for a replay, None if it cannot be sent now.
+        RedisError, OSError or TimeoutError when Redis did not confirm it within CONFIRM_SECONDS
+        (one still queued by then is never sent; one sent may still be published)."""
+        done = asyncio.get_running_loop().create_future()
+        if not self.publish(channel, None, head, (self._key(channel, f"claim:{key}"), ttl, done)):
+            return None
+        return await asyncio.wait_for(done, self.CONFIRM_SECONDS)
 
     async def history(self, channel):
         """(last sequence number, its epoch, the kept frames, oldest first), read atomically."""
@@ -431,20 +458,36 @@ class RedisBroker:
         return bool(await self.client.set(f"{self.PREFIX}claim:{key}", 1, nx=True, ex=ttl))
 
     async def _publish(self):
-        """Send queued messages in pipelined batches: one round trip for many messages."""
+        """Send queued messages in pipelined batches: one round trip for many messages. A
+        hook's message gets its script's answer (or error); a hook no longer waiting is
+        dropped."""
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < self.BATCH:
                 batch.append(self.queue.get_nowait())
+            batch = [item for item in batch if item[3] is None or not item[3][2].done()]
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
-                    for channel, sender, head in batch:
-                        keys = (self._key(channel, "counter"), self._key(channel, "history"))
-                        args = (new_epoch(), self.KEY_TTL, self.PREFIX + channel, sender or "-")
-                        pipe.eval(PUBLISH_SCRIPT, 2, *keys, *args, head, self.history_size)
-                    await pipe.execute()
+                    for channel, sender, head, claim in batch:
+                        keys = [self._key(channel, "counter"), self._key(channel, "history")]
+                        args = [new_epoch(), self.KEY_TTL, self.PREFIX + channel, sender or "-"]
+                        args += [head, self.history_size]
+                        if claim:
+                            keys.append(claim[0])
+                            args.append(claim[1])
+                        pipe.eval(PUBLISH_SCRIPT, len(keys), *keys, *args)
+                    results = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
-                log.error("broker: %d messages not published: %s", len(batch), exc)
+                results = [exc] * len(batch)
+            errors = [result for result in results if isinstance(result, Exception)]
+            if errors:
+                log.error("broker: %d messages not published: %s", len(errors), errors[0])
+            for (*_, claim), result in zip(batch, results, strict=True):
+                if claim and not claim[2].done():
+                    if isinstance(result, Exception):
+                        claim[2].set_exception(result)
+                    else:
+                        claim[2].set_result(result)
 
     async def _listen(self):
         """Receive published messages forever, reconnecting with backoff after failures."""
@@ -1026,17 +1069,28 @@ class UpdateHandler(Hardened, RequestHandler):
             return self.fail(400, f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
         if not NUMBER.fullmatch(pk):
             return self.fail(400, f"id must be a whole number, not {pk!r}")
-        data, problem = await self.verified(body)
+        data, problem = self.verified(body)
         if problem:
             return self.fail(*problem)
         message = {"model": model, "id": int(pk), "action": ACTIONS[self.request.method]}
-        if not self.application.broadcast({**message, "body": data}):
+        try:
+            seq = await self.application.announce({**message, "body": data}, self.claim_key())
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("broker: no answer to a hook's message: %r", exc)
+            return self.fail(503, "broker did not confirm the broadcast; it may not have been sent")
+        if seq is None:
             return self.fail(503, "broker unavailable; nothing was broadcast")
+        if not seq:
+            return self.fail(400, "signature already used")
         self.write({"status": "ok"})
 
-    async def verified(self, body):
-        """(the body's JSON object or None, None) for a hook signed for this method, URL and
-        body and never used before; (None, (status, error)) for any other."""
+    def claim_key(self):
+        """What marks this hook's signature as used (on every process, with Redis)."""
+        return hashlib.sha256(self.request.headers["X-Signature"].encode()).hexdigest()
+
+    def verified(self, body):
+        """(the body's JSON object or None, None) for a hook signed for this method and URL
+        and body; (None, (status, error)) for any other."""
         if self.size > HOOK_MAX_SIZE:
             return None, (413, f"body larger than {HOOK_MAX_SIZE} bytes")
         problem = self._host_problem() or self._signature_problem(body)
@@ -1048,7 +1102,7 @@ class UpdateHandler(Hardened, RequestHandler):
             return None, (400, "body is not JSON")
         if data is not None and not isinstance(data, dict):
             return None, (400, "body must be a JSON object (or empty)")
-        return data, await self._claim()
+        return data, None
 
     def _host_problem(self):
         """Why the Host header is not one of this server's public names, or None.
@@ -1089,20 +1143,6 @@ class UpdateHandler(Hardened, RequestHandler):
             return "signature does not match this method, URL and body"
         return None
 
-    async def _claim(self):
-        """(status, error) unless this is the signature's first use on any process."""
-        broker = self.application.broker
-        if broker.state != "up":
-            return 503, "broker unavailable; nothing was broadcast"
-        key = hashlib.sha256(self.request.headers["X-Signature"].encode()).hexdigest()
-        try:
-            if await broker.claim(key, HOOK_MEMORY):
-                return None
-        except (RedisError, OSError) as exc:
-            log.warning("broker: could not record a hook signature: %s", exc)
-            return 503, "broker unavailable; nothing was broadcast"
-        return 400, "signature already used"
-
     def fail(self, status, error):
         log.warning("refused %s %s: %s", self.request.method, self.request.path, error)
         self.set_status(status)
@@ -1120,7 +1160,8 @@ class RevokeHandler(UpdateHandler):
     SUPPORTED_METHODS = ("POST",)
 
     async def post(self):
-        data, problem = await self.verified(b"".join(self.chunks))
+        data, problem = self.verified(b"".join(self.chunks))
+        problem = problem or await self._claim()
         if problem:
             return self.fail(*problem)
         revocation = revocation_from(data)
@@ -1132,6 +1173,19 @@ class RevokeHandler(UpdateHandler):
             log.warning("broker: could not record a revocation: %s", exc)
             return self.fail(503, "broker unavailable; nothing was revoked")
         self.write({"status": "ok"})
+
+    async def _claim(self):
+        """(status, error) unless this is the signature's first use on any process."""
+        broker = self.application.broker
+        if broker.state != "up":
+            return 503, "broker unavailable; nothing was revoked"
+        try:
+            if await broker.claim(self.claim_key(), HOOK_MEMORY):
+                return None
+        except (RedisError, OSError) as exc:
+            log.warning("broker: could not record a hook signature: %s", exc)
+            return 503, "broker unavailable; nothing was revoked"
+        return 400, "signature already used"
 
 
 def revocation_from(data):
@@ -1288,6 +1342,13 @@ class ScrumApplication(Application):
         """
         head = opened({**message, "channel": channel})
         return self.broker.publish(channel, sender, head)
+
+    async def announce(self, message, key):
+        """broadcast() a hook's message to every socket unless ``key`` (its signature's) was
+        used within HOOK_MEMORY seconds on any process, and wait until the broker has (see
+        RedisBroker.announce): its sequence number, 0 for a replay, None if it cannot now."""
+        head = opened({**message, "channel": ALL})
+        return await self.broker.announce(ALL, head, key, HOOK_MEMORY)
 
     def queue_frame(self, handler, frame):
         """Write a frame when this loop turn ends, with any others for the same socket.

@@ -60,6 +60,7 @@ def hook(
     signed_url=None,
     signed_body=None,
     host=None,
+    timeout=5,
 ):
     """Send a model-change announcement the way Django does; returns the response.
 
@@ -70,7 +71,7 @@ def hook(
     headers = {"Host": host} if host else {}
     if secret:
         headers["X-Signature"] = signature(method, signed_url or url, payload, secret, age)
-    return requests.request(method, url, data=data, headers=headers, timeout=5)
+    return requests.request(method, url, data=data, headers=headers, timeout=timeout)
 
 
 def is_marker(message):

@@ -1,6 +1,7 @@
 """Several processes on one real redis-server act as one; Redis outages are survived."""
 
 import contextlib
+import os
 import signal
 import socket
 import threading
@@ -114,6 +115,54 @@ def test_a_hook_is_accepted_once_across_processes(launch, redis_url, clients):
     headers["X-Signature"] = signature("put", url, body)
     assert requests.put(b.url + "/task/7", data=body, headers=headers, timeout=5).status_code == 200
     assert client.receive()["body"] == {"id": 8}
+
+
+def test_a_hook_redis_does_not_publish_is_not_answered_ok(launch, redis_url, clients):
+    """200 means every process has the message: when Redis refuses to publish it (here its
+    counter key holds the wrong type), scrum hears 503, and the same hook can be sent again."""
+    server = redis.Redis.from_url(redis_url)
+    server.flushdb()
+    service = launch(env={"REDIS_URL": redis_url})
+    client = clients(service, 1)
+    server.set("watercooler:{all}:counter", "not a hash")
+    url, body = service.url + "/task/7", b'{"id": 7}'
+    headers = {"X-Signature": signature("put", url, body)}
+    refused = requests.put(url, data=body, headers=headers, timeout=5)
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "error": "broker did not confirm the broadcast; it may not have been sent"
+    }
+    server.delete("watercooler:{all}:counter")
+    assert requests.put(url, data=body, headers=headers, timeout=5).status_code == 200
+    message = client.receive()  # the first: the refused one never reached the socket
+    assert (message["id"], message["body"]) == (7, {"id": 7})
+    assert "Traceback" not in service.output()
+
+
+def test_a_hook_while_redis_hangs_is_answered_503_in_bounded_time(start, launch, clients):
+    """Redis stopped with SIGSTOP: the hook is answered 503 within seconds (never 200), the
+    process stays live, and once Redis resumes hooks reach the sockets again."""
+    redis_server = start(redis_service())
+    service = launch(env={"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0"})
+    client = clients(service, 1)
+    os.killpg(redis_server.proc.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        refused = hook(service.url + "/task/7", "PUT", {"id": 7}, timeout=30)
+        waited = time.monotonic() - started
+        assert requests.get(service.url + "/health/live", timeout=5).status_code == 200
+    finally:
+        os.killpg(redis_server.proc.pid, signal.SIGCONT)
+    assert refused.status_code == 503, refused.text
+    assert waited < 15, f"answered after {waited:.1f} s"
+    wait_for(lambda: health(service)[0] == 200, timeout=20)
+    assert hook(service.url + "/task/8", "PUT", {"id": 8}).status_code == 200
+    for _ in range(5):  # a resync, and the refused hook if Redis ran it on waking, may come first
+        message = client.receive()
+        if message.get("id") == 8:
+            break
+    assert message["body"] == {"id": 8}
+    assert "Traceback" not in service.output()
 
 
 def during_an_outage(pair, sender, clients):
