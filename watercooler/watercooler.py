@@ -1076,7 +1076,7 @@ class UpdateHandler(Hardened, RequestHandler):
         try:
             seq = await self.application.announce({**message, "body": data}, self.claim_key())
         except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("broker: no answer to a hook's message: %r", exc)
+            log.warning("broker: a hook's message not confirmed: %r", exc)
             return self.fail(503, "broker did not confirm the broadcast; it may not have been sent")
         if seq is None:
             return self.fail(503, "broker unavailable; nothing was broadcast")
