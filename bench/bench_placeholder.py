@@ -569,7 +569,7 @@ def proxied_bodies(report, running):
     is a repeat request an nginx cache HIT?"""
     figure = f"placeholder {WARM_PATH} through nginx: output checked"
     ours = get(running.ours.url + WARM_PATH).content
-    bodies = {case: get(url).content for case, url in running.urls.items()}
+    bodies = {case: body(url) for case, url in running.urls.items()}
     status = get(running.urls["cached"]).headers.get("X-Proxy-Cache")
     different = [case for case, body in bodies.items() if body != ours]
     if different or status != "HIT":
@@ -698,6 +698,15 @@ def get(url):
     response = requests.get(url, timeout=30)
     response.raise_for_status()
     return response
+
+
+def body(url):
+    """A GET's body; None if it failed or was broken off (nginx cuts a file that changed
+    under its open_file_cache short of its Content-Length)."""
+    try:
+        return get(url).content
+    except requests.RequestException:
+        return None
 
 
 # 5. Memory flood ------------------------------------------------------------------------
