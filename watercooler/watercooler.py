@@ -43,6 +43,7 @@ import time
 import uuid
 import warnings
 from collections import defaultdict, deque
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import prometheus_client as prometheus
@@ -334,6 +335,15 @@ return {tonumber(position[1]) or 0, position[2], redis.call('LRANGE', KEYS[2], 0
 )
 
 
+class Claim(NamedTuple):
+    """What makes a queued message a hook's: its signature's key in Redis, the seconds the
+    signature stays used, and the future that gets the script's answer."""
+
+    key: str
+    seconds: int
+    answer: asyncio.Future
+
+
 class RedisBroker:
     """Redis pub/sub broker: one dedicated subscriber connection and one publishing task.
 
@@ -424,7 +434,7 @@ class RedisBroker:
     def publish(self, channel, sender, head, claim=None):
         """Queue a message for the publishing task; False when it cannot be sent now.
 
-        ``claim`` (key, seconds, future) makes it a hook's: see announce().
+        A ``claim`` (Claim) makes it a hook's: see announce().
         """
         if self.state != "up":
             return False
@@ -440,10 +450,11 @@ class RedisBroker:
         for Redis's answer: its sequence number, 0 for a replay, None if it cannot be sent now.
         RedisError, OSError or TimeoutError when Redis did not confirm it within CONFIRM_SECONDS
         (one still queued by then is never sent; one sent may still be published)."""
-        done = asyncio.get_running_loop().create_future()
-        if not self.publish(channel, None, head, (self._key(channel, f"claim:{key}"), ttl, done)):
+        answer = asyncio.get_running_loop().create_future()
+        claim = Claim(self._key(channel, f"claim:{key}"), ttl, answer)
+        if not self.publish(channel, None, head, claim):
             return None
-        return await asyncio.wait_for(done, self.CONFIRM_SECONDS)
+        return await asyncio.wait_for(answer, self.CONFIRM_SECONDS)
 
     async def history(self, channel):
         """(last sequence number, its epoch, the kept frames, oldest first), read atomically."""
@@ -465,7 +476,7 @@ class RedisBroker:
             batch = [await self.queue.get()]
             while not self.queue.empty() and len(batch) < self.BATCH:
                 batch.append(self.queue.get_nowait())
-            batch = [item for item in batch if item[3] is None or not item[3][2].done()]
+            batch = [item for item in batch if not (item[3] and item[3].answer.done())]
             try:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for channel, sender, head, claim in batch:
@@ -473,8 +484,8 @@ class RedisBroker:
                         args = [new_epoch(), self.KEY_TTL, self.PREFIX + channel, sender or "-"]
                         args += [head, self.history_size]
                         if claim:
-                            keys.append(claim[0])
-                            args.append(claim[1])
+                            keys.append(claim.key)
+                            args.append(claim.seconds)
                         pipe.eval(PUBLISH_SCRIPT, len(keys), *keys, *args)
                     results = await pipe.execute(raise_on_error=False)
             except (RedisError, OSError) as exc:
@@ -483,11 +494,11 @@ class RedisBroker:
             if errors:
                 log.error("broker: %d messages not published: %s", len(errors), errors[0])
             for (*_, claim), result in zip(batch, results, strict=True):
-                if claim and not claim[2].done():
+                if claim and not claim.answer.done():
                     if isinstance(result, Exception):
-                        claim[2].set_exception(result)
+                        claim.answer.set_exception(result)
                     else:
-                        claim[2].set_result(result)
+                        claim.answer.set_result(result)
 
     async def _listen(self):
         """Receive published messages forever, reconnecting with backoff after failures."""
