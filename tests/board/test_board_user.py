@@ -636,6 +636,31 @@ def test_a_sprint_with_600_tasks_two_api_pages_shows_all_600_cards(stack, api, b
     assert set(re.findall(r"Bulk task \d+", texts)) == set(names)
 
 
+def test_a_bookmarked_sprint_asks_for_each_list_once_while_its_scripts_load(stack, api, board):
+    sprint = api.sprint("Asked early")
+    api.task("Early card", sprint=sprint["id"])
+    user = board()
+    asked = []
+    user.page.on("request", lambda request: asked.append(request.url))
+    user.open_sprint(sprint)
+    expect(user.column("Not Started").get_by_text("Early card")).to_be_visible()
+    api_root = f"{stack.scrum.url}/api"
+    lists = [
+        f"{api_root}/tasks/?page_size=500&sprint={sprint['id']}",
+        f"{api_root}/tasks/?page_size=500&backlog=True",
+        f"{api_root}/sprints/{sprint['id']}",
+    ]
+    assert [asked.count(url) for url in lists] == [1, 1, 1], asked
+    started = user.page.evaluate(
+        """() => Object.fromEntries(performance.getEntriesByType('resource')
+            .map(entry => [entry.name, entry.startTime]))"""
+    )
+    scripts_run = user.page.evaluate(
+        "performance.getEntriesByType('navigation')[0].domContentLoadedEventStart"
+    )
+    assert all(started[url] < scripts_run for url in lists), (started, scripts_run)
+
+
 def test_a_revoked_token_brings_back_the_login_form_with_a_message(stack, api, board):
     token = new_user_token(stack, "eve")
     sprint = api.sprint("Revoked")

@@ -3,7 +3,7 @@
 (function ($, Backbone, _, app) {
   'use strict';
 
-  var PAGE_SIZE = 500;  // the API's largest page: a big sprint in one request
+  var PAGE_SIZE = app.PAGE_SIZE;
 
   // A date as the API writes it, YYYY-MM-DD, in local time.
   function isoDate(date) {
@@ -31,17 +31,18 @@
   // Every request of the board goes through fetch() without credentials: then a 401 that
   // carries "WWW-Authenticate: Basic" (the API's answer to a revoked token) never opens the
   // browser's own login dialog, which XMLHttpRequest does even for requests with a token.
+  // A GET of a URL the page's head asked for early (app.js) takes that response.
   $.ajaxTransport('+*', function (options) {
     var controller = new AbortController();
     return {
       send: function (headers, complete) {
-        fetch(options.url, {
+        (app.takeEarly(options.type, options.url, headers.Authorization) || fetch(options.url, {
           method: options.type,
           headers: headers,
           body: options.hasContent ? options.data : undefined,
           credentials: 'omit',
           signal: controller.signal
-        }).then(function (response) {
+        })).then(function (response) {
           return response.text().then(function (text) {
             var lines = [];
             response.headers.forEach(function (value, name) {
