@@ -6,25 +6,50 @@ window.app = (function () {
   var app = JSON.parse(document.getElementById('config').textContent);
   app.PAGE_SIZE = 500;  // the API's largest page: a big sprint in one request
 
-  // A sprint page's first lists, asked for here, in the page's head, while the libraries and
-  // the board's scripts load: the board's own first GET of each URL with the same token
-  // (models.js) takes the response instead of asking again: the cards come about a round
-  // trip sooner (a 500-task sprint over 50 ms of network latency, emulated in Chromium: every
-  // card in the page at 301-316 ms instead of 349-381 ms). The URLs are the ones the board's
-  // requests use (models.js fetchAll, Backbone's model URL).
+  // A date as the API writes it, YYYY-MM-DD, in local time.
+  function isoDate(date) {
+    var month = String(date.getMonth() + 1), day = String(date.getDate());
+    return date.getFullYear() + '-' + (month.length < 2 ? '0' : '') + month + '-' +
+      (day.length < 2 ? '0' : '') + day;
+  }
+
+  app.today = function (offsetDays) {
+    var date = new Date();
+    date.setDate(date.getDate() + (offsetDays || 0));
+    return isoDate(date);
+  };
+
+  // The lists a page shows first (the home page's sprints; a sprint page's tasks and its
+  // sprint) are asked for here, in the page's head, while the libraries and the board's
+  // scripts load: the board's own first GET of each URL with the same token (models.js)
+  // takes the response instead of asking again, so the page fills about a round trip sooner
+  // (a 500-task sprint over 50 ms of network latency, emulated in Chromium: every card in
+  // the page at 301-316 ms instead of 349-381 ms). The URLs are the ones the board's
+  // requests use (models.js fetchAll with the views' filters, Backbone's model URL).
+  function firstLists() {
+    var links = JSON.parse(document.getElementById('api-links').textContent),
+      sprint = /^#sprint\/(\d+)(?:\?|$)/.exec(window.location.hash),
+      page = '?page_size=' + app.PAGE_SIZE;
+    if (sprint) {
+      return [
+        links.tasks + page + '&sprint=' + sprint[1],
+        links.tasks + page + '&backlog=True',
+        links.sprints + sprint[1]
+      ];
+    }
+    if (/^#?$/.test(window.location.hash)) {
+      return [links.sprints + page + '&end_min=' + app.today(-7)];  // views/home.js
+    }
+    return [];
+  }
+
   function earlyRequests() {
     var token = localStorage.apiToken,
-      route = /^#sprint\/(\d+)(?:\?|$)/.exec(window.location.hash),
-      links = JSON.parse(document.getElementById('api-links').textContent),
       early = {authorization: 'Token ' + token, responses: {}};
-    if (!token || !route) {
+    if (!token) {
       return early;
     }
-    [
-      links.tasks + '?page_size=' + app.PAGE_SIZE + '&sprint=' + route[1],
-      links.tasks + '?page_size=' + app.PAGE_SIZE + '&backlog=True',
-      links.sprints + route[1]
-    ].forEach(function (url) {
+    firstLists().forEach(function (url) {
       var response = fetch(url, {
         headers: {Accept: 'application/json', Authorization: early.authorization},
         credentials: 'omit'

@@ -5,19 +5,6 @@
 
   var PAGE_SIZE = app.PAGE_SIZE;
 
-  // A date as the API writes it, YYYY-MM-DD, in local time.
-  function isoDate(date) {
-    var month = String(date.getMonth() + 1), day = String(date.getDate());
-    return date.getFullYear() + '-' + (month.length < 2 ? '0' : '') + month + '-' +
-      (day.length < 2 ? '0' : '') + day;
-  }
-
-  app.today = function (offsetDays) {
-    var date = new Date();
-    date.setDate(date.getDate() + (offsetDays || 0));
-    return isoDate(date);
-  };
-
   // The API's error body as a list of messages ({"field": ["..."]}, {"detail": "..."}).
   app.errorMessages = function (xhr) {
     var body = xhr && xhr.responseJSON;
