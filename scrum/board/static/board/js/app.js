@@ -31,10 +31,11 @@ window.app = (function () {
       sprint = /^#sprint\/(\d+)(?:\?|$)/.exec(window.location.hash),
       page = '?page_size=' + app.PAGE_SIZE;
     if (sprint) {
+      sprint = parseInt(sprint[1], 10);  // as the sprint page reads it (#sprint/07 is 7)
       return [
-        links.tasks + page + '&sprint=' + sprint[1],
+        links.tasks + page + '&sprint=' + sprint,
         links.tasks + page + '&backlog=True',
-        links.sprints + sprint[1]
+        links.sprints + sprint
       ];
     }
     if (/^#?$/.test(window.location.hash)) {
