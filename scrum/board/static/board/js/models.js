@@ -3,8 +3,6 @@
 (function ($, Backbone, _, app) {
   'use strict';
 
-  var PAGE_SIZE = app.PAGE_SIZE;
-
   // The API's error body as a list of messages ({"field": ["..."]}, {"detail": "..."}).
   app.errorMessages = function (xhr) {
     var body = xhr && xhr.responseJSON;
@@ -262,7 +260,7 @@
         }
       }
       options = options || {};
-      get(options.url || _.result(this, 'url'), _.extend({page_size: PAGE_SIZE}, options.data))
+      get(options.url || _.result(this, 'url'), _.extend({page_size: app.PAGE_SIZE}, options.data))
         .done(function (first, status, xhr) {
           var others = _.map(otherPages(first), function (url) {
             return get(url).done(merge);
