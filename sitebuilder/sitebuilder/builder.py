@@ -19,6 +19,7 @@ The pages render through engine.py's template engine; links.py finds and checks 
 and this module alone turns the problems found into a BuildError.
 """
 
+import contextlib
 import filecmp
 import functools
 import gc
@@ -27,6 +28,7 @@ import html
 import multiprocessing
 import os
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -47,10 +49,13 @@ from django.utils.functional import empty
 
 from .engine import build_engine, memoize_lookups, render_page
 from .links import broken_links, internal_links, missing_css_files
-from .pages import PageError, display_name, find_pages, page_url, source_folders
+from .pages import PageError, display_name, find_pages, page_url, pages_directory, source_folders
 
 STATE_SUFFIX = ".sitebuilder.json"  # ._build.sitebuilder.json beside _build/
-STATE_VERSION = 4
+STATE_VERSION = 5
+# A page's state entry is a JSON array, [source mtime_ns, source size, source digest, layout
+# digest, [links]]: read as 10,000 objects, the state of 10,000 pages took 8 ms longer to load.
+MTIME, SIZE, DIGEST, LAYOUT, LINKS = range(5)
 DIGEST_SIZE = 16  # bytes of a blake2b digest: enough to tell versions of a file apart
 EXTRAS = ("404.html", "sitemap.xml")
 MIN_PAGES_PER_JOB = 25  # fewer pages are rendered sooner than a worker starts
@@ -153,13 +158,26 @@ def previous_build(output, pages, force):
 
 
 def stale_pages(pages, known, output, layout):
-    """The pages whose output the previous build ({slug: state entry}) left out of date."""
-    root = os.path.join(output, "")
-    return [
-        slug
-        for slug, source in pages.items()
-        if changed(known.get(slug), source, root + output_name(slug), layout)
-    ]
+    """The pages whose output the previous build ({slug: state entry}) left out of date.
+
+    Sources and outputs are looked up from their open top folders (os.stat with dir_fd): the
+    kernel then walks only the names below them, not every folder above again. At 10,000
+    pages those 20,000 lookups took 45 ms instead of 53.
+    """
+    if not known:
+        return list(pages)
+    prefix = os.path.join(pages_directory(), "")
+    with open_folder(pages_directory()) as sources, open_folder(output) as built:
+        return [
+            slug
+            for slug, source in pages.items()
+            if changed(
+                known.get(slug),
+                layout,
+                (sources, source.removeprefix(prefix)),
+                (built, output_name(slug)),
+            )
+        ]
 
 
 def apply_plan(plan, jobs=None, progress=None):
@@ -195,7 +213,7 @@ def prepare_static(plan, staging):
 def check_site(plan, staging, entries):
     """Write the 404 page and sitemap.xml into staging; BuildError naming every broken link
     of the site as built ({slug: state entry} of every page)."""
-    links = {slug: entry["links"] for slug, entry in entries.items()}
+    links = {slug: entry[LINKS] for slug, entry in entries.items()}
     not_found_links = write_extras(staging, entries)
     broken = broken_links(plan.pages, links, plan.link_roots(staging), not_found_links)
     if broken:
@@ -248,15 +266,31 @@ def source_clash(output, source):
     return None
 
 
-def changed(entry, source, target, layout):
-    """Whether a page must be rendered again (target: its output file): new, new layout,
-    output gone or source edited."""
-    if not entry or entry["layout"] != layout or not os.path.isfile(target):
+def changed(entry, layout, source, target):
+    """Whether a page must be rendered again: new, new layout, output gone or source edited
+    (source and target: its files, as (folder descriptor, path inside))."""
+    if not entry or entry[LAYOUT] != layout:
         return True
-    status = os.stat(source)
-    if entry["stat"] == [status.st_mtime_ns, status.st_size]:
-        return False
-    return entry["digest"] != file_digest(source)
+    try:
+        if not stat.S_ISREG(os.stat(target[1], dir_fd=target[0]).st_mode):
+            return True
+        status = os.stat(source[1], dir_fd=source[0])
+        if entry[MTIME] == status.st_mtime_ns and entry[SIZE] == status.st_size:
+            return False
+        with open(os.open(source[1], os.O_RDONLY, dir_fd=source[0]), "rb") as file:
+            return entry[DIGEST] != content_digest(file.read())
+    except OSError:  # gone since it was found: rendering it says so
+        return True
+
+
+@contextlib.contextmanager
+def open_folder(path):
+    """A descriptor of the folder at path, to look files up from (dir_fd), while in use."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
 
 
 def find_source_pages(named=()):
@@ -324,11 +358,6 @@ def layout_digest():
     return digest.hexdigest()
 
 
-def file_digest(path):
-    with open(path, "rb") as file:
-        return content_digest(file.read())
-
-
 def content_digest(data):
     return hashlib.blake2b(data, digest_size=DIGEST_SIZE).hexdigest()
 
@@ -339,11 +368,31 @@ def state_file(output):
 
 
 def read_state(output):
+    """The state of the build that made output, {} if there is none to read.
+
+    Read with orjson (json took 30 ms longer at 10,000 pages) while the garbage collector is
+    off: the state holds no cycles, and collections walking its new objects as they were made
+    took a third of the time to read it.
+    """
     try:
-        state = orjson.loads(state_file(output).read_bytes())  # json: 30 ms at 10,000 pages
+        data = state_file(output).read_bytes()
+        with collector_off():
+            state = orjson.loads(data)
     except (OSError, ValueError):
         return {}
     return state if isinstance(state, dict) else {}
+
+
+@contextlib.contextmanager
+def collector_off():
+    """The garbage collector disabled (if it was enabled) while in use."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def made_by_build(output, pages, state):
@@ -457,12 +506,13 @@ def render_to_file(slug, source, root, layout):
     target.write_text(content, encoding="utf-8")
     return (
         slug,
-        {
-            "stat": [status.st_mtime_ns, status.st_size],
-            "digest": content_digest(data),
-            "layout": layout,
-            "links": internal_links(page_url(slug), content),
-        },
+        [
+            status.st_mtime_ns,
+            status.st_size,
+            content_digest(data),
+            layout,
+            internal_links(page_url(slug), content),
+        ],
         None,
     )
 
@@ -471,14 +521,17 @@ def write_extras(root, entries):
     """The 404 page and sitemap.xml (under SITE_URL, dates from the sources); the 404's links."""
     not_found = build_engine().get_template("404.html").render(Context())
     (root / "404.html").write_text(not_found, encoding="utf-8")
-    urls = sorted((page_url(slug), entry["stat"][0]) for slug, entry in entries.items())
+    urls = sorted((page_url(slug), entry[MTIME]) for slug, entry in entries.items())
     site = html.escape(settings.SITE_URL, quote=False)  # a quoted path has nothing to escape
+    # A page's URL holds no newline (pages.SLUG): one quote() does them all (a call for each
+    # of 10,000 pages took 9 ms).
+    quoted = quote("\n".join(url for url, _ in urls), safe="/\n").split("\n")
     sitemap = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
         *(
-            f"  <url><loc>{site}{quote(url)}</loc><lastmod>{utc_date(mtime // DAY)}</lastmod></url>"
-            for url, mtime in urls
+            f"  <url><loc>{site}{path}</loc><lastmod>{utc_date(mtime // DAY)}</lastmod></url>"
+            for path, (_, mtime) in zip(quoted, urls, strict=True)
         ),
         "</urlset>\n",
     ]
