@@ -29,5 +29,8 @@ WORKDIR /app
 COPY . .
 # The board's static files under hashed names with gzipped copies (scrum/static_collected/).
 RUN cd scrum && DEBUG=on python scrum.py collectstatic --noinput --verbosity 0
+# The code byte-compiled once: with PYTHONDONTWRITEBYTECODE (and /app not the app user's to
+# write) every process would compile it again at its start (sitebuilder's build: 8 ms).
+RUN python -m compileall -q /app
 USER app
 CMD ["sh", "-c", "cd hello && exec gunicorn --bind 0.0.0.0:8003 hello:application"]
