@@ -28,7 +28,6 @@ import html
 import multiprocessing
 import os
 import shutil
-import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -160,9 +159,9 @@ def previous_build(output, pages, force):
 def stale_pages(pages, known, output, layout):
     """The pages whose output the previous build ({slug: state entry}) left out of date.
 
-    Sources and outputs are looked up from their open top folders (os.stat with dir_fd): the
-    kernel then walks only the names below them, not every folder above again. At 10,000
-    pages those 20,000 lookups took 45 ms instead of 53.
+    Sources and outputs are looked up from their open top folders (dir_fd), so the kernel
+    walks only the names below them, and an output only for whether it is there (os.access
+    makes no stat result): at 10,000 pages those 20,000 lookups took 36 ms instead of 53.
     """
     if not known:
         return list(pages)
@@ -269,15 +268,14 @@ def source_clash(output, source):
 def changed(entry, layout, source, target):
     """Whether a page must be rendered again: new, new layout, output gone or source edited
     (source and target: its files, as (folder descriptor, path inside))."""
-    if not entry or entry[LAYOUT] != layout:
+    (sources, source), (built, target) = source, target
+    if not entry or entry[LAYOUT] != layout or not os.access(target, os.F_OK, dir_fd=built):
         return True
     try:
-        if not stat.S_ISREG(os.stat(target[1], dir_fd=target[0]).st_mode):
-            return True
-        status = os.stat(source[1], dir_fd=source[0])
+        status = os.stat(source, dir_fd=sources)
         if entry[MTIME] == status.st_mtime_ns and entry[SIZE] == status.st_size:
             return False
-        with open(os.open(source[1], os.O_RDONLY, dir_fd=source[0]), "rb") as file:
+        with open(os.open(source, os.O_RDONLY, dir_fd=sources), "rb") as file:
             return entry[DIGEST] != content_digest(file.read())
     except OSError:  # gone since it was found: rendering it says so
         return True
@@ -400,7 +398,7 @@ def made_by_build(output, pages, state):
     names build puts there for these pages or those of the state."""
     if not state or not output.is_dir():
         return False
-    others = set(os.listdir(output)) - {*EXTRAS, "index.html", "static"} - pages.keys()
+    others = set(os.listdir(output)).difference(EXTRAS, ("index.html", "static"), pages)
     slugs = [*pages, *map(str, state.get("pages", ()))] if others else []
     return others <= {slug.split("/")[0] for slug in slugs}
 

@@ -291,6 +291,15 @@ def test_incremental_build_skips_unchanged_pages(site, prototypes, snapshot):
     assert not (build / "extra").exists()
 
 
+def test_a_page_whose_output_was_deleted_is_rendered_again(site, prototypes):
+    prototypes("build")
+    (site / "_build" / "pricing" / "index.html").unlink()
+    (site / "_build" / "index.html").unlink()
+    assert "4 pages: 2 rendered, 2 unchanged" in prototypes("build").stdout
+    assert "Pricing" in (site / "_build" / "pricing" / "index.html").read_text()
+    assert (site / "_build" / "index.html").is_file()
+
+
 def test_layout_change_rebuilds_everything(site, prototypes):
     prototypes("build")
     css = site / "sitebuilder" / "static" / "css" / "site.css"
