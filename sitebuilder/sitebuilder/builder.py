@@ -168,8 +168,9 @@ def stale_pages(pages, known, output, layout):
     """
     if not known:
         return list(pages)
-    prefix = os.path.join(pages_directory(), "")
-    with open_folder(pages_directory()) as sources, open_folder(output) as built:
+    folder = pages_directory()
+    prefix = os.path.join(folder, "")
+    with open_folder(folder) as sources, open_folder(output) as built:
         return [
             slug
             for slug, source in pages.items()
