@@ -54,23 +54,41 @@ TASK_FIELDS = (  # a task's representation, in order
     "completed",
     "links",
 )
-STORED_AS = {"sprint": "sprint_id", "assigned": "assigned_username"}  # other attribute names
-DERIVED = ("status_display", "links")
-DATES = ("started", "due", "completed")
-# the columns to_representation reads, for lists fetched as named rows
+# a task as lists read it (filters.task_rows): the representation's values in this order,
+# the assignee's username among them
 TASK_ROW = (
-    *(STORED_AS.get(name, name) for name in TASK_FIELDS if name not in DERIVED),
-    "assigned_id",
+    "id",
+    "name",
+    "description",
+    "sprint_id",
+    "status",
+    "order",
+    "assigned_username",
+    "started",
+    "due",
+    "completed",
 )
 
 
 def assignee(task):
-    """Return the assigned user's username (read from the list query's annotation when present)."""
-    if not task.assigned_id:
-        return None
-    if hasattr(task, "assigned_username"):
-        return task.assigned_username
-    return task.assigned.get_username()
+    """Return the assigned user's username, or None."""
+    return task.assigned.get_username() if task.assigned_id else None
+
+
+def task_row(task):
+    """Return a Task's values as a list row (TASK_ROW)."""
+    return (
+        task.id,
+        task.name,
+        task.description,
+        task.sprint_id,
+        task.status,
+        task.order,
+        assignee(task),
+        task.started,
+        task.due,
+        task.completed,
+    )
 
 
 def channel_url(sprint_pk, request=None):
@@ -250,32 +268,44 @@ class TaskSerializer(BoardSerializer):
         return STATUS_LABELS[obj.status]
 
     def to_representation(self, instance):
-        """Return the fields of TASK_FIELDS, read directly from a Task or, in lists, a row
-        with the same attribute names (TASK_ROW): listing 100 tasks is the board's hot path,
-        and DRF's generic field-by-field walk costs several times the database work."""
-        data = {name: getattr(instance, STORED_AS.get(name, name), None) for name in TASK_FIELDS}
-        for name in DATES:
-            data[name] = iso_date(data[name])
-        data["assigned"] = assignee(instance)
-        data["status_display"] = STATUS_LABELS[instance.status]
-        data["links"] = self.get_links(instance, data["assigned"])
-        return data
+        """Return the fields of TASK_FIELDS from a Task or, in lists, a row of its values
+        (TASK_ROW): listing 100 tasks is the board's hot path, and DRF's generic
+        field-by-field walk costs several times the database work."""
+        row = task_row(instance) if isinstance(instance, Task) else instance
+        pk, name, description, sprint, status, order, assigned, started, due, completed = row
+        return {
+            "id": pk,
+            "name": name,
+            "description": description,
+            "sprint": sprint,
+            "status": status,
+            "status_display": STATUS_LABELS[status],
+            "order": order,
+            "assigned": assigned,
+            "started": iso_date(started),
+            "due": iso_date(due),
+            "completed": iso_date(completed),
+            "links": self.task_links(pk, sprint, assigned),
+        }
 
     @cached_property
     def api_url(self):
         """Return /api/ for this request; one serializer renders every row of a list."""
         return api_root(self.context["request"])
 
-    @extend_schema_field(LINKS_SCHEMA)
-    def get_links(self, obj, assigned=None):
-        """Return the task's links: itself, its sprint and its assignee."""
-        assigned = assigned or assignee(obj)
+    def task_links(self, pk, sprint, assigned):
+        """Return a task's links: itself, its sprint and its assignee."""
         root = self.api_url
         return {
-            "self": f"{root}tasks/{obj.id}/",
-            "sprint": f"{root}sprints/{obj.sprint_id}/" if obj.sprint_id else None,
+            "self": f"{root}tasks/{pk}/",
+            "sprint": f"{root}sprints/{sprint}/" if sprint else None,
             "assigned": f"{root}users/{assigned}/" if assigned else None,
         }
+
+    @extend_schema_field(LINKS_SCHEMA)
+    def get_links(self, obj):
+        """The links field, for the schema (to_representation writes it)."""
+        return self.task_links(obj.id, obj.sprint_id, assignee(obj))
 
     def validate_sprint(self, value):
         """Return the sprint, refusing a past one for a new task."""

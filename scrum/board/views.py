@@ -11,7 +11,6 @@ import json
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F
 from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
@@ -30,13 +29,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import columns, hooks, tokens
-from .filters import SprintFilter, TaskFilter
+from .filters import BOARD_ORDER, SprintFilter, SprintTasks, TaskFilter, task_rows
 from .limits import JSONParser
 from .logins import LoginThrottle
 from .models import Backlog, Sprint, Task, Token, etag
 from .renderers import FastJSONRenderer
 from .serializers import (
-    TASK_ROW,
     BurndownSerializer,
     CarryOverSerializer,
     MoveSerializer,
@@ -50,6 +48,7 @@ User = get_user_model()
 LOCKED_ACTIONS = frozenset({"update", "partial_update", "destroy"})
 TAGGED_ACTIONS = frozenset({"retrieve", "create", "update", "partial_update"})
 MOVE_ATTEMPTS = 5
+SPRINT_PAGE = frozenset({"sprint", "page", "page_size"})  # a board's list parameters
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):
@@ -354,7 +353,7 @@ SCRUM_VERSIONS = OpenApiParameter(
 class TaskViewSet(BoardViewSet):
     """Tasks in board order; a write that changes a task's sprint, status or order moves it."""
 
-    queryset = Task.objects.order_by("order", "id")
+    queryset = Task.objects.order_by(*BOARD_ORDER)
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
     search_fields = ("name", "description")
@@ -372,19 +371,28 @@ class TaskViewSet(BoardViewSet):
         model objects."""
         queryset = super().get_queryset()
         if self.action == "list":
-            username = F(f"assigned__{User.USERNAME_FIELD}")
-            return queryset.annotate(assigned_username=username).values_list(*TASK_ROW, named=True)
+            return task_rows(queryset)
         return queryset.select_related("assigned")
 
     def list(self, request, *args, **kwargs):
         """The page, with the versions its rows are at least as new as (read first) in the
         Scrum-Versions header: a board loads its lists and the versions in one go."""
         versions = scope_versions(request.query_params.get("sprint"))
-        response = super().list(request, *args, **kwargs)
-        if not response.data["results"]:
-            self.check_sprint_exists()
+        if "sprint" in versions and request.query_params.keys() <= SPRINT_PAGE:
+            response = self.sprint_page(versions["sprint"])
+        else:
+            response = super().list(request, *args, **kwargs)
+            if not response.data["results"]:
+                self.check_sprint_exists()
         response["Scrum-Versions"] = json.dumps(versions, separators=(",", ":"))
         return response
+
+    def sprint_page(self, sprint):
+        """A board's request for a sprint that exists (?sprint=N, a page and its size at
+        most), paginated as every list: its rows read by SprintTasks' queries, compiled once
+        (the filter set and the queryset built for each request were half its CPU time)."""
+        page = self.paginate_queryset(SprintTasks(sprint))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def check_sprint_exists(self):
         """400 for an unknown ?sprint= (asked only when nothing matched, saving a query)."""
