@@ -81,3 +81,39 @@ def test_saving_over_someone_elses_change_of_the_same_field_asks_whose_to_keep(a
     for details in (ann_details, bob_details):
         expect(details.locator("[data-field=name]")).to_have_text(kept)
     assert api.get_task(task["id"])["name"] == kept
+
+
+@pytest.mark.parametrize("typed_meanwhile", ["", "Typed while saving"])
+def test_closing_during_a_save_waits_for_it_and_saves_what_was_typed_meanwhile(
+    api, board, typed_meanwhile
+):
+    """Close while a save is in flight: one save of each edit, each on the version before."""
+    sprint = api.sprint(f"Closed mid-save {typed_meanwhile}")
+    task = api.task("In flight", sprint=sprint["id"])
+    ann, details = open_details(board, sprint, "In flight")
+    held, patches = [], []
+
+    def hold_the_first_save(route):
+        if route.request.method == "PATCH":
+            patches.append((route.request.post_data_json, route.request.headers.get("if-match")))
+        if route.request.method == "PATCH" and len(patches) == 1:
+            held.append(route)  # until the test lets it through
+        else:
+            route.continue_()
+
+    ann.page.route(f"**/api/tasks/{task['id']}/", hold_the_first_save)
+    ann.edit_field("name", "Saved first")
+    with ann.page.expect_request(lambda request: request.method == "PATCH"):
+        save(details)
+    if typed_meanwhile:
+        ann.edit_field("description", typed_meanwhile)
+    details.get_by_role("button", name="Close").click()
+    expect(details).to_be_visible()  # not closed before its save is answered
+    assert [body for body, _ in patches] == [{"name": "Saved first"}]
+    held.pop().continue_()
+    expect(details).to_have_count(0)
+    second = [{"description": typed_meanwhile}] if typed_meanwhile else []
+    assert [body for body, _ in patches] == [{"name": "Saved first"}, *second]
+    assert len({version for _, version in patches}) == len(patches)  # each on the one before
+    stored = api.get_task(task["id"])
+    assert (stored["name"], stored["description"]) == ("Saved first", typed_meanwhile)

@@ -90,6 +90,8 @@
       this.conflict = null;  // {theirs: the server's task, etag, fields: [names]}
       this.deleting = null;  // the timer of a first click on Delete
       this.closing = false;  // Close or Escape: saved first, then closed
+      this.sending = null;  // the fields of the save in flight
+      this.pending = false;  // another save asked for while one was in flight
       this.listenTo(this.task, 'change', this.render);
       this.listenTo(this.task, 'remove', this.done);
       this.listenTo(app.users, 'update', this.render);  // the picker's users may come later
@@ -138,37 +140,59 @@
       FormView.prototype.submit.apply(this, arguments);
       this.save();
     },
+    // One save at a time: a save asked for while one is in flight (Save, Close, Escape) is
+    // made once it is answered, on the version it leaves, with whatever is still unsaved.
     save: function () {
-      var self = this, headers = this.etag ? {'If-Match': this.etag} : {};
-      this.task.save(this.changes, {
+      if (this.sending) {
+        this.pending = true;
+        return;
+      }
+      var self = this, sent = this.sending = _.clone(this.changes),
+        headers = this.etag ? {'If-Match': this.etag} : {};
+      this.pending = false;
+      this.task.save(sent, {
         wait: true,
         patch: true,  // only what was edited: a concurrent move is not overwritten
         headers: headers,
         success: function (model, response, options) {
           self.etag = options.xhr.getResponseHeader('ETag');
-          self.changes = {};
-          self.base = {};
-          self.render();
-          if (self.closing) {
+          self.sending = null;
+          self.saved(sent);
+          if (!_.isEmpty(self.changes) && (self.pending || self.closing)) {
+            self.save();
+          } else if (self.closing) {
             self.done();
           }
         },
         error: function (model, xhr) {
+          self.sending = null;
           if (xhr.status === 412) {
             self.compare();
           } else {
-            self.closing = false;  // the user sees why, and the edit stays
+            self.closing = self.pending = false;  // the user sees why, and the edit stays
             self.modelFailure(model, xhr);
           }
         }
       });
+    },
+    // A save's answer: the fields it sent are saved, unless typed again while it was in flight.
+    saved: function (sent) {
+      _.each(sent, function (value, field) {
+        if (_.isEqual(this.changes[field], value)) {
+          delete this.changes[field];
+          delete this.base[field];
+        } else {
+          this.base[field] = value;
+        }
+      }, this);
+      this.render();
     },
     // Close (or Escape): an unsaved edit is saved first, so nothing typed is lost unseen.
     close: function (event) {
       if (event && event.preventDefault) {
         event.preventDefault();
       }
-      if (_.isEmpty(this.changes)) {
+      if (_.isEmpty(this.changes) && !this.sending) {
         this.done();
         return;
       }
