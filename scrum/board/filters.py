@@ -16,6 +16,7 @@ from rest_framework import exceptions
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.pagination import PageNumberPagination
 
+from .compiled import CompiledQuery
 from .models import Sprint, Task
 from .serializers import TASK_ROW
 
@@ -148,31 +149,22 @@ class SprintTasks:
 
     def __getitem__(self, bounds):
         """The rows of a slice (the paginator asks only for slices)."""
-        queries = sprint_queries()
         limits = connection.ops.limit_offset_sql(bounds.start or 0, bounds.stop)
-        with connection.cursor() as cursor:
-            cursor.execute(f"{queries.rows} {limits}", [self.sprint])
-            rows = cursor.fetchall()
-        if queries.converters:
-            return list(queries.compiler.apply_converters(rows, queries.converters))
-        return rows
+        return sprint_queries().tasks.rows([self.sprint], f" {limits}")
 
 
-SprintQueries = namedtuple("SprintQueries", "rows count compiler converters")
+SprintQueries = namedtuple("SprintQueries", "tasks count")
 
 
 @cache
 def sprint_queries():
-    """The SQL of a sprint's list rows (without LIMIT) and of their count, each taking the
-    sprint's id, and the rows' converters. The same for every connection."""
-    tasks = Task.objects.filter(sprint=0)
-    compiler = task_rows(tasks.order_by(*BOARD_ORDER)).query.get_compiler(connection.alias)
-    rows, params = compiler.as_sql()
-    count, count_params = tasks.values("pk").query.get_compiler(connection.alias).as_sql()
-    assert params == count_params == (0,), (params, count_params)  # the sprint's id alone
-    assert [alias for _, _, alias in compiler.select] == list(TASK_ROW)  # in that order
-    converters = compiler.get_converters([column for column, _, _ in compiler.select])
-    return SprintQueries(rows, f"SELECT COUNT(*) FROM ({count}) rows", compiler, converters)
+    """A sprint's tasks as list rows (a CompiledQuery, without LIMIT) and the SQL of their
+    count, each taking the sprint's id."""
+    in_sprint = Task.objects.filter(sprint=0)
+    tasks = CompiledQuery(task_rows(in_sprint.order_by(*BOARD_ORDER)), (0,))
+    assert tasks.columns == TASK_ROW, tasks.columns  # what the serializer unpacks
+    ids = CompiledQuery(in_sprint.values("pk"), (0,))
+    return SprintQueries(tasks, f"SELECT COUNT(*) FROM ({ids.sql}) rows")
 
 
 class Pagination(PageNumberPagination):

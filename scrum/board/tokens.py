@@ -31,6 +31,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from . import hooks
+from .compiled import CompiledQuery
 from .models import Token
 
 MAX_PER_USER = 100  # plenty for a user's devices and scripts: the least recently used go
@@ -69,30 +70,19 @@ def touch(token, now):
 
 @cache
 def lookup():
-    """Return the ORM's query of a token and its user by key (select_related), compiled once,
-    with the converters of its columns: compiling it on every request cost as much as running
-    it, and making the objects through a QuerySet as much again (0.59 ms of CPU a request
-    before, 0.15 after, on PostgreSQL). The SQL and the converters are the same for every
-    connection to the database."""
-    compiler = Token.objects.select_related("user").filter(key="").query.get_compiler("default")
-    sql, params = compiler.as_sql()
-    assert params == ("",), params  # the key is the query's one parameter
-    converters = compiler.get_converters([column for column, _, _ in compiler.select])
-    return sql, compiler, converters
+    """The ORM's query of a token and its user by key (select_related), compiled once: 0.59 ms
+    of CPU a request through a QuerySet, 0.15 ms this way, on PostgreSQL."""
+    return CompiledQuery(Token.objects.select_related("user").filter(key=""), ("",))
 
 
 def find(key):
     """Return the token with this key, its user loaded, or None."""
-    sql, compiler, converters = lookup()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
-        rows = cursor.fetchall()
+    rows = lookup().rows([key])
     if not rows:
         return None
-    row = next(compiler.apply_converters(rows, converters))
     split = len(Token._meta.concrete_fields)
-    token = Token.from_db(connection.alias, None, row[:split])
-    token.user = get_user_model().from_db(connection.alias, None, row[split:])
+    token = Token.from_db(connection.alias, None, rows[0][:split])
+    token.user = get_user_model().from_db(connection.alias, None, rows[0][split:])
     return token
 
 
