@@ -175,6 +175,12 @@ def break_page(site, name, old, new):
             "<h2>{% url 'page' 'a' 'b' %}</h2>",
             "pages/contact.html, line 3: NoReverseMatch",
         ),
+        (  # a filter that fits once does not make its misuse fit (the check is made once)
+            "contact.html",
+            "<h2>Contact us</h2>",
+            "<h2>{{ title|title }} {{ title|title:'x' }}</h2>",
+            "pages/contact.html, line 3: title requires 1 arguments, 2 provided",
+        ),
         (
             "index.html",
             "{% url 'page' 'contact' %}",
@@ -188,7 +194,7 @@ def break_page(site, name, old, new):
             'pages/index.html: broken link "/static/img/missing.png"',
         ),
     ],
-    ids=["json", "unclosed-tag", "unknown-tag", "render-error", "link", "asset"],
+    ids=["json", "unclosed-tag", "unknown-tag", "render-error", "filter", "link", "asset"],
 )
 def test_errors_name_the_page_and_keep_the_previous_build(
     site, prototypes, snapshot, page, old, new, message
