@@ -61,13 +61,20 @@
         return [item.name, item.value];
       }));
     },
+    // The submit button stays disabled until the request is answered (a failure enables it
+    // again; a success closes or draws the form anew): a double click or Enter pressed twice
+    // sends the form once, where the book's forms created a sprint or a task twice.
     submit: function (event) {
       event.preventDefault();
       this.form = $(event.currentTarget);
+      this.form.find('button[type=submit]').prop('disabled', true);
       this.clearErrors();
     },
     failure: function (xhr) {
       var errors = xhr.responseJSON;
+      if (this.form) {
+        this.form.find('button[type=submit]').prop('disabled', false);
+      }
       if (!_.isObject(errors)) {
         errors = {non_field_errors: app.errorMessages(xhr)};
       }
