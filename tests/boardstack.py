@@ -298,6 +298,22 @@ class Board:
 
     # ---- what a user does on the sprint page ------------------------------------------
 
+    def hold_first(self, method, path):
+        """Hold the page's first `method` request to path until release() is called, to act
+        while it is on its way; returns (every such request sent, in order, release)."""
+        held, sent = [], []
+
+        def route(request_route):
+            if request_route.request.method == method:
+                sent.append(request_route.request)
+            if request_route.request.method == method and len(sent) == 1:
+                held.append(request_route)
+            else:
+                request_route.continue_()
+
+        self.page.route(f"**{path}", route)
+        return sent, lambda: held.pop().continue_()
+
     def edit_field(self, field, text):
         """Replace an inline field of the open details as a user does, then leave it (blur)."""
         element = self.page.locator(f".task-detail [data-field={field}]")

@@ -91,17 +91,7 @@ def test_closing_during_a_save_waits_for_it_and_saves_what_was_typed_meanwhile(
     sprint = api.sprint(f"Closed mid-save {typed_meanwhile}")
     task = api.task("In flight", sprint=sprint["id"])
     ann, details = open_details(board, sprint, "In flight")
-    held, patches = [], []
-
-    def hold_the_first_save(route):
-        if route.request.method == "PATCH":
-            patches.append((route.request.post_data_json, route.request.headers.get("if-match")))
-        if route.request.method == "PATCH" and len(patches) == 1:
-            held.append(route)  # until the test lets it through
-        else:
-            route.continue_()
-
-    ann.page.route(f"**/api/tasks/{task['id']}/", hold_the_first_save)
+    patches, release = ann.hold_first("PATCH", f"/api/tasks/{task['id']}/")
     ann.edit_field("name", "Saved first")
     with ann.page.expect_request(lambda request: request.method == "PATCH"):
         save(details)
@@ -109,11 +99,12 @@ def test_closing_during_a_save_waits_for_it_and_saves_what_was_typed_meanwhile(
         ann.edit_field("description", typed_meanwhile)
     details.get_by_role("button", name="Close").click()
     expect(details).to_be_visible()  # not closed before its save is answered
-    assert [body for body, _ in patches] == [{"name": "Saved first"}]
-    held.pop().continue_()
+    assert [patch.post_data_json for patch in patches] == [{"name": "Saved first"}]
+    release()
     expect(details).to_have_count(0)
     second = [{"description": typed_meanwhile}] if typed_meanwhile else []
-    assert [body for body, _ in patches] == [{"name": "Saved first"}, *second]
-    assert len({version for _, version in patches}) == len(patches)  # each on the one before
+    assert [patch.post_data_json for patch in patches] == [{"name": "Saved first"}, *second]
+    versions = {patch.headers.get("if-match") for patch in patches}
+    assert len(versions) == len(patches)  # each on the one before
     stored = api.get_task(task["id"])
     assert (stored["name"], stored["description"]) == ("Saved first", typed_meanwhile)

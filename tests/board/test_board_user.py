@@ -967,27 +967,10 @@ def test_who_is_viewing_the_sprint_shows_live_and_a_dragged_card_says_who_holds_
     expect(viewers).to_have_text(["DU"])  # carol left
 
 
-def hold_the_first_post(page, path):
-    """The POSTs to path the page sends (their JSON), the first held until released: call
-    the function returned."""
-    held, posts = [], []
-
-    def route(request_route):
-        if request_route.request.method == "POST":
-            posts.append(request_route.request.post_data_json)
-        if request_route.request.method == "POST" and len(posts) == 1:
-            held.append(request_route)
-        else:
-            request_route.continue_()
-
-    page.route(f"**{path}", route)
-    return posts, lambda: held.pop().continue_()
-
-
 def test_a_double_click_on_create_adds_one_task(api, board):
     sprint = api.sprint("Double click on Create")
     user = board().open_sprint(sprint)
-    posts, release = hold_the_first_post(user.page, "/api/tasks/")
+    posts, release = user.hold_first("POST", "/api/tasks/")
     column = user.column("Backlog")
     column.get_by_role("button", name="Add Task").click()
     column.get_by_label("Task Name").fill("Added once")
@@ -997,13 +980,14 @@ def test_a_double_click_on_create_adds_one_task(api, board):
     expect(column.get_by_role("button", name="Create")).to_be_disabled()
     release()
     expect(user.card("Added once", "Backlog")).to_be_visible()
-    assert posts == [{"name": "Added once", "description": "", "sprint": None, "status": 1}]
+    added = {"name": "Added once", "description": "", "sprint": None, "status": 1}
+    assert [post.post_data_json for post in posts] == [added]
     assert len(api.tasks(search="Added once")) == 1
 
 
 def test_a_double_click_on_create_adds_one_sprint(api, board):
     user = board().open()
-    posts, release = hold_the_first_post(user.page, "/api/sprints/")
+    posts, release = user.hold_first("POST", "/api/sprints/")
     page = user.page
     page.get_by_role("button", name="Add Sprint").click()
     page.get_by_label("Sprint Name").fill("Created once")
