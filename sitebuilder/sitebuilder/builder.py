@@ -109,13 +109,14 @@ class Plan:
         """Where this build collects static files to, or finds them if it does not."""
         return (staging if self.fresh or self.collect else self.output) / "static"
 
-    def links_to_check(self, pages):
+    def links_to_check(self, entries):
         """The pages whose links may now be broken: those rendered, unless a page is gone or
-        the static files were collected anew (then every page). The previous build checked
-        the others' links, and what they reach is still there (checking every page's links
-        took 7 ms of a one-page rebuild of 10,000 pages, 1.3 ms now)."""
+        the static files were collected anew (then every page of entries, the build's state).
+        The previous build checked the others' links, and what they reach is still there
+        (checking every page's links took 7 ms of a one-page rebuild of 10,000 pages, 1.3 ms
+        now)."""
         if self.fresh or self.collect or not self.known.keys() <= self.pages.keys():
-            return pages
+            return entries
         return self.todo
 
     def link_roots(self, staging):
