@@ -108,8 +108,16 @@ def database(url):
     its pragmas) for every request cost SQLite about 0.7 ms of a task detail's 1.8 ms of CPU
     (under gunicorn, 2 workers: 890 -> 1,200 requests/s for a detail, 610 -> 765 for a
     100-task list).
+
+    On PostgreSQL the parameters go to the server apart from the SQL and a statement run five
+    times on a connection is prepared (psycopg's threshold; Django turns preparing off for the
+    sake of transaction-mode poolers, which scrum does not use): the server no longer parses
+    and plans the token's lookup, the versions and the page on every request. A 100-task list
+    cost 0.44 ms less CPU per request (2.63 -> 2.18 ms, server and database, in-process).
     """
     config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if config["ENGINE"].endswith("postgresql"):
+        config["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
     if config["ENGINE"].endswith("sqlite3"):
         config["OPTIONS"] = {
             # Writers take the lock when the transaction begins, so concurrent moves wait
