@@ -6,5 +6,6 @@ class BoardConfig(AppConfig):
     verbose_name = "Scrum board"
 
     def ready(self):
-        """Connect the signals that revoke live access (a login ended, a user removed)."""
-        from . import tokens  # noqa: F401
+        """Connect the signals that revoke live access (a login ended, a user removed) and
+        keep prepared statements working through a migration."""
+        from . import prepared, tokens  # noqa: F401

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
 import requests
 from conftest import ON_POSTGRES, SCRUM, SECRET, manage
@@ -74,6 +75,38 @@ def test_health_is_503_while_postgresql_is_down_and_200_once_it_is_back(start):
         assert login(server).status_code == 200
     finally:
         cluster.stop()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="prepared statements are PostgreSQL's")
+@pytest.mark.parametrize("first", ["read", "write"])
+def test_a_migration_that_changes_what_prepared_statements_return(
+    scrum_server, server_database, first
+):
+    """A running server's statements are prepared; then a migration widens the tasks' name.
+    Reads go on answering 200. Only a write that is the first to meet the change fails, in its
+    transaction (rolled back whole); every request after it succeeds."""
+    server = scrum_server(PRODUCTION, threads=1)  # one connection: the one prepared
+    api = requests.Session()
+    api.headers["Authorization"] = f"Token {login(server).json()['token']}"
+    task = api.post(f"{server.url}/api/tasks/", json={"name": "before"}, timeout=20).json()
+    tasks, this = f"{server.url}/api/tasks/", task["links"]["self"]
+
+    def rename(name):
+        return api.patch(this, json={"name": name}, timeout=20).status_code
+
+    def reads():
+        return [api.get(tasks, timeout=20).status_code for _ in range(3)]
+
+    assert reads() + reads() == [200] * 6
+    assert [rename(f"name {n}") for n in range(6)] == [200] * 6
+    with psycopg.connect(server_database, autocommit=True) as database:
+        database.execute("ALTER TABLE board_task ALTER COLUMN name TYPE varchar(1000)")
+    if first == "write":  # its rollback dropped the old plans: the next write succeeds
+        assert [rename("lost"), rename("name 5")] == [500, 200]
+    assert reads() == [200] * 3
+    assert api.get(this, timeout=20).json()["name"] == "name 5"
+    assert [rename(f"after {n}") for n in range(3)] == [200] * 3
+    assert api.get(this, timeout=20).json()["name"] == "after 2"
 
 
 @pytest.mark.redis
