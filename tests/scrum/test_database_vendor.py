@@ -6,12 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 from board.models import Sprint, Task, Token
+from conftest import ON_POSTGRES
 from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
 VENDORS = {"postgres": "postgresql", "sqlite": "sqlite"}
-ON_POSTGRES = os.environ.get("SCRUM_TEST_DATABASE") == "postgres"
 
 
 @pytest.mark.django_db
