@@ -82,9 +82,12 @@ def reaches(target, urls, roots):
     if target.endswith("/index.html"):  # a page's file: only if the page still exists
         return target.removesuffix("index.html") in urls
     for root in roots:
-        path = (root / target.lstrip("/")).resolve()
-        if path.is_relative_to(root) and path.is_file():
-            return True
+        try:
+            path = (root / target.lstrip("/")).resolve()
+            if path.is_relative_to(root) and path.is_file():
+                return True
+        except (OSError, ValueError):  # a name too long, or a NUL (%00): no file has it
+            continue
     return False
 
 

@@ -606,6 +606,19 @@ def test_unquoted_links_are_checked(site, prototypes):
     assert '"/pricing/"' not in result.stderr
 
 
+def test_links_no_file_can_have_are_reported_broken(site, prototypes):
+    """A NUL (%00) or a name longer than the file system allows is a broken link, not a
+    traceback."""
+    long_name = "x" * 300
+    (site / "pages" / "odd.html").write_text(
+        f'<a href="/a%00b/">nul</a> <img src="/static/{long_name}.png">'
+    )
+    result = prototypes("build", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert 'pages/odd.html: broken link "/a\x00b/"' in result.stderr
+    assert f'pages/odd.html: broken link "/static/{long_name}.png"' in result.stderr
+
+
 def test_links_are_found_in_any_case_after_any_text(site, prototypes):
     """Attribute names in any case; values keep theirs, also after letters that lowercase to
     more than one character (İ)."""
