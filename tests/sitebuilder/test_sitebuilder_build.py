@@ -409,6 +409,18 @@ def test_output_option_and_refusing_foreign_folders(site, prototypes, tmp_path):
     assert (foreign / "thesis.txt").read_text() == "precious"
 
 
+@pytest.mark.parametrize("case", ["below a file", "name too long"])
+def test_an_output_folder_that_cannot_be_made_is_a_clear_error(prototypes, tmp_path, case):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("precious")
+    target = blocker / "site" if case == "below a file" else tmp_path / ("o" * 300)
+    result = prototypes("build", "--output", str(target), check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    reason = "File exists" if case == "below a file" else "File name too long"
+    assert f"{blocker if case == 'below a file' else target}: {reason}" in result.stderr
+    assert "Build failed." in result.stderr and blocker.read_text() == "precious"
+
+
 def test_build_output_is_as_readable_as_any_new_folder(site, prototypes, tmp_path):
     prototypes("build")
     reference = tmp_path / "made-by-hand"

@@ -1,5 +1,6 @@
 """`build [page ...]`: render the site to static files (book ch. 3, atomic and incremental)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class Command(BaseCommand):
             summary = build(output, slugs, options["jobs"], options["force"], progress)
         except BuildError as exc:
             raise CommandError(f"{exc}\nBuild failed; {shown(output)} was left as it was.") from exc
+        except OSError as exc:  # a folder that cannot be made, a disk full...
+            where = shown(os.fsdecode(exc.filename)) if exc.filename else shown(output)
+            raise CommandError(f"{where}: {exc.strerror or exc}\nBuild failed.") from exc
         if options["verbosity"]:
             self.stdout.write(f"Built {shown(output)}: {summary}")
 
