@@ -1,6 +1,7 @@
 """`python prototypes.py build`: the static site, its assets, errors and incremental builds."""
 
 import http.client
+import json
 import os
 import pty
 import re
@@ -13,12 +14,13 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-from harness import Service, runserver
+from harness import ROOT, Service, runserver
 
 BOOK_PAGES = {"index": "index.html", "pricing": "pricing/index.html"}
 BOOK_PAGES |= {"login": "login/index.html", "contact": "contact/index.html"}
 ASSET = re.compile(r'(?:href|src)="(/static/[^"]+)"')
 CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+?)['"]?\s*\)""")
+VENDORED = ROOT / "sitebuilder" / "sitebuilder" / "static" / "vendor" / "package.json"
 
 
 def pages_in(build):
@@ -54,7 +56,8 @@ def test_assets_are_hashed_bundled_minified_and_all_resolve(site, prototypes):
     css_path = build / ASSET.findall((build / "index.html").read_text())[0].lstrip("/")
     css = css_path.read_text()
     assert ".jumbotron{padding-top:40px}" in css  # site.css, minified into the bundle
-    assert "Bootstrap v3.4.1" in css
+    versions = json.loads(VENDORED.read_text())["dependencies"]
+    assert f"Bootstrap v{versions['bootstrap']}" in css
     fonts = CSS_URL.findall(css)
     assert fonts, "Bootstrap's glyphicon fonts are referenced"
     for reference in fonts:
@@ -63,7 +66,8 @@ def test_assets_are_hashed_bundled_minified_and_all_resolve(site, prototypes):
         assert (build / path.lstrip("/")).is_file(), reference
     js = (build / ASSET.findall((build / "index.html").read_text())[1].lstrip("/")).read_text()
     assert "jQuery" in js and "Bootstrap's JavaScript requires jQuery" in js
-    assert js.index("jQuery v3.7.1") < js.index("Bootstrap v3.4.1")  # jQuery loads first
+    jquery, bootstrap = f"jQuery v{versions['jquery']}", f"Bootstrap v{versions['bootstrap']}"
+    assert js.index(jquery) < js.index(bootstrap)  # jQuery loads first
 
 
 def test_built_site_served_over_http_resolves_everything(site, prototypes, start):
