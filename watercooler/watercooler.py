@@ -659,6 +659,12 @@ class SprintHandler(Hardened, WebSocketHandler):
             return
         stream = self.ws_connection.stream
         stream.max_write_buffer_size = options.max_buffer
+        # Frames leave at once (TCP_NODELAY, which Tornado leaves off). queue_frame already
+        # sends what a loop turn has for a socket in one write; Nagle's algorithm would only
+        # hold the next frame back until the client acknowledges the last one, and clients
+        # delay that: 9 announcements posted back to back reached a client that sends pongs
+        # as one packet, 15 ms (up to 42) late, in 2 of 5 tries on loopback.
+        stream.set_nodelay(True)
         self.bucket = TokenBucket(options.rate_limit)
         self.viewer = self._viewer(self.channel.removeprefix("sprint:"))
         if await self.application.revocations.refuses(self):

@@ -1,6 +1,9 @@
 """The DESIGN.md protocol on both brokers: relay rules, tokens, hooks, messages, /health."""
 
 import socket
+import struct
+import threading
+import time
 
 import pytest
 import requests
@@ -18,6 +21,7 @@ from conftest import (
 
 TASK = {"model": "task", "id": 7, "action": "drop"}
 HOLD = {**TASK, "action": "dragstart"}
+TCP_INFO_DATA_SEGS_IN = 152  # offset of tcpi_data_segs_in in Linux's struct tcp_info
 
 
 def test_relays_to_peers_on_the_sprint_not_the_sender_nor_other_sprints(server, clients):
@@ -362,6 +366,43 @@ def test_hook_reaches_every_socket_on_every_sprint(server, clients):
     for client in sockets:
         message = client.receive()
         assert message == {**expected, "seq": 1, "epoch": message["epoch"]}
+
+
+def test_announcements_are_not_held_back_for_a_clients_acknowledgement(launch, clients):
+    """Each announcement leaves at once (TCP_NODELAY), even to a client that delays its
+    acknowledgements, as one that keeps sending does (pongs, as a browser answers pings,
+    here): with Nagle's algorithm (Tornado's default) the server held announcements back
+    until the client acknowledged the previous one, and 9 posted back to back arrived as one
+    packet, up to 42 ms late, in about half the tries. With the in-process broker each hook's
+    frame is written on its own, so each must reach the client as a TCP segment of its own,
+    which the client's kernel counts (TCP_INFO's data_segs_in)."""
+    server = launch()
+    viewer = clients(server)
+    sending = threading.Event()
+
+    def keep_sending():
+        while not sending.wait(0.05):
+            viewer.ws.pong(b"")
+
+    chatter = threading.Thread(target=keep_sending)
+    chatter.start()
+    try:
+        time.sleep(0.3)  # the client's acknowledgements are being delayed by now
+        for attempt in range(8):
+            before = data_segments_received(viewer.ws.sock)
+            for pk in range(10):
+                assert hook(f"{server.url}/task/{pk}", "PUT", {"id": pk, "try": attempt}).ok
+            assert [m["id"] for m in viewer.receive_all(10)] == list(range(10))
+            assert data_segments_received(viewer.ws.sock) - before >= 10, f"try {attempt}"
+    finally:
+        sending.set()
+        chatter.join()
+
+
+def data_segments_received(sock):
+    """How many TCP segments with data a socket has received (Linux's struct tcp_info)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    return struct.unpack_from("I", info, TCP_INFO_DATA_SEGS_IN)[0]
 
 
 @pytest.mark.parametrize(
