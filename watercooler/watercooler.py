@@ -665,7 +665,7 @@ class SprintHandler(Hardened, WebSocketHandler):
         # delay that: 10 announcements posted back to back to a client that sends pongs
         # arrived in 2 or 3 packets in half the tries on loopback (the frame held came 15 ms
         # late, up to 42, between two plain sockets).
-        stream.set_nodelay(True)
+        self.set_nodelay(True)
         self.bucket = TokenBucket(options.rate_limit)
         self.viewer = self._viewer(self.channel.removeprefix("sprint:"))
         if await self.application.revocations.refuses(self):

@@ -373,9 +373,9 @@ def test_announcements_are_not_held_back_for_a_clients_acknowledgement(launch, c
     acknowledgements, as one that keeps sending does (pongs, as a browser answers pings,
     here): with Nagle's algorithm (Tornado's default) the server held announcements back
     until the client acknowledged the previous one, and 10 posted back to back arrived in 2
-    or 3 packets in about half the tries. With the in-process broker each hook's
-    frame is written on its own, so each must reach the client as a TCP segment of its own,
-    which the client's kernel counts (TCP_INFO's data_segs_in)."""
+    or 3 packets in about half the tries. With the in-process broker each hook's frame is
+    written on its own, so each must reach the client as a TCP segment of its own, which the
+    client's kernel counts (TCP_INFO's data_segs_in)."""
     server = launch()
     viewer = clients(server)
     sending = threading.Event()
